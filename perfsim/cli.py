@@ -1,0 +1,54 @@
+"""The ``perfsim`` command line: list, show, predict, explain, validate, calibrate, sweep, collect.
+
+Flags of ``predict`` and ``explain`` are generated from the pydantic config models (``Setup``,
+``Deployment``, ``BenchConfig``) so that flags and fields cannot drift. Bad input prints one line
+``perfsim: error: ...`` and exits with code 2; no traceback reaches the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from perfsim.errors import PerfsimError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser with every subcommand."""
+    from perfsim import commands
+
+    parser = argparse.ArgumentParser(
+        prog="perfsim",
+        description="Predict how fast vLLM serves a Mixture-of-Experts model on given GPUs.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in commands.REGISTRY:
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``perfsim`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return handler(args)
+    except PerfsimError as exc:
+        print(f"perfsim: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("perfsim: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

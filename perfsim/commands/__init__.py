@@ -1,0 +1,7 @@
+"""Subcommands of the ``perfsim`` CLI; each module registers one or more with ``register(subparsers)``."""
+
+from __future__ import annotations
+
+from perfsim.commands import inspect, predict
+
+REGISTRY = [inspect.register, predict.register]

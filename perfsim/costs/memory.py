@@ -1,0 +1,238 @@
+"""Memory plan of one GPU: weights by module, activation peak, KV cache capacity (vLLM's formula).
+
+vLLM 0.14.1 sizes the KV cache as
+``gpu_memory_utilization x total_memory - weights - activation_peak(profile run) - non_torch``
+[v1/worker/gpu_worker.py:283-365], in blocks of ``block_size`` tokens, minus one null block.
+MLA's latent KV is replicated on every TP rank, so KV bytes per token do not shrink with TP.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from perfsim.errors import DoesNotFitError, SpecError
+from perfsim.specs.deployment import (
+    Deployment,
+    ResolvedDeployment,
+    kv_bytes_per_token_layer,
+    resolve_deployment,
+)
+from perfsim.specs.hardware import HardwareSpec
+from perfsim.specs.model import WEIGHT_BYTES, Model
+
+GiB = 2**30
+
+#: Memory outside PyTorch's allocator that the profile run sees grow (NCCL buffers, cuBLAS / FlashInfer
+#: workspaces). vLLM measures it; perfsim assumes this figure (unverified order of magnitude).
+NON_TORCH_BYTES = 1.5 * GiB
+#: Live bf16 copies of a [tokens, hidden] activation at the peak of a dummy forward (residual, hidden
+#: states, normed input, MoE output, o_proj output): an estimate, not a measurement.
+HIDDEN_COPIES_AT_PEAK = 5
+#: vLLM's fused-MoE activation chunk (VLLM_FUSED_MOE_CHUNK_SIZE default) [envs.py:59]
+FUSED_MOE_CHUNK_TOKENS = 16384
+#: fp32 logits copies held by the sampler during the profile run (logits + processed logits)
+SAMPLER_LOGITS_COPIES = 2
+
+
+@dataclass(frozen=True)
+class WeightShare:
+    """Bytes of one module class on one GPU."""
+
+    module: str
+    params_per_gpu: float
+    dtype: str
+    bytes_per_gpu: float
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Per-GPU memory of a deployment: weights, activation peak, KV capacity (bytes and tokens)."""
+
+    usable_bytes: float
+    budget_bytes: float  # gpu_memory_utilization x usable
+    weights: tuple[WeightShare, ...]
+    activation_peak_bytes: float
+    non_torch_bytes: float
+    kv_bytes_per_token: float  # one GPU, all attention layers (main + MTP)
+    kv_bytes_per_token_layer: int
+    kv_layers: int
+    block_size: int
+    num_gpu_blocks: int  # usable blocks (null block removed)
+
+    @property
+    def weights_bytes(self) -> float:
+        """Total weight bytes on one GPU."""
+        return sum(w.bytes_per_gpu for w in self.weights)
+
+    @property
+    def kv_cache_bytes(self) -> float:
+        """Bytes left for the KV cache (may be negative when nothing fits)."""
+        return self.budget_bytes - self.weights_bytes - self.activation_peak_bytes - self.non_torch_bytes
+
+    @property
+    def kv_capacity_tokens(self) -> int:
+        """Tokens the KV cache of one engine (one DP rank) holds."""
+        return self.num_gpu_blocks * self.block_size
+
+    def weights_by_module(self) -> dict[str, float]:
+        """Weight bytes per module class on one GPU."""
+        out: dict[str, float] = {}
+        for w in self.weights:
+            out[w.module] = out.get(w.module, 0.0) + w.bytes_per_gpu
+        return out
+
+
+def weight_shares(model: Model, *, tp: int = 1, moe_gpus: int = 1, with_mtp: bool = False,
+                  runtime_copies: bool = True) -> list[WeightShare]:
+    """Weight bytes per module class on one GPU, following vLLM's sharding of DeepSeek models.
+
+    Replicated on every rank: fused q_a/kv_a projection, the V3.2 indexer, norms, router. Split by TP:
+    q_b, kv_b, o_proj, dense MLPs, shared experts, embedding and lm_head (vocab-parallel). Routed experts
+    are split over all TP x DP GPUs (by intermediate dimension, or as whole experts with EP).
+    ``tp`` is the attention/dense tensor parallelism, ``moe_gpus`` the GPUs sharing the routed experts
+    (TP x DP), ``with_mtp`` adds the MTP layer loaded for speculative decoding. ``runtime_copies`` adds the BF16 W_UK/W_UV copies vLLM derives from kv_b at load time.
+    """
+    arch, rec = model.arch, model.recipe
+    attn = arch.attention_params()
+    idx = arch.indexer_params()
+    n_layers = arch.num_layers
+    shares: list[tuple[str, float, str]] = []
+
+    def add(module: str, params: float, dtype: str) -> None:
+        shares.append((module, params, dtype))
+
+    def decoder_layers(prefix: str, n: int, n_dense: int, mtp: bool) -> None:
+        def dt(module_class: str) -> str:
+            return rec.dtype(module_class, mtp=mtp)
+
+        add(f"{prefix}attn_qkv_a", n * (attn["q_a"] + attn["kv_a"]), dt("q_a"))
+        add(f"{prefix}attn_q_b", n * attn["q_b"] / tp, dt("q_b"))
+        add(f"{prefix}attn_kv_b", n * attn["kv_b"] / tp, dt("kv_b"))
+        # MLA keeps dequantized BF16 copies of W_UK / W_UV (from kv_b) for the absorbed form [common.py:1631]
+        if runtime_copies:
+            add(f"{prefix}attn_kv_b_bf16_copy", n * attn["kv_b"] / tp, "bf16")
+        add(f"{prefix}attn_o_proj", n * attn["o_proj"] / tp, dt("o_proj"))
+        add(f"{prefix}norms", n * (attn["attn_norms"] + 2 * arch.hidden_size), "bf16")
+        if arch.indexer is not None:
+            add(f"{prefix}indexer", n * idx["indexer"], dt("indexer"))
+            add(f"{prefix}indexer", n * idx["indexer_weights_proj"], "bf16")
+        n_moe = n - n_dense
+        add(f"{prefix}dense_mlp", n_dense * arch.dense_mlp_params / tp, dt("dense_mlp"))
+        add(f"{prefix}router", n_moe * arch.router_params, "bf16")
+        add(f"{prefix}shared_experts", n_moe * arch.moe.num_shared_experts * arch.expert_params / tp,
+            dt("shared_expert"))
+        add(f"{prefix}routed_experts", n_moe * arch.moe.num_experts * arch.expert_params / moe_gpus,
+            dt("routed_experts"))
+
+    decoder_layers("", n_layers, arch.num_dense_layers, mtp=False)
+    add("embedding", arch.embedding_params / tp, rec.dtype("embedding"))
+    add("lm_head", (arch.lm_head_params or 0) / tp, rec.dtype("lm_head"))
+    add("norms", arch.hidden_size, "bf16")
+    if with_mtp:
+        decoder_layers("mtp_", 1, 0, mtp=True)
+        h = arch.hidden_size
+        add("mtp_eh_proj", 2 * h * h, "bf16")
+        add("mtp_norms", 3 * h, "bf16")
+        add("mtp_lm_head", arch.vocab_size * h / tp, "bf16")  # DeepSeekMTP loads its own shared_head.head
+    return [WeightShare(m, p, d, p * WEIGHT_BYTES[d]) for m, p, d in shares if p > 0]
+
+
+def activation_peak_bytes(model: Model, dep: ResolvedDeployment) -> float:
+    """Estimated activation peak of vLLM's profile run (a dummy forward of max_num_batched_tokens).
+
+    Counts hidden-state copies, the MoE intermediate of one fused-MoE chunk, fixed attention workspaces
+    (dense MLA's context up-projection buffer; V3.2's indexer K and FP8 prefill workspaces and top-k
+    indices) and the sampler's fp32 logits. An estimate; the KV capacity it implies is reported.
+    """
+    arch = model.arch
+    tokens = dep.max_num_batched_tokens
+    h = arch.hidden_size
+    hidden = HIDDEN_COPIES_AT_PEAK * tokens * h * 2
+    moe_tokens = min(tokens * (dep.dp if dep.ep > 1 else 1), FUSED_MOE_CHUNK_TOKENS)
+    inter = arch.moe.intermediate_size * (1 if dep.ep > 1 else 1 / dep.moe_tp)
+    moe = moe_tokens * arch.moe.top_k * (2 * inter * 2 + h * 2)
+    heads = arch.mla.num_heads // dep.tp
+    if model.has_sparse_attention:
+        ml = dep.max_model_len
+        attn = 40 * ml * 132 + (5 * ml * arch.mla.latent_dim * 2 if dep.kv_fp8 else 0)
+        attn += tokens * arch.indexer.topk * 4 * (2 if dep.num_speculative_tokens else 1)
+    else:
+        ws = min(max(8 * dep.max_model_len, 4 * dep.max_num_seqs * dep.block_size), 64 * 1024)
+        ws = max(ws, dep.max_num_seqs * dep.block_size)
+        attn = ws * heads * (arch.mla.qk_nope_head_dim + arch.mla.v_head_dim) * 2
+    rows = min(dep.max_num_seqs, tokens) * (1 + dep.num_speculative_tokens)
+    logits = SAMPLER_LOGITS_COPIES * rows * arch.vocab_size * 4
+    return float(hidden + moe + attn + logits)
+
+
+def memory_plan(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> MemoryPlan:
+    """Per-GPU memory plan and KV capacity by vLLM's formula."""
+    weights = tuple(weight_shares(model, tp=dep.tp, moe_gpus=dep.tp * dep.dp,
+                                  with_mtp=dep.num_speculative_tokens > 0))
+    usable = hw.hbm_usable_bytes
+    budget = math.ceil(usable * dep.gpu_memory_utilization)
+    act = activation_peak_bytes(model, dep)
+    per_layer = kv_bytes_per_token_layer(model, dep.kv_cache_dtype)
+    layers = model.arch.num_layers + (1 if dep.num_speculative_tokens else 0)
+    per_token = per_layer * layers
+    free = budget - sum(w.bytes_per_gpu for w in weights) - act - NON_TORCH_BYTES
+    blocks = max(0, math.floor(free / (per_token * dep.block_size)) - 1) if free > 0 else 0
+    return MemoryPlan(usable, budget, weights, act, NON_TORCH_BYTES, per_token, per_layer, layers,
+                      dep.block_size, blocks)
+
+
+def check_fits(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> MemoryPlan:
+    """The memory plan, or ``DoesNotFitError`` saying by how much and what would fit.
+
+    Like vLLM, a deployment fits when its KV cache holds at least one request of ``max_model_len`` tokens.
+    """
+    plan = memory_plan(model, hw, dep)
+    need = plan.kv_bytes_per_token * dep.max_model_len
+    if plan.kv_cache_bytes >= need:
+        return plan
+    short = need - plan.kv_cache_bytes
+    suggestion = ""
+    fit_tp = smallest_fitting_tp(model, hw, Deployment(
+        data_parallel_size=dep.dp, enable_expert_parallel=dep.ep > 1,
+        num_speculative_tokens=dep.num_speculative_tokens, max_model_len=dep.max_model_len,
+        gpu_memory_utilization=dep.gpu_memory_utilization))
+    if fit_tp is not None and fit_tp != dep.tp:
+        suggestion = f" The smallest tensor parallelism that fits is -tp {fit_tp}."
+    raise DoesNotFitError(
+        f"{model.name} ({model.precision}) does not fit on {dep.tp * dep.dp} x {hw.name} with -tp {dep.tp}"
+        f"{' -dp ' + str(dep.dp) if dep.dp > 1 else ''}: weights take {plan.weights_bytes / GiB:.1f} GiB per GPU, "
+        f"activations and workspaces ~{(plan.activation_peak_bytes + plan.non_torch_bytes) / GiB:.1f} GiB, of a "
+        f"{plan.budget_bytes / GiB:.1f} GiB budget (gpu_memory_utilization {dep.gpu_memory_utilization} x "
+        f"{plan.usable_bytes / GiB:.1f} GiB); the KV cache for one {dep.max_model_len}-token request needs "
+        f"{need / GiB:.1f} GiB more: {short / GiB:.1f} GiB short.{suggestion}")
+
+
+def smallest_fitting_tp(model: Model, hw: HardwareSpec, dep: Deployment) -> int | None:
+    """The smallest power-of-two TP (dividing the heads, within the scale-up domain) whose plan fits.
+
+    Returns None when none fits; re-raises the configuration error when no TP is even possible.
+    """
+    first_error: SpecError | None = None
+    possible = False
+    tp = 1
+    while tp <= max(hw.scaleup_domain_gpus, 1) and tp <= model.arch.mla.num_heads:
+        if model.arch.mla.num_heads % tp == 0:
+            try:
+                resolved = resolve_deployment(dep, model, hw, tp)
+            except SpecError as exc:
+                first_error = first_error or exc
+            else:
+                possible = True
+                plan = memory_plan(model, hw, resolved)
+                if plan.kv_cache_bytes >= plan.kv_bytes_per_token * resolved.max_model_len:
+                    return tp
+        tp *= 2
+    if not possible and first_error is not None:
+        raise first_error
+    return None
+
+
+def model_weight_bytes(model: Model) -> float:
+    """Bytes of the model's weights (main layers, no MTP, no runtime copies) at its precision."""
+    return sum(w.bytes_per_gpu for w in weight_shares(model, runtime_copies=False))

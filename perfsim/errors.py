@@ -1,0 +1,43 @@
+"""Errors that reach the user as one clear message (never a traceback)."""
+
+from __future__ import annotations
+
+
+class PerfsimError(Exception):
+    """Base class of every error perfsim reports to users.
+
+    The CLI prints ``str(error)`` and exits with code 2 (usage or input error).
+    """
+
+
+class SpecError(PerfsimError):
+    """A hardware, model, deployment or workload spec is missing, malformed or impossible.
+
+    The message names the file (when there is one), the field and what was expected.
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
+        self.source = source
+        self.field = field
+        parts = []
+        if source:
+            parts.append(str(source))
+        if field:
+            parts.append(f"field '{field}'")
+        prefix = ": ".join(parts)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class UnknownNameError(SpecError):
+    """A hardware or model name that perfsim does not know; the message lists the known ones."""
+
+    def __init__(self, kind: str, name: str, known: list[str]):
+        self.known = known
+        super().__init__(
+            f"unknown {kind} '{name}'. Known {kind} names: {', '.join(sorted(known))}; "
+            f"or give a path to your own file."
+        )
+
+
+class DoesNotFitError(PerfsimError):
+    """A deployment whose weights (or minimal KV cache) do not fit in GPU memory."""

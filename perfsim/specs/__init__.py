@@ -1,0 +1,1 @@
+"""Validated specs: hardware (YAML), models (HF config + quantization recipe), deployment (vLLM flags)."""

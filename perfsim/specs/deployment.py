@@ -1,0 +1,281 @@
+"""Deployment spec: parallelism, disaggregation, speculative decoding and vLLM engine settings.
+
+``Deployment`` holds what the user says, with flag names as in ``vllm serve``; fields left as ``None``
+mean "vLLM's default". ``resolve_deployment`` turns it, for a given model and GPU, into a
+``ResolvedDeployment`` whose every value is concrete (vLLM 0.14.1 defaults applied, KV dtype and block
+size resolved the way vLLM resolves them) and checks that the parallelism is possible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from perfsim.errors import SpecError
+from perfsim.specs.hardware import HardwareSpec
+from perfsim.specs.model import Model
+
+VLLM_VERSION = "0.14.1"
+
+KvCacheDtype = Literal["auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_ds_mla"]
+
+#: vLLM 0.14.1 engine defaults for `vllm serve` (API server) on GPUs with >= 70 GiB (not A100)
+#: [engine/arg_utils.py:1817-1898]; smaller GPUs get 2048 tokens / 256 sequences.
+SERVE_DEFAULTS_LARGE_GPU = (8192, 1024)
+SERVE_DEFAULTS_SMALL_GPU = (2048, 256)
+LARGE_GPU_MIN_BYTES = 70 * 2**30
+
+#: KV bytes per token and layer of each cache layout (MLA latent = 512 + 64 values)
+MLA_LATENT_VALUES = 576
+FP8_DS_MLA_BYTES = 656  # 512 fp8 NoPE + 4 fp32 scales + 64 bf16 RoPE [flashmla_sparse.py:58-70]
+
+
+class Deployment(BaseModel):
+    """How the model is served: parallelism, P/D split, MTP and vLLM engine arguments.
+
+    Field names and flags follow ``vllm serve``; ``None`` means vLLM's default for the model and GPU.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    tensor_parallel_size: int | None = Field(
+        default=None, ge=1, json_schema_extra={"cli": ["-tp", "--tensor-parallel-size"]},
+        description="GPUs per tensor-parallel group (auto: the smallest power of two whose weights fit).")
+    data_parallel_size: int = Field(
+        default=1, ge=1, json_schema_extra={"cli": ["-dp", "--data-parallel-size"]},
+        description="Data-parallel ranks per instance, each with its own scheduler and KV cache.")
+    enable_expert_parallel: bool = Field(
+        default=False, description="Place whole experts on the TP x DP GPUs (expert parallelism) instead of "
+        "splitting every expert.")
+    num_prefill_instances: int = Field(
+        default=0, ge=0, description="Prefill instances for disaggregated serving (0 = aggregated).")
+    num_decode_instances: int = Field(
+        default=0, ge=0, description="Decode instances for disaggregated serving (0 = aggregated).")
+    num_instances: int = Field(
+        default=1, ge=1, description="Identical aggregated instances behind a round-robin router.")
+    num_speculative_tokens: int = Field(
+        default=0, ge=0, le=8, description="MTP draft tokens per step (speculative decoding; 0 = off).")
+    mtp_acceptance_rate: float | None = Field(
+        default=None, gt=0, lt=1, description="Probability that an MTP draft token is accepted "
+        "(auto: per-position rates published for DeepSeek MTP).")
+    max_num_batched_tokens: int | None = Field(
+        default=None, ge=1, description="Token budget of one engine step (auto: 8192 on >= 70 GiB GPUs).")
+    max_num_seqs: int | None = Field(
+        default=None, ge=1, description="Maximum running requests per engine (auto: 1024 on >= 70 GiB GPUs).")
+    gpu_memory_utilization: float = Field(
+        default=0.9, gt=0, le=1, description="Fraction of GPU memory vLLM may use (weights + activations + KV).")
+    kv_cache_dtype: KvCacheDtype = Field(
+        default="auto", description="KV cache dtype (auto: the checkpoint's kv_cache_quant_algo, else BF16).")
+    block_size: int | None = Field(
+        default=None, ge=1, description="KV block size in tokens (auto: by attention backend).")
+    max_model_len: int | None = Field(
+        default=None, ge=16, description="Maximum context length (auto: the model's max_position_embeddings).")
+    async_scheduling: bool = Field(
+        default=True, description="Overlap CPU scheduling with GPU execution (vLLM 0.14 default: on).")
+    enforce_eager: bool = Field(
+        default=False, description="Disable CUDA graphs (every kernel launched from Python).")
+    kv_transfer_link: Literal["auto", "nvlink", "nic"] = Field(
+        default="auto", description="Link carrying KV from prefill to decode instances (auto: NVLink when "
+        "all instances fit in one scale-up domain).")
+
+    @model_validator(mode="after")
+    def _check_pd(self) -> Deployment:
+        if (self.num_prefill_instances == 0) != (self.num_decode_instances == 0):
+            raise ValueError("disaggregated serving needs both --num-prefill-instances and "
+                             "--num-decode-instances >= 1 (or both 0 for aggregated serving)")
+        return self
+
+    @property
+    def disaggregated(self) -> bool:
+        """True when prefill and decode run on separate instances."""
+        return self.num_prefill_instances > 0
+
+
+@dataclass(frozen=True)
+class ResolvedDeployment:
+    """A deployment with every vLLM default applied for a model on a GPU kind (all values concrete)."""
+
+    tp: int
+    dp: int
+    ep: int  # expert-parallel group size (1 = experts split by tensor parallelism)
+    moe_tp: int  # tensor-parallel split of each expert's intermediate dimension
+    num_prefill_instances: int
+    num_decode_instances: int
+    num_instances: int
+    num_speculative_tokens: int
+    mtp_acceptance_rate: float | None
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    gpu_memory_utilization: float
+    kv_cache_dtype: str  # 'bfloat16', 'fp8_e4m3' or 'fp8_ds_mla'
+    block_size: int
+    max_model_len: int
+    async_scheduling: bool
+    cudagraph_mode: str  # 'FULL_AND_PIECEWISE', 'PIECEWISE' or 'NONE'
+    max_cudagraph_capture_size: int
+    attention_backend: str
+    kv_transfer_link: str
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def gpus_per_instance(self) -> int:
+        """GPUs of one engine instance (TP x DP)."""
+        return self.tp * self.dp
+
+    @property
+    def disaggregated(self) -> bool:
+        """True for prefill/decode disaggregation."""
+        return self.num_prefill_instances > 0
+
+    @property
+    def num_gpus(self) -> int:
+        """Every GPU of the deployment: TP x DP per instance, over all instances."""
+        if self.disaggregated:
+            return self.gpus_per_instance * (self.num_prefill_instances + self.num_decode_instances)
+        return self.gpus_per_instance * self.num_instances
+
+    @property
+    def kv_fp8(self) -> bool:
+        """Whether the KV cache is stored in FP8."""
+        return self.kv_cache_dtype.startswith("fp8")
+
+
+def attention_backend(model: Model, hw: HardwareSpec) -> str:
+    """The MLA backend vLLM 0.14.1 picks [platforms/cuda.py:164-234]."""
+    if model.has_sparse_attention:
+        return "FLASHMLA_SPARSE"
+    return "CUTLASS_MLA" if hw.is_blackwell else "FLASHMLA"
+
+
+def default_block_size(backend: str) -> int:
+    """KV block size forced by the backend (CUTLASS_MLA 128, FlashMLA and sparse MLA 64)."""
+    return {"CUTLASS_MLA": 128, "FLASHMLA": 64, "FLASHMLA_SPARSE": 64}.get(backend, 16)
+
+
+def resolve_kv_cache_dtype(requested: str, model: Model) -> str:
+    """vLLM 0.14.1's KV dtype resolution.
+
+    ``auto`` takes the checkpoint's ``kv_cache_quant_algo`` (ModelOpt FP8 -> fp8_e4m3) or the model dtype
+    (bf16); DeepSeek-V3.2 maps any fp8 request to ``fp8_ds_mla`` [model_executor/models/config.py:508-527].
+    """
+    if requested == "auto":
+        resolved = "fp8_e4m3" if model.recipe.kv_cache_quant == "fp8" else "bfloat16"
+    elif requested == "fp8":
+        resolved = "fp8_e4m3"
+    else:
+        resolved = requested
+    if model.has_sparse_attention and resolved.startswith("fp8"):
+        return "fp8_ds_mla"
+    if resolved == "fp8_ds_mla" and not model.has_sparse_attention:
+        raise SpecError("kv_cache_dtype fp8_ds_mla exists only for sparse-attention models (DeepSeek-V3.2); "
+                        "use fp8 or bfloat16", field="kv_cache_dtype")
+    return resolved
+
+
+def kv_bytes_per_token_layer(model: Model, kv_cache_dtype: str) -> int:
+    """KV cache bytes per token and attention layer on one GPU (MLA latent is not split by TP).
+
+    Adds the V3.2 indexer key cache (128 fp8 + one fp32 scale = 132 B) for sparse-attention models.
+    """
+    if kv_cache_dtype == "fp8_ds_mla":
+        main = FP8_DS_MLA_BYTES
+    else:
+        main = model.arch.mla.latent_dim * (1 if kv_cache_dtype.startswith("fp8") else 2)
+    indexer = 0
+    if model.arch.indexer is not None:
+        d = model.arch.indexer.head_dim
+        indexer = d + 4 * max(1, d // 128)
+    return main + indexer
+
+
+def serve_defaults(hw: HardwareSpec) -> tuple[int, int]:
+    """(max_num_batched_tokens, max_num_seqs) that `vllm serve` 0.14.1 picks for this GPU."""
+    return SERVE_DEFAULTS_LARGE_GPU if hw.hbm_usable_bytes >= LARGE_GPU_MIN_BYTES else SERVE_DEFAULTS_SMALL_GPU
+
+
+#: DeepSeek MTP acceptance per draft position, from TensorRT-LLM's DeepSeek-R1 measurements
+#: (accepted tokens per step 1.92 / 2.58 / 2.82 at depth 1 / 2 / 3; tech blog 1, 2025-05):
+#: p1 = 0.92, p1*p2 = 0.66, p1*p2*p3 = 0.24.
+DEFAULT_MTP_ACCEPTANCE = (0.92, 0.717, 0.364, 0.4, 0.4, 0.4, 0.4, 0.4)
+
+
+def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int) -> ResolvedDeployment:
+    """Apply vLLM 0.14.1 defaults for ``model`` on ``hw`` with tensor parallelism ``tp``.
+
+    Raises ``SpecError`` for impossible parallelism (heads or experts not divisible, and so on).
+    """
+    arch = model.arch
+    notes: list[str] = []
+    if arch.mla.num_heads % tp:
+        raise SpecError(f"tensor parallel size {tp} does not divide the {arch.mla.num_heads} attention heads; "
+                        f"allowed: {', '.join(str(d) for d in _divisors(arch.mla.num_heads))}",
+                        field="tensor_parallel_size")
+    dp = dep.data_parallel_size
+    moe_group = tp * dp
+    if dep.enable_expert_parallel:
+        if arch.moe.num_experts % moe_group:
+            raise SpecError(f"expert parallel size {moe_group} (TP x DP) does not divide the "
+                            f"{arch.moe.num_experts} routed experts", field="enable_expert_parallel")
+        ep, moe_tp = moe_group, 1
+    else:
+        if arch.moe.intermediate_size % moe_group:
+            raise SpecError(f"TP x DP = {moe_group} does not divide the expert intermediate size "
+                            f"{arch.moe.intermediate_size}", field="data_parallel_size")
+        ep, moe_tp = 1, moe_group
+    if tp * dp > hw.scaleup_domain_gpus:
+        notes.append(f"TP x DP = {tp * dp} exceeds the {hw.scaleup_domain_gpus}-GPU scale-up domain of "
+                     f"{hw.name}: collectives cross the NIC")
+
+    default_tokens, default_seqs = serve_defaults(hw)
+    max_model_len = dep.max_model_len or arch.max_position_embeddings
+    if max_model_len > arch.max_position_embeddings:
+        raise SpecError(f"max_model_len {max_model_len} exceeds the model's max_position_embeddings "
+                        f"{arch.max_position_embeddings}", field="max_model_len")
+    max_num_seqs = dep.max_num_seqs or default_seqs
+    max_tokens = dep.max_num_batched_tokens or min(default_tokens, max_num_seqs * max_model_len)
+    max_num_seqs = min(max_num_seqs, max_tokens)
+
+    backend = attention_backend(model, hw)
+    block = dep.block_size or default_block_size(backend)
+    if backend in ("FLASHMLA_SPARSE", "CUTLASS_MLA") and dep.block_size and dep.block_size != block:
+        notes.append(f"{backend} supports block size {default_block_size(backend)} only; using it")
+        block = default_block_size(backend)
+    kv = resolve_kv_cache_dtype(dep.kv_cache_dtype, model)
+
+    k = dep.num_speculative_tokens
+    if k and arch.num_mtp_layers == 0:
+        raise SpecError(f"{model.name} has no MTP layer (num_nextn_predict_layers = 0); "
+                        "speculative decoding with MTP is not possible", field="num_speculative_tokens")
+    if dep.enforce_eager:
+        graph_mode = "NONE"
+    elif k and (model.has_sparse_attention or backend == "CUTLASS_MLA"):
+        graph_mode = "PIECEWISE"  # indexer / CUTLASS_MLA cannot run FULL graphs with query length 1+k
+        notes.append("MTP with this attention backend downgrades CUDA graphs to PIECEWISE (vLLM 0.14.1)")
+    else:
+        graph_mode = "FULL_AND_PIECEWISE"
+    capture = min(max_num_seqs * (1 + k) * 2, 512, max_tokens)
+
+    if not hw.supports("nvfp4") and model.precision == "fp4":
+        notes.append(f"{hw.name} has no FP4 tensor cores: NVFP4 layers run weight-only (Marlin W4A16) at the "
+                     "BF16 rate")
+    link = dep.kv_transfer_link
+    if link == "auto":
+        pd_gpus = tp * dp * (dep.num_prefill_instances + dep.num_decode_instances)
+        link = "nvlink" if pd_gpus <= hw.scaleup_domain_gpus else "nic"
+    return ResolvedDeployment(
+        tp=tp, dp=dp, ep=ep, moe_tp=moe_tp,
+        num_prefill_instances=dep.num_prefill_instances, num_decode_instances=dep.num_decode_instances,
+        num_instances=1 if dep.disaggregated else dep.num_instances,
+        num_speculative_tokens=k, mtp_acceptance_rate=dep.mtp_acceptance_rate,
+        max_num_batched_tokens=max_tokens, max_num_seqs=max_num_seqs,
+        gpu_memory_utilization=dep.gpu_memory_utilization, kv_cache_dtype=kv, block_size=block,
+        max_model_len=max_model_len, async_scheduling=dep.async_scheduling, cudagraph_mode=graph_mode,
+        max_cudagraph_capture_size=capture, attention_backend=backend, kv_transfer_link=link,
+        notes=tuple(notes),
+    )
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]

@@ -1,0 +1,55 @@
+"""Safe loading of spec files and translation of validation errors into clear messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from perfsim.errors import SpecError
+
+
+def load_yaml_file(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping with the safe loader; errors name the file."""
+    if not path.exists():
+        raise SpecError("file not found", source=str(path))
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"not valid YAML ({exc})", source=str(path)) from None
+    if not isinstance(data, dict):
+        raise SpecError("expected a mapping (key: value) at the top level", source=str(path))
+    return data
+
+
+def load_json_file(path: Path) -> dict[str, Any]:
+    """Read a JSON object; errors name the file."""
+    if not path.exists():
+        raise SpecError("file not found", source=str(path))
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"not valid JSON ({exc})", source=str(path)) from None
+    if not isinstance(data, dict):
+        raise SpecError("expected a JSON object at the top level", source=str(path))
+    return data
+
+
+def validation_error_to_spec_error(exc: Exception, source: Path | str | None) -> SpecError:
+    """Turn a pydantic ``ValidationError`` into a ``SpecError`` naming the file and the field."""
+    if not isinstance(exc, ValidationError):
+        return SpecError(str(exc), source=str(source) if source else None)
+    problems = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "missing":
+            msg = "required field is missing"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown field (typo?)"
+        problems.append(f"field '{loc}': {msg}")
+    text = "; ".join(problems)
+    return SpecError(text, source=str(source) if source else None)

@@ -1,0 +1,58 @@
+"""The command line: inspection commands, JSON keys, and errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from perfsim.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_list(capsys):
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and "gb300" in out and "deepseek-v3.2" in out and "deepseek-r1" in out
+
+
+def test_show_hw_json(capsys):
+    code, out, _ = run(capsys, "show", "hw", "gb300", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["si"]["peak_dense_flops"]["nvfp4"] == 15e15
+    assert data["spec"]["hbm_bandwidth"]["unit"] == "TB/s"
+
+
+def test_show_model_json_keys(capsys):
+    code, out, _ = run(capsys, "show", "model", "deepseek-v3.2", "--precision", "fp4", "--json")
+    data = json.loads(out)
+    assert code == 0
+    for key in ("total_params", "active_params", "layers", "weight_bytes", "kv_bytes_per_token"):
+        assert key in data
+    assert data["kv_bytes_per_token"] == 48_068
+    assert set(data["weight_bytes"]) == {"fp4", "fp8", "bf16"}
+    assert data["layers"]["moe_layers"] == 58
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["predict", "--hw", "gb301"], "Known hardware names"),
+        (["predict", "--model", "nope"], "Known model names"),
+        (["predict", "-tp", "0"], "--tensor-parallel-size"),
+        (["predict", "-tp", "3"], "does not divide the 128 attention heads"),
+        (["predict", "-dp", "3", "--enable-expert-parallel"], "routed experts"),
+        (["predict", "--precision", "fp8", "-tp", "2"], "-tp 4"),
+        (["predict", "--num-prefill-instances", "1"], "num-decode-instances"),
+        (["show", "hw", "/nonexistent/x.yaml"], "file not found"),
+    ],
+)
+def test_bad_input_is_one_clear_line(capsys, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert needle in err
+    assert "Traceback" not in err and err.startswith("perfsim: error:")
