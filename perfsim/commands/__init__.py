@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from perfsim.commands import inspect, predict
+from perfsim.commands import explain, inspect, predict
 
-REGISTRY = [inspect.register, predict.register]
+REGISTRY = [inspect.register, predict.register, explain.register]

@@ -116,7 +116,7 @@ def weight_shares(model: Model, *, tp: int = 1, moe_gpus: int = 1, with_mtp: boo
         add(f"{prefix}norms", n * (attn["attn_norms"] + 2 * arch.hidden_size), "bf16")
         if arch.indexer is not None:
             add(f"{prefix}indexer", n * idx["indexer"], dt("indexer"))
-            add(f"{prefix}indexer", n * idx["indexer_weights_proj"], "bf16")
+            add(f"{prefix}indexer_weights_proj", n * idx["indexer_weights_proj"], "bf16")
         n_moe = n - n_dense
         add(f"{prefix}dense_mlp", n_dense * arch.dense_mlp_params / tp, dt("dense_mlp"))
         add(f"{prefix}router", n_moe * arch.router_params, "bf16")

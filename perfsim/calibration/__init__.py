@@ -1,0 +1,1 @@
+"""Calibration and validation: measurements, fitting of cost parameters, profiles."""

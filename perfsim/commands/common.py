@@ -1,0 +1,40 @@
+"""Helpers shared by commands: resolve a deployment from flags, choosing TP when it is left to auto."""
+
+from __future__ import annotations
+
+from perfsim.commands.options import name_flags
+from perfsim.costs.memory import MemoryPlan, check_fits, memory_plan, smallest_fitting_tp
+from perfsim.errors import DoesNotFitError, SpecError
+from perfsim.specs.deployment import Deployment, ResolvedDeployment, resolve_deployment
+from perfsim.specs.hardware import HardwareSpec
+from perfsim.specs.model import Model
+
+
+def resolve_for_cli(model: Model, hw: HardwareSpec, dep: Deployment, *, must_fit: bool = True
+                    ) -> tuple[ResolvedDeployment, MemoryPlan, list[str]]:
+    """Resolve vLLM defaults (auto TP = the smallest that fits) and check the memory plan.
+
+    Errors name the command-line flag (``--tensor-parallel-size: ...``) or say by how much it does not fit.
+    With ``must_fit=False`` (costing a single step) a deployment that does not fit is kept, with a note.
+    """
+    notes: list[str] = []
+    try:
+        tp = dep.tensor_parallel_size or smallest_fitting_tp(model, hw, dep)
+        if tp is None:
+            message = (f"{model.name} ({model.precision}) does not fit on any tensor-parallel group of {hw.name} "
+                       f"within its {hw.scaleup_domain_gpus}-GPU scale-up domain")
+            if must_fit:
+                raise DoesNotFitError(message)
+            tp = min(hw.scaleup_domain_gpus, model.arch.mla.num_heads)
+            notes.append(f"{message}; costing -tp {tp} anyway")
+        resolved = resolve_deployment(dep, model, hw, tp)
+    except SpecError as exc:
+        raise name_flags(exc, Deployment) from None
+    try:
+        plan = check_fits(model, hw, resolved)
+    except DoesNotFitError as exc:
+        if must_fit:
+            raise
+        notes.append(f"{exc} (costing the step anyway)")
+        plan = memory_plan(model, hw, resolved)
+    return resolved, plan, notes

@@ -1,0 +1,93 @@
+"""The work of one engine step on one engine (DP rank), reduced to the sums the cost model needs.
+
+A step schedules, for each request, ``new_tokens`` query tokens on top of ``context_tokens`` already in
+the KV cache. Attention costs depend on (query, key) pairs, which for a chunk of q new tokens after c
+cached ones is q*c + q(q+1)/2 (causal); sparse attention caps each query's keys at ``topk``. All sums are
+computed with numpy over requests, so a batch of hundreds of requests costs microseconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """Sufficient statistics of one step's batch on one engine (all counts in tokens or pairs)."""
+
+    num_reqs: int
+    num_tokens: int
+    # requests on the decode path (query length <= decode threshold)
+    dec_reqs: int
+    dec_tokens: int
+    dec_kv_tokens: int  # sum of (context + new) over decode requests: keys each query may read
+    dec_pairs: int  # causal (query, key) pairs of decode requests
+    dec_sparse_pairs: int  # pairs with each query capped at topk keys (sparse attention)
+    # requests on the prefill path (chunks longer than the threshold)
+    pre_reqs: int
+    pre_tokens: int
+    pre_kv_tokens: int  # sum of (context + new) over prefill requests
+    pre_ctx_tokens: int  # sum of cached context of prefill requests (re-read in chunked prefill)
+    pre_pairs: int
+    pre_sparse_pairs: int
+    max_seq_len: int
+
+    @property
+    def pairs(self) -> int:
+        """All causal (query, key) pairs of the step."""
+        return self.dec_pairs + self.pre_pairs
+
+    @property
+    def kv_tokens(self) -> int:
+        """Sum over requests of context + new tokens."""
+        return self.dec_kv_tokens + self.pre_kv_tokens
+
+    @property
+    def is_uniform_decode(self) -> bool:
+        """True when every request is a decode of the same query length (FULL CUDA-graph eligible)."""
+        return self.pre_reqs == 0 and self.dec_reqs > 0 and self.dec_tokens % self.dec_reqs == 0
+
+
+EMPTY = BatchStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def causal_pairs(new: np.ndarray, ctx: np.ndarray) -> np.ndarray:
+    """Per request: keys seen by its queries, sum over j=1..q of (c + j) = q*c + q(q+1)/2."""
+    return new * ctx + new * (new + 1) // 2
+
+
+def capped_pairs(new: np.ndarray, ctx: np.ndarray, cap: int) -> np.ndarray:
+    """Per request: sum over j=1..q of min(c + j, cap) (sparse attention reads at most ``cap`` keys)."""
+    below = np.clip(cap - ctx, 0, new)  # queries whose whole causal window fits under the cap
+    part = below * ctx + below * (below + 1) // 2
+    return part + (new - below) * cap
+
+
+def batch_stats(new_tokens, context_tokens, *, decode_threshold: int = 1, topk: int | None = None) -> BatchStats:
+    """Reduce per-request (new, context) token counts to ``BatchStats``.
+
+    ``decode_threshold``: requests with at most this many new tokens take the decode kernels (vLLM's
+    ``reorder_batch_threshold``: 1, or 1 + speculative tokens for backends that support it).
+    ``topk``: the sparse-attention key cap (DeepSeek-V3.2's index_topk), or None for dense attention.
+    """
+    new = np.asarray(new_tokens, dtype=np.int64)
+    ctx = np.asarray(context_tokens, dtype=np.int64)
+    if new.size == 0:
+        return EMPTY
+    if np.any(new < 0) or np.any(ctx < 0):
+        raise ValueError("token counts must be non-negative")
+    is_dec = new <= decode_threshold
+    pairs = causal_pairs(new, ctx)
+    sparse = capped_pairs(new, ctx, topk) if topk else pairs
+    kv = new + ctx
+    is_pre = ~is_dec
+    return BatchStats(
+        num_reqs=int(new.size), num_tokens=int(new.sum()),
+        dec_reqs=int(is_dec.sum()), dec_tokens=int(new[is_dec].sum()), dec_kv_tokens=int(kv[is_dec].sum()),
+        dec_pairs=int(pairs[is_dec].sum()), dec_sparse_pairs=int(sparse[is_dec].sum()),
+        pre_reqs=int(is_pre.sum()), pre_tokens=int(new[is_pre].sum()), pre_kv_tokens=int(kv[is_pre].sum()),
+        pre_ctx_tokens=int(ctx[is_pre].sum()), pre_pairs=int(pairs[is_pre].sum()),
+        pre_sparse_pairs=int(sparse[is_pre].sum()), max_seq_len=int(kv.max()),
+    )

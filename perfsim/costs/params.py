@@ -1,0 +1,100 @@
+"""Every efficiency factor and overhead of the cost model, in one place, with units and bounds.
+
+Spec sheets give peaks; kernels reach a fraction of them that depends on the kernel class and on its
+size. ``CostParams`` names each such fraction or overhead, with a physically motivated default (the
+"spec-only" prediction) and the bounds calibration must respect (an efficiency never exceeds 1).
+Calibration profiles (``calibrations/*.yaml``) override a few of them.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def _param(default: float, lo: float, hi: float, unit: str, description: str) -> float:
+    return Field(default=default, ge=lo, le=hi, description=description,
+                 json_schema_extra={"unit": unit, "bounds": (lo, hi)})
+
+
+class CostParams(BaseModel):
+    """Named efficiencies (fractions of peak, 0-1) and overheads (seconds) of the cost model.
+
+    Defaults come from published kernel figures where they exist (DeepGEMM, FlashMLA, FlashAttention on
+    Hopper/Blackwell; see the field descriptions) and are the spec-only prediction.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    # ---- dense and grouped GEMMs ------------------------------------------------------------------
+    gemm_eff_nvfp4: float = _param(
+        0.55, 0.05, 1.0, "fraction",
+        "Peak fraction of large NVFP4 GEMMs (block-scaled FP4 tensor cores; CUTLASS / TRT-LLM-gen kernels).")
+    gemm_eff_fp8: float = _param(
+        0.70, 0.05, 1.0, "fraction",
+        "Peak fraction of large FP8 block-scaled GEMMs (DeepGEMM: ~1,550 of 1,979 TFLOPS on H800).")
+    gemm_eff_bf16: float = _param(
+        0.70, 0.05, 1.0, "fraction", "Peak fraction of large BF16 GEMMs (cuBLAS).")
+    gemm_m_half_tokens: float = _param(
+        96.0, 1.0, 4096.0, "tokens",
+        "Rows (tokens per expert for grouped GEMMs) at which a GEMM reaches half its peak fraction: tile and "
+        "wave quantization of small M.")
+    # ---- attention ---------------------------------------------------------------------------------
+    attn_prefill_eff: float = _param(
+        0.55, 0.05, 1.0, "fraction",
+        "Peak fraction (BF16) of dense causal MLA prefill attention (FlashInfer/FA ragged; SM100 FMHA ~1,460 of "
+        "2,250 TFLOPS).")
+    attn_decode_eff: float = _param(
+        0.55, 0.05, 1.0, "fraction",
+        "Peak fraction (BF16) of absorbed MLA decode attention when compute-bound (FlashMLA: 660 of ~865 TFLOPS "
+        "on H800).")
+    sparse_attn_eff: float = _param(
+        0.45, 0.02, 1.0, "fraction",
+        "Peak fraction (BF16) of DeepSeek sparse attention (FlashMLA sparse; 1,450 of 2,250 TFLOPS on B200 in "
+        "its own benchmark, less in vLLM with head padding and gathers).")
+    indexer_eff: float = _param(
+        0.35, 0.02, 1.0, "fraction",
+        "Peak fraction (FP8) of the lightning indexer's logits kernels (DeepGEMM fp8_mqa_logits).")
+    topk_eff: float = _param(
+        0.25, 0.01, 1.0, "fraction",
+        "Fraction of HBM bandwidth at which the indexer's per-row top-k reads its candidate logits.")
+    # ---- memory and communication -------------------------------------------------------------------
+    hbm_eff: float = _param(
+        0.80, 0.3, 1.0, "fraction", "Fraction of peak HBM bandwidth that streaming kernels reach.")
+    comm_eff: float = _param(
+        0.70, 0.1, 1.0, "fraction", "Fraction of link bandwidth that collectives reach (NVLink or NIC).")
+    comm_latency_s: float = _param(
+        8e-6, 0.0, 1e-3, "s", "Fixed latency of one collective (launch + synchronization) on NVLink.")
+    nic_latency_s: float = _param(
+        20e-6, 0.0, 1e-2, "s", "Fixed latency of one collective or transfer crossing the NIC (RDMA).")
+    # ---- MoE ----------------------------------------------------------------------------------------
+    ep_imbalance: float = _param(
+        0.15, 0.0, 2.0, "fraction",
+        "Expert-parallel load imbalance: the busiest rank gets (1 + ep_imbalance x (1 - 1/ep)) times the mean "
+        "routed tokens (real routing is skewed; EPLB gains of 1.5x are reported at EP32).")
+    # ---- fixed costs ----------------------------------------------------------------------------------
+    kernel_gap_s: float = _param(
+        2.0e-6, 0.0, 50e-6, "s",
+        "GPU time lost per kernel boundary (launch latency, tail of the previous kernel), even inside CUDA graphs.")
+    launch_overhead_s: float = _param(
+        5.0e-6, 0.0, 100e-6, "s", "CPU time to launch one kernel eagerly (outside CUDA graphs).")
+    cpu_step_s: float = _param(
+        1.5e-3, 0.0, 50e-3, "s",
+        "CPU time per engine step for scheduling, input preparation and output processing (hidden behind the "
+        "GPU with async scheduling when shorter than the GPU step).")
+    cpu_per_request_s: float = _param(
+        8e-6, 0.0, 1e-3, "s", "Extra CPU time per scheduled request per step (bookkeeping, detokenization).")
+
+    @classmethod
+    def bounds(cls, name: str) -> tuple[float, float]:
+        """The (low, high) bounds of a parameter, for calibration."""
+        extra = cls.model_fields[name].json_schema_extra
+        assert isinstance(extra, dict)
+        lo, hi = extra["bounds"]  # type: ignore[misc]
+        return float(lo), float(hi)
+
+    @classmethod
+    def unit(cls, name: str) -> str:
+        """Unit of a parameter."""
+        extra = cls.model_fields[name].json_schema_extra
+        assert isinstance(extra, dict)
+        return str(extra["unit"])

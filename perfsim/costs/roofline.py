@@ -1,0 +1,58 @@
+"""From counted work to time: a roofline per operator, with the bound that decides it.
+
+An operator's time is the largest of its compute time (flops / (peak x efficiency)), its memory time
+(bytes / (HBM bandwidth x efficiency)), its special-function time (exponentials / SFU rate) and its
+communication time; fixed overheads are added by the step model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: what limits an operator
+BOUNDS = ("compute", "memory", "sfu", "communication", "overhead")
+
+
+@dataclass(frozen=True)
+class OpTime:
+    """One operator of a step on one GPU, summed over the layers it appears in.
+
+    ``time_s`` in seconds; ``flops``, ``bytes`` (HBM) and ``comm_bytes`` (sent over links) are totals
+    over ``layers`` layers. ``category`` groups operators for breakdowns (attention, moe, dense, comm, ...).
+    """
+
+    name: str
+    category: str
+    layers: int
+    time_s: float
+    flops: float
+    bytes: float
+    comm_bytes: float
+    bound: str
+    dtype: str = ""
+
+    def to_dict(self) -> dict:
+        """Plain dict for JSON."""
+        return {"name": self.name, "category": self.category, "layers": self.layers, "time_s": self.time_s,
+                "flops": self.flops, "bytes": self.bytes, "comm_bytes": self.comm_bytes, "bound": self.bound,
+                "dtype": self.dtype}
+
+
+def roofline(flops: float, flops_per_s: float, bytes_: float, bytes_per_s: float,
+             exps: float = 0.0, exps_per_s: float = 0.0) -> tuple[float, str]:
+    """Time (s) and bound of an operator from its work and the achievable rates."""
+    t_compute = flops / flops_per_s if flops else 0.0
+    t_memory = bytes_ / bytes_per_s if bytes_ else 0.0
+    t_sfu = exps / exps_per_s if exps and exps_per_s else 0.0
+    if t_compute >= t_memory and t_compute >= t_sfu:
+        return t_compute, "compute"
+    if t_memory >= t_sfu:
+        return t_memory, "memory"
+    return t_sfu, "sfu"
+
+
+def size_efficiency(rows: float, peak_fraction: float, half_rows: float) -> float:
+    """Fraction of peak a kernel with ``rows`` rows reaches: saturating, half of the max at ``half_rows``."""
+    if rows <= 0:
+        return peak_fraction
+    return peak_fraction * rows / (rows + half_rows)

@@ -1,0 +1,467 @@
+"""The time of one vLLM engine step for a batch, broken down by operator, on each GPU.
+
+``StepCostModel(model, hw, deployment, params).step(batch)`` counts, per GPU, the flops, HBM bytes and
+link bytes of every operator of a DeepSeek-family forward pass (MLA or DeepSeek Sparse Attention,
+dense MLP or MoE, tensor / data / expert parallel communication, lm_head and sampling, the MTP draft)
+and turns them into time with a roofline per operator (``perfsim.costs.roofline``), kernel-boundary
+and launch overheads that depend on the CUDA-graph mode, and the CPU time of the step.
+
+The model mirrors vLLM 0.14.1: the fused q_a/kv_a projection and the V3.2 indexer are replicated on
+every TP rank; dense MLA prefill expands the latent KV with kv_b (context included), decode uses the
+absorbed 576-wide form; FLASHMLA_SPARSE runs every token in absorbed form over at most index_topk keys,
+padding prefill heads to 128 on Blackwell (64 on Hopper) when a rank holds fewer; DP ranks step in
+lockstep padded to the largest rank. Nothing here knows about SimPy.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from perfsim.costs.batch import BatchStats, batch_stats
+from perfsim.costs.comm import all_gather, all_reduce, group_link, reduce_scatter
+from perfsim.costs.params import CostParams
+from perfsim.costs.roofline import OpTime, roofline, size_efficiency
+from perfsim.specs.deployment import FP8_DS_MLA_BYTES, ResolvedDeployment, kv_bytes_per_token_layer
+from perfsim.specs.hardware import HardwareSpec
+from perfsim.specs.model import WEIGHT_BYTES, Model
+
+ACT_BYTES = 2  # activations travel in BF16 between kernels
+LOGIT_BYTES = 4  # fp32 logits / scores
+
+#: Fused add + RMSNorm passes over a [tokens, hidden] BF16 tensor per decoder layer: each of the two
+#: norms reads hidden and residual and writes both (4 passes), plus RoPE / KV-write traffic folded in.
+HIDDEN_PASSES_PER_LAYER = 8
+#: Kernels per decoder layer (for kernel-boundary gaps). The V3.2 attention path issued about 33 kernels
+#: per layer before vLLM's 2026 fusion work (vLLM blog, 2026-05-11); MLA about 12; an MoE block ~12.
+KERNELS_ATTENTION_MLA = 12
+KERNELS_ATTENTION_DSA = 33
+KERNELS_DENSE_MLP = 5
+KERNELS_MOE = 12
+#: Kernels launched eagerly between piecewise CUDA-graph pieces (the attention custom ops).
+EAGER_KERNELS_MLA = 6
+EAGER_KERNELS_DSA = 20
+#: FlashMLA sparse prefill pads local heads to this many on SM100 (64 on Hopper) [flashmla_sparse.py:722];
+#: ranks with fewer than 32 heads and an FP8 cache run everything through the decode kernel instead.
+SPARSE_PREFILL_HEAD_PADDING_BLACKWELL = 128
+SPARSE_PREFILL_HEAD_PADDING_HOPPER = 64
+MIN_HEADS_FOR_SPARSE_PREFILL_KERNEL = 32
+#: passes over [rows, vocab] fp32 logits in the sampler (cast, greedy argmax / top-k)
+SAMPLER_LOGIT_PASSES = 3
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Time of one engine step (seconds) and its breakdown on the slowest GPU.
+
+    ``total_s`` is the step period the scheduler sees: the GPU forward (``gpu_s``, or the CPU launch time
+    ``launch_s`` if larger) combined with the step's CPU time ``cpu_s`` (overlapped with async scheduling).
+    ``ops`` are per-operator times on the slowest DP rank, summed over layers.
+    """
+
+    total_s: float
+    gpu_s: float
+    launch_s: float
+    cpu_s: float
+    overhead_s: float  # kernel-boundary gaps included in gpu_s
+    ops: tuple[OpTime, ...]
+    num_tokens: int
+    padded_tokens: int
+    num_reqs: int
+    graph_mode: str
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def flops(self) -> float:
+        """Total flops of the slowest rank."""
+        return sum(o.flops for o in self.ops)
+
+    @property
+    def bytes(self) -> float:
+        """Total HBM bytes of the slowest rank."""
+        return sum(o.bytes for o in self.ops)
+
+    def by_category(self) -> dict[str, float]:
+        """Seconds per operator category (attention, moe, dense, comm, ...), plus overheads."""
+        out: dict[str, float] = {}
+        for o in self.ops:
+            out[o.category] = out.get(o.category, 0.0) + o.time_s
+        out["overhead"] = out.get("overhead", 0.0) + self.overhead_s
+        return out
+
+    def by_bound(self) -> dict[str, float]:
+        """Seconds per bound (compute, memory, sfu, communication, overhead)."""
+        out: dict[str, float] = {"overhead": self.overhead_s}
+        for o in self.ops:
+            out[o.bound] = out.get(o.bound, 0.0) + o.time_s
+        return out
+
+    def to_dict(self) -> dict:
+        """Plain dict for JSON."""
+        return {
+            "total_s": self.total_s, "gpu_s": self.gpu_s, "launch_s": self.launch_s, "cpu_s": self.cpu_s,
+            "overhead_s": self.overhead_s, "num_tokens": self.num_tokens, "padded_tokens": self.padded_tokens,
+            "num_reqs": self.num_reqs, "graph_mode": self.graph_mode, "flops": self.flops, "bytes": self.bytes,
+            "by_category_s": self.by_category(), "by_bound_s": self.by_bound(),
+            "ops": [o.to_dict() for o in self.ops], "notes": list(self.notes),
+        }
+
+
+def capture_sizes(max_size: int) -> list[int]:
+    """vLLM 0.14 CUDA-graph capture sizes: 1, 2, 4, then steps of 8 below 256 and of 16 from 256."""
+    sizes = [1, 2, 4] + list(range(8, 256, 8)) + list(range(256, max_size + 1, 16))
+    return [s for s in sizes if s <= max_size]
+
+
+class StepCostModel:
+    """Cost of engine steps for one model, GPU kind, deployment and set of cost parameters."""
+
+    def __init__(self, model: Model, hw: HardwareSpec, dep: ResolvedDeployment, params: CostParams | None = None):
+        self.model, self.hw, self.dep = model, hw, dep
+        self.params = params or CostParams()
+        p, arch = self.params, model.arch
+        self.h = arch.hidden_size
+        self.heads = arch.mla.num_heads // dep.tp
+        self.bw = hw.hbm_bandwidth_Bps * p.hbm_eff
+        self.sfu = (hw.sfu_exp_rate.si("exp_rate") if hw.sfu_exp_rate else 0.0)
+        self.eff = {"nvfp4": p.gemm_eff_nvfp4, "fp8": p.gemm_eff_fp8, "bf16": p.gemm_eff_bf16}
+        self.peak = {d: hw.peak_flops(d) or 0.0 for d in ("nvfp4", "fp8", "bf16")}
+        self.kv_layer_bytes = kv_bytes_per_token_layer(model, dep.kv_cache_dtype)
+        self.latent_entry_bytes = (FP8_DS_MLA_BYTES if dep.kv_cache_dtype == "fp8_ds_mla"
+                                   else arch.mla.latent_dim * (1 if dep.kv_fp8 else 2))
+        self.tp_link = group_link(hw, dep.tp, p)
+        self.moe_link = group_link(hw, dep.tp * dep.dp, p)
+        self.sizes = capture_sizes(dep.max_cudagraph_capture_size) if dep.cudagraph_mode != "NONE" else []
+        self.decode_threshold = 1 if dep.attention_backend == "CUTLASS_MLA" else 1 + dep.num_speculative_tokens
+        self.topk = arch.indexer.topk if arch.indexer else None
+        self.sparse_padding = (SPARSE_PREFILL_HEAD_PADDING_BLACKWELL if hw.is_blackwell
+                               else SPARSE_PREFILL_HEAD_PADDING_HOPPER)
+
+    # ---- public API -----------------------------------------------------------------------------
+    def stats(self, new_tokens, context_tokens) -> BatchStats:
+        """Batch statistics with this deployment's decode threshold and sparse top-k."""
+        return batch_stats(new_tokens, context_tokens, decode_threshold=self.decode_threshold, topk=self.topk)
+
+    def step(self, ranks: BatchStats | Sequence[BatchStats]) -> StepCost:
+        """Cost of one step; ``ranks`` holds one batch per DP rank (idle ranks: an empty batch)."""
+        batches = [ranks] if isinstance(ranks, BatchStats) else list(ranks)
+        if len(batches) != self.dep.dp:
+            batches = batches + [batch_stats([], [])] * (self.dep.dp - len(batches))
+        t_max = max(max(b.num_tokens for b in batches), 1)
+        uniform = all(b.is_uniform_decode or b.num_tokens == 0 for b in batches)
+        graph, padded = self._graph_mode(t_max, uniform)
+        moe_tokens = padded * self.dep.dp
+        worst: StepCost | None = None
+        for b in batches:
+            cost = self._rank_step(b, padded, moe_tokens, graph)
+            if worst is None or cost.total_s > worst.total_s:
+                worst = cost
+        assert worst is not None
+        return worst
+
+    def step_time(self, ranks: BatchStats | Sequence[BatchStats]) -> float:
+        """Seconds of one step (the scheduler's step period)."""
+        return self.step(ranks).total_s
+
+    # ---- graph mode and padding -------------------------------------------------------------------
+    def _graph_mode(self, tokens: int, uniform_decode: bool) -> tuple[str, int]:
+        mode = self.dep.cudagraph_mode
+        if mode == "NONE" or tokens > (self.sizes[-1] if self.sizes else 0):
+            return "NONE", tokens
+        padded = self.sizes[bisect.bisect_left(self.sizes, tokens)]
+        if mode == "FULL_AND_PIECEWISE" and uniform_decode:
+            return "FULL", padded
+        return "PIECEWISE", padded
+
+    # ---- operator helpers -------------------------------------------------------------------------
+    def _compute_dtype(self, weight_dtype: str) -> str:
+        if weight_dtype in ("nvfp4", "fp8") and self.peak[weight_dtype]:
+            return weight_dtype
+        return "bf16"  # weight-only (Marlin) or BF16 weights
+
+    @staticmethod
+    def _act_in_bytes(compute_dtype: str) -> float:
+        """Bytes per input activation: W4A4 / W8A8 kernels read activations quantized by a previous kernel."""
+        return WEIGHT_BYTES[compute_dtype] if compute_dtype in ("nvfp4", "fp8") else ACT_BYTES
+
+    def _gemm(self, name: str, category: str, layers: int, m: float, n: float, k: float, wdtype: str) -> OpTime:
+        cd = self._compute_dtype(wdtype)
+        eff = size_efficiency(m, self.eff[cd], self.params.gemm_m_half_tokens)
+        flops = 2.0 * m * n * k
+        nbytes = n * k * WEIGHT_BYTES[wdtype] + m * k * self._act_in_bytes(cd) + m * n * ACT_BYTES
+        t, bound = roofline(flops, self.peak[cd] * eff, nbytes, self.bw)
+        return OpTime(name, category, layers, t * layers, flops * layers, nbytes * layers, 0.0, bound, cd)
+
+    def _grouped_gemm(self, name: str, layers: int, assignments: float, experts: float, n: float, k: float,
+                      wdtype: str) -> OpTime:
+        cd = self._compute_dtype(wdtype)
+        rows_per_expert = assignments / experts if experts else 0.0
+        eff = size_efficiency(rows_per_expert, self.eff[cd], self.params.gemm_m_half_tokens)
+        flops = 2.0 * assignments * n * k
+        nbytes = experts * n * k * WEIGHT_BYTES[wdtype] + assignments * (k * self._act_in_bytes(cd) + n * ACT_BYTES)
+        t, bound = roofline(flops, self.peak[cd] * eff, nbytes, self.bw)
+        return OpTime(name, "moe", layers, t * layers, flops * layers, nbytes * layers, 0.0, bound, cd)
+
+    def _memory_op(self, name: str, category: str, layers: int, nbytes: float) -> OpTime:
+        t = nbytes / self.bw
+        return OpTime(name, category, layers, t * layers, 0.0, nbytes * layers, 0.0, "memory")
+
+    def _attention_op(self, name: str, layers: int, flops: float, nbytes: float, exps: float, eff: float,
+                      dtype: str = "bf16") -> OpTime:
+        t, bound = roofline(flops, self.peak[dtype] * eff, nbytes, self.bw, exps, self.sfu)
+        return OpTime(name, "attention", layers, t * layers, flops * layers, nbytes * layers, 0.0, bound, dtype)
+
+    @staticmethod
+    def _comm_op(name: str, layers: int, time_and_bytes: tuple[float, float]) -> OpTime:
+        t, sent = time_and_bytes
+        return OpTime(name, "comm", layers, t * layers, 0.0, 0.0, sent * layers, "communication")
+
+    # ---- one rank -----------------------------------------------------------------------------------
+    def _rank_step(self, b: BatchStats, padded: int, moe_tokens: int, graph: str) -> StepCost:
+        arch, dep, p = self.model.arch, self.dep, self.params
+        ops: list[OpTime] = []
+        n_dense, n_moe = arch.num_dense_layers, arch.num_moe_layers
+        n_layers = arch.num_layers
+        rows = max(b.num_reqs, 1) * (1 + dep.num_speculative_tokens)
+
+        ops += self._embedding_ops(padded)
+        ops += self._attention_ops(b, padded, n_layers, mtp=False)
+        ops += self._dense_mlp_ops(padded, n_dense, mtp=False)
+        ops += self._moe_ops(padded, moe_tokens, n_moe, mtp=False)
+        ops += self._logits_ops(rows, "lm_head", self.model.recipe.dtype("lm_head"))
+        kernels = n_layers * (KERNELS_ATTENTION_DSA if self.topk else KERNELS_ATTENTION_MLA)
+        kernels += n_dense * KERNELS_DENSE_MLP + n_moe * KERNELS_MOE + 6
+        eager = self._eager_kernels(graph, kernels, n_layers)
+        notes: list[str] = []
+        if dep.num_speculative_tokens:
+            draft_ops, draft_kernels, draft_eager = self._mtp_draft_ops(b, padded, rows)
+            ops += draft_ops
+            kernels += draft_kernels
+            eager += draft_eager
+        overhead = kernels * p.kernel_gap_s
+        gpu = sum(o.time_s for o in ops) + overhead
+        launch = eager * p.launch_overhead_s
+        cpu = p.cpu_step_s + p.cpu_per_request_s * b.num_reqs
+        forward = max(gpu, launch)
+        total = max(forward, cpu) if dep.async_scheduling else forward + cpu
+        return StepCost(total, gpu, launch, cpu, overhead, tuple(ops), b.num_tokens, padded, b.num_reqs, graph,
+                        tuple(notes))
+
+    def _eager_kernels(self, graph: str, kernels: int, layers: int) -> int:
+        if graph == "FULL":
+            return 1
+        if graph == "PIECEWISE":
+            per_layer = EAGER_KERNELS_DSA if self.topk else EAGER_KERNELS_MLA
+            return layers * (per_layer + 2)  # + replay of the graph pieces around the attention op
+        return kernels
+
+    # ---- operator groups ------------------------------------------------------------------------------
+    def _embedding_ops(self, t: int) -> list[OpTime]:
+        ops = [self._memory_op("embedding", "other", 1, t * self.h * ACT_BYTES * 2)]
+        if self.dep.tp > 1:  # VocabParallelEmbedding masks and all-reduces
+            ops.append(self._comm_op("embedding_allreduce", 1,
+                                     all_reduce(t * self.h * ACT_BYTES, self.dep.tp, self.tp_link)))
+        return ops
+
+    def _attention_ops(self, b: BatchStats, t: int, layers: int, *, mtp: bool) -> list[OpTime]:
+        arch, rec = self.model.arch, self.model.recipe
+        m, h, heads = arch.mla, self.h, self.heads
+
+        def dt(c: str) -> str:
+            return rec.dtype(c, mtp=mtp)
+
+        q_in = m.q_lora_rank or h
+        ops = [
+            self._memory_op("norms_rope", "other", layers, HIDDEN_PASSES_PER_LAYER * t * h * ACT_BYTES),
+            self._gemm("attn_qkv_a_proj", "attention_proj", layers, t, (m.q_lora_rank or 0) + m.latent_dim, h,
+                       dt("q_a")),
+            self._gemm("attn_q_b_proj", "attention_proj", layers, t, heads * m.qk_head_dim, q_in, dt("q_b")),
+            self._memory_op("kv_cache_write", "attention", layers, t * (m.latent_dim * ACT_BYTES + self.kv_layer_bytes)),
+        ]
+        if self.topk:
+            ops += self._indexer_ops(b, t, layers, q_in, dt("indexer"))
+            ops += self._sparse_attention_ops(b, layers)
+        else:
+            ops += self._dense_mla_ops(b, layers, dt("kv_b"))
+        ops.append(self._gemm("attn_o_proj", "attention_proj", layers, t, h, heads * m.v_head_dim, dt("o_proj")))
+        if self.dep.tp > 1:
+            ops.append(self._comm_op("attn_allreduce", layers, all_reduce(t * h * ACT_BYTES, self.dep.tp, self.tp_link)))
+        return ops
+
+    def _absorb_ops(self, tokens: int, layers: int) -> list[OpTime]:
+        """W_UK and W_UV batched matmuls of the absorbed form (BF16 copies of kv_b), per query token."""
+        m = self.model.arch.mla
+        if tokens <= 0:
+            return []
+        return [
+            self._gemm("attn_absorb_w_uk", "attention", layers, tokens, self.heads * m.kv_lora_rank,
+                       m.qk_nope_head_dim, "bf16"),
+            self._gemm("attn_absorb_w_uv", "attention", layers, tokens, self.heads * m.v_head_dim,
+                       m.kv_lora_rank, "bf16"),
+        ]
+
+    def _dense_mla_ops(self, b: BatchStats, layers: int, kv_b_dtype: str) -> list[OpTime]:
+        m, p, heads = self.model.arch.mla, self.params, self.heads
+        ops: list[OpTime] = []
+        if b.pre_tokens:
+            # non-absorbed (MHA) prefill: expand the latent of context + new tokens with kv_b
+            ops.append(self._gemm("attn_kv_b_expand", "attention", layers, b.pre_kv_tokens,
+                                  heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank, kv_b_dtype))
+            if b.pre_ctx_tokens:
+                ops.append(self._memory_op("attn_context_gather", "attention", layers,
+                                           b.pre_ctx_tokens * (self.latent_entry_bytes + m.latent_dim * ACT_BYTES)))
+            flops = 2.0 * heads * (m.qk_head_dim + m.v_head_dim) * b.pre_pairs
+            nbytes = (b.pre_tokens * heads * (m.qk_head_dim + m.v_head_dim) * ACT_BYTES
+                      + b.pre_kv_tokens * heads * (m.qk_head_dim + m.v_head_dim) * ACT_BYTES)
+            ops.append(self._attention_op("attn_prefill_mha", layers, flops, nbytes, heads * b.pre_pairs,
+                                          p.attn_prefill_eff))
+        if b.dec_tokens:
+            ops += self._absorb_ops(b.dec_tokens, layers)
+            flops = 2.0 * heads * (m.latent_dim + m.kv_lora_rank) * b.dec_pairs
+            nbytes = b.dec_kv_tokens * self.latent_entry_bytes + b.dec_tokens * heads * m.latent_dim * ACT_BYTES * 2
+            ops.append(self._attention_op("attn_decode_mla", layers, flops, nbytes, heads * b.dec_pairs,
+                                          p.attn_decode_eff))
+        return ops
+
+    def _indexer_ops(self, b: BatchStats, t: int, layers: int, q_in: int, dtype: str) -> list[OpTime]:
+        ix, h, p = self.model.arch.indexer, self.h, self.params
+        assert ix is not None
+        key_bytes = ix.head_dim + 4 * max(1, ix.head_dim // 128)
+        pairs = b.pre_pairs + b.dec_pairs
+        logits_flops = 2.0 * ix.num_heads * ix.head_dim * pairs
+        logits_bytes = b.kv_tokens * key_bytes + pairs * LOGIT_BYTES + b.num_tokens * ix.num_heads * ix.head_dim
+        fp8_peak = self.peak["fp8"] or self.peak["bf16"]
+        t_logits, bound = roofline(logits_flops, fp8_peak * p.indexer_eff, logits_bytes, self.bw)
+        topk_bytes = pairs * LOGIT_BYTES + b.num_tokens * ix.topk * 4
+        t_topk = topk_bytes / (self.hw.hbm_bandwidth_Bps * p.topk_eff)
+        return [
+            self._gemm("indexer_wq_b", "indexer", layers, t, ix.num_heads * ix.head_dim, q_in, dtype),
+            self._gemm("indexer_wk", "indexer", layers, t, ix.head_dim, h, dtype),
+            self._gemm("indexer_weights_proj", "indexer", layers, t, ix.num_heads, h, "bf16"),
+            self._memory_op("indexer_quant_cache", "indexer", layers,
+                            t * (ix.num_heads * ix.head_dim * (ACT_BYTES + 1) + ix.head_dim * ACT_BYTES + key_bytes)),
+            OpTime("indexer_logits", "indexer", layers, t_logits * layers, logits_flops * layers,
+                   logits_bytes * layers, 0.0, bound, "fp8"),
+            OpTime("indexer_topk", "indexer", layers, t_topk * layers, 0.0, topk_bytes * layers, 0.0, "memory"),
+        ]
+
+    def _sparse_attention_ops(self, b: BatchStats, layers: int) -> list[OpTime]:
+        m, p, heads = self.model.arch.mla, self.params, self.heads
+        per_pair = 2.0 * (m.latent_dim + m.kv_lora_rank)
+        ops = self._absorb_ops(b.num_tokens, layers)
+        fp8_cache = self.dep.kv_cache_dtype == "fp8_ds_mla"
+        if fp8_cache and heads < MIN_HEADS_FOR_SPARSE_PREFILL_KERNEL:
+            # "mixed batch" mode: every token through the FP8 sparse decode kernel, no head padding
+            dec_pairs, dec_tokens, pre_pairs = b.dec_sparse_pairs + b.pre_sparse_pairs, b.num_tokens, 0
+        elif fp8_cache:
+            dec_pairs, dec_tokens, pre_pairs = b.dec_sparse_pairs, b.dec_tokens, b.pre_sparse_pairs
+        else:  # BF16 cache: every token through the (padded) sparse prefill kernel
+            dec_pairs, dec_tokens, pre_pairs = 0, 0, b.dec_sparse_pairs + b.pre_sparse_pairs
+        if dec_pairs:
+            nbytes = dec_pairs * self.latent_entry_bytes + dec_tokens * heads * m.latent_dim * ACT_BYTES * 2
+            ops.append(self._attention_op("sparse_attn_decode", layers, per_pair * heads * dec_pairs, nbytes,
+                                          heads * dec_pairs, p.sparse_attn_eff))
+        if pre_pairs:
+            padded_heads = heads if heads >= self.sparse_padding else self.sparse_padding
+            kv_tokens = b.pre_kv_tokens if fp8_cache else b.kv_tokens
+            # FP8 entries are gathered and up-converted to a BF16 workspace, then read by the kernel
+            nbytes = kv_tokens * (self.latent_entry_bytes + 2 * m.latent_dim * ACT_BYTES)
+            ops.append(self._attention_op("sparse_attn_prefill", layers, per_pair * padded_heads * pre_pairs, nbytes,
+                                          padded_heads * pre_pairs, p.sparse_attn_eff))
+        return ops
+
+    def _dense_mlp_ops(self, t: int, layers: int, *, mtp: bool) -> list[OpTime]:
+        if layers == 0:
+            return []
+        arch, dep = self.model.arch, self.dep
+        inter = arch.dense_intermediate_size // dep.tp
+        dt = self.model.recipe.dtype("dense_mlp", mtp=mtp)
+        ops = [
+            self._gemm("dense_gate_up", "dense_mlp", layers, t, 2 * inter, self.h, dt),
+            self._memory_op("dense_act", "dense_mlp", layers, t * inter * ACT_BYTES * 3),
+            self._gemm("dense_down", "dense_mlp", layers, t, self.h, inter, dt),
+        ]
+        if dep.tp > 1:
+            ops.append(self._comm_op("dense_allreduce", layers, all_reduce(t * self.h * ACT_BYTES, dep.tp, self.tp_link)))
+        return ops
+
+    def _moe_ops(self, t: int, moe_tokens: int, layers: int, *, mtp: bool) -> list[OpTime]:
+        if layers == 0:
+            return []
+        arch, dep, p, rec = self.model.arch, self.dep, self.params, self.model.recipe
+        moe, h = arch.moe, self.h
+        ops = [self._gemm("moe_router", "moe", layers, t, moe.num_experts, h, "bf16")]
+        if moe.num_shared_experts:
+            shared_inter = moe.num_shared_experts * moe.intermediate_size // dep.tp
+            sdt = rec.dtype("shared_expert", mtp=mtp)
+            ops += [
+                self._gemm("shared_gate_up", "moe", layers, t, 2 * shared_inter, h, sdt),
+                self._memory_op("shared_act", "moe", layers, t * shared_inter * ACT_BYTES * 3),
+                self._gemm("shared_down", "moe", layers, t, h, shared_inter, sdt),
+            ]
+        # routed experts: tokens from every DP rank meet the experts of this GPU
+        if dep.ep > 1:
+            local_experts = moe.num_experts / dep.ep
+            inter = moe.intermediate_size
+            imbalance = 1.0 + p.ep_imbalance * (1 - 1 / dep.ep)
+            assignments = moe_tokens * moe.top_k / dep.ep * imbalance
+        else:
+            local_experts = moe.num_experts
+            inter = moe.intermediate_size // dep.moe_tp
+            assignments = moe_tokens * moe.top_k
+        p_pick = moe.top_k / moe.num_experts
+        active = local_experts * (1.0 - (1.0 - p_pick) ** moe_tokens)
+        rdt = rec.dtype("routed_experts", mtp=mtp)
+        a_in = self._act_in_bytes(self._compute_dtype(rdt))
+        ops += [
+            # quantize the layer input once, then write one (quantized) copy per routed assignment
+            self._memory_op("moe_permute_quant", "moe", layers, moe_tokens * h * (ACT_BYTES + a_in) + assignments * h * a_in),
+            self._grouped_gemm("moe_gate_up", layers, assignments, active, 2 * inter, h, rdt),
+            self._memory_op("moe_act", "moe", layers, assignments * inter * ACT_BYTES * 3),
+            self._grouped_gemm("moe_down", layers, assignments, active, h, inter, rdt),
+            self._memory_op("moe_finalize", "moe", layers, assignments * h * ACT_BYTES + moe_tokens * h * ACT_BYTES),
+        ]
+        if dep.dp > 1:
+            group = dep.tp * dep.dp
+            ops.append(self._comm_op("moe_dispatch_allgather", layers,
+                                     all_gather(moe_tokens * h * ACT_BYTES, dep.dp, self.moe_link)))
+            ops.append(self._comm_op("moe_combine_reducescatter", layers,
+                                     reduce_scatter(moe_tokens * h * ACT_BYTES, group, self.moe_link)))
+        elif dep.tp > 1:
+            ops.append(self._comm_op("moe_allreduce", layers, all_reduce(t * h * ACT_BYTES, dep.tp, self.tp_link)))
+        return ops
+
+    def _logits_ops(self, rows: int, name: str, dtype: str) -> list[OpTime]:
+        arch, dep = self.model.arch, self.dep
+        vocab_local = arch.vocab_size / dep.tp
+        ops = [
+            self._memory_op("final_norm", "other", 1, rows * self.h * ACT_BYTES * 2),
+            self._gemm(name, "logits", 1, rows, vocab_local, self.h, dtype),
+        ]
+        if dep.tp > 1:
+            ops.append(self._comm_op(f"{name}_allgather", 1,
+                                     all_gather(rows * arch.vocab_size * ACT_BYTES, dep.tp, self.tp_link)))
+        ops.append(self._memory_op("sampler", "logits", 1, rows * arch.vocab_size * LOGIT_BYTES * SAMPLER_LOGIT_PASSES))
+        return ops
+
+    def _mtp_draft_ops(self, b: BatchStats, t: int, rows: int) -> tuple[list[OpTime], int, int]:
+        """The MTP drafter: one pass over the step's tokens, then k-1 one-token passes per request."""
+        k = self.dep.num_speculative_tokens
+        kernels_layer = (KERNELS_ATTENTION_DSA if self.topk else KERNELS_ATTENTION_MLA) + KERNELS_MOE + 8
+        ops: list[OpTime] = []
+        passes = [(b, t)]
+        if k > 1:
+            one = batch_stats([1] * max(b.num_reqs, 1), [b.max_seq_len] * max(b.num_reqs, 1),
+                              decode_threshold=self.decode_threshold, topk=self.topk)
+            passes += [(one, max(b.num_reqs, 1))] * (k - 1)
+        for stats, tokens in passes:
+            ops.append(self._gemm("mtp_eh_proj", "mtp", 1, tokens, self.h, 2 * self.h, "bf16"))
+            layer_ops = (self._attention_ops(stats, tokens, 1, mtp=True)
+                         + self._moe_ops(tokens, tokens * self.dep.dp, 1, mtp=True)
+                         + self._logits_ops(max(stats.num_reqs, 1), "mtp_lm_head", "bf16"))
+            ops += [OpTime("mtp_" + o.name if not o.name.startswith("mtp") else o.name, "mtp", o.layers, o.time_s,
+                           o.flops, o.bytes, o.comm_bytes, o.bound, o.dtype) for o in layer_ops]
+        kernels = kernels_layer * len(passes)
+        eager = kernels if self.topk else kernels // 2  # the V3.2 drafter runs eagerly in vLLM 0.14.1
+        return ops, kernels, eager

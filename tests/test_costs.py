@@ -1,0 +1,219 @@
+"""Cost model: hand-computed work per operator, invariants, and the known shapes of MLA vs DSA."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from perfsim.costs.batch import batch_stats, capped_pairs, causal_pairs
+from perfsim.costs.comm import Link, all_reduce
+from perfsim.costs.memory import weight_shares
+from perfsim.costs.params import CostParams
+from perfsim.costs.step import StepCostModel, capture_sizes
+from perfsim.specs.deployment import Deployment, resolve_deployment
+from perfsim.specs.hardware import load_hardware
+from perfsim.specs.model import WEIGHT_BYTES, load_model
+
+
+def cost_model(name="deepseek-v3.2", precision="fp4", hw="gb300", tp=2, **dep):
+    model, gpu = load_model(name, precision), load_hardware(hw)
+    return StepCostModel(model, gpu, resolve_deployment(Deployment(**dep), model, gpu, tp))
+
+
+def ops(cost):
+    return {o.name: o for o in cost.ops}
+
+
+# ---- batch statistics -------------------------------------------------------------------------------
+
+def test_pair_counts_by_hand():
+    assert causal_pairs(np.array([4]), np.array([0]))[0] == 1 + 2 + 3 + 4
+    assert causal_pairs(np.array([1]), np.array([5]))[0] == 6
+    assert capped_pairs(np.array([3]), np.array([2046]), 2048)[0] == 2047 + 2048 + 2048
+    assert capped_pairs(np.array([2]), np.array([10]), 2048)[0] == 11 + 12
+    assert capped_pairs(np.array([2]), np.array([5000]), 2048)[0] == 2 * 2048
+
+
+def test_batch_split_decode_and_prefill():
+    s = batch_stats([1, 1, 1, 4], [5, 5, 5, 0], decode_threshold=1, topk=2048)
+    assert (s.dec_reqs, s.dec_tokens, s.dec_pairs, s.dec_kv_tokens) == (3, 3, 18, 18)
+    assert (s.pre_reqs, s.pre_tokens, s.pre_pairs, s.pre_kv_tokens) == (1, 4, 10, 4)
+    assert s.num_tokens == 7 and s.max_seq_len == 6
+
+
+# ---- hand-computed operator work ----------------------------------------------------------------------
+
+def test_gemm_flops_by_hand():
+    cm = cost_model(tp=2)
+    c = cm.step(cm.stats([4], [0]))
+    o = ops(c)
+    # q_b: 4 tokens x (64 local heads x 192) x 1536, 61 layers
+    assert o["attn_q_b_proj"].flops == 2 * 4 * 64 * 192 * 1536 * 61
+    # fused q_a + kv_a is replicated: full 1536 + 576 outputs on every rank
+    assert o["attn_qkv_a_proj"].flops == 2 * 4 * (1536 + 576) * 7168 * 61
+
+
+def test_dense_mla_prefill_attention_flops_by_hand():
+    cm = cost_model("deepseek-r1", tp=2)
+    o = ops(cm.step(cm.stats([4], [0])))
+    # non-absorbed: 64 local heads x (192 + 128) x 2 flops per (query, key) pair, 10 causal pairs
+    assert o["attn_prefill_mha"].flops == 2 * 64 * (192 + 128) * 10 * 61
+    # kv_b expands the latent of every key token: 4 tokens x 64 x 256 x 512
+    assert o["attn_kv_b_expand"].flops == 2 * 4 * 64 * 256 * 512 * 61
+
+
+def test_mla_per_pair_costs_match_reference():
+    # models.md: absorbed 278,528 flops per pair (128 heads), non-absorbed 81,920: 3.4x fewer
+    cm = cost_model("deepseek-r1", tp=1, hw="gb300")
+    dec = ops(cm.step(cm.stats([1] * 3, [5] * 3)))["attn_decode_mla"]
+    assert dec.flops / (18 * 61) == 278_528
+    pre = ops(cm.step(cm.stats([4], [0])))["attn_prefill_mha"]
+    assert pre.flops / (10 * 61) == 81_920
+
+
+def test_indexer_logits_flops_per_pair():
+    cm = cost_model(tp=2)
+    s = cm.stats([1] * 3, [5] * 3)
+    o = ops(cm.step(s))
+    assert o["indexer_logits"].flops == 2 * 64 * 128 * s.pairs * 61  # 16,384 per pair, all 64 heads per rank
+
+
+def test_sparse_prefill_pads_heads_to_128_on_blackwell():
+    s_tp2 = ops(cost_model(tp=2).step(cost_model(tp=2).stats([16], [0])))["sparse_attn_prefill"]
+    s_tp1 = ops(cost_model(tp=1).step(cost_model(tp=1).stats([16], [0])))["sparse_attn_prefill"]
+    assert s_tp2.flops == s_tp1.flops  # 64 heads per rank are padded to 128: no saving from TP2
+    hopper = cost_model(tp=2, hw="h200")
+    s_h = ops(hopper.step(hopper.stats([16], [0])))["sparse_attn_prefill"]
+    assert s_h.flops == s_tp1.flops / 2  # Hopper pads to 64 only
+
+
+def test_linear_flops_equal_two_times_active_params_times_tokens():
+    for name in ("deepseek-v3", "deepseek-v3.2", "deepseek-v2"):
+        model, gpu = load_model(name, "bf16"), load_hardware("b200")
+        cm = StepCostModel(model, gpu, resolve_deployment(Deployment(), model, gpu, 1))
+        tokens = 40
+        c = cm.step(cm.stats([1] * tokens, [100] * tokens))  # decode: one lm_head row per token
+        linear = sum(o.flops for o in c.ops if o.name.startswith(
+            ("attn_q", "attn_o", "attn_absorb", "indexer_w", "dense_gate", "dense_down", "shared_", "moe_router",
+             "moe_gate", "moe_down", "lm_head")))
+        arch = model.arch
+        h = arch.hidden_size
+        non_matmul = arch.num_layers * (2 * h + arch.attention_params()["attn_norms"]) + h  # norms
+        non_matmul += arch.num_layers * 2 * arch.indexer.head_dim if arch.indexer else 0  # indexer k_norm
+        non_matmul += arch.num_moe_layers * (arch.router_params - arch.moe.num_experts * h)  # router bias
+        assert linear == pytest.approx(2 * (arch.active_params - non_matmul) * tokens, rel=1e-9), name
+
+
+def test_tp_allreduce_bytes_per_layer():
+    cm = cost_model(tp=2)
+    t = 512
+    o = ops(cm.step(cm.stats([t], [0])))
+    assert o["attn_allreduce"].comm_bytes / 61 == 2 * 7168 * t * 2 * (2 - 1) / 2
+    assert all_reduce(1e6, 4, Link("x", 1e9, 0.0)) == (pytest.approx(1.5e-3), pytest.approx(1.5e6))
+
+
+# ---- physics checks ------------------------------------------------------------------------------------
+
+def test_fp4_experts_beat_fp8_at_large_batch_and_tie_on_activation_traffic():
+    fp4 = cost_model(precision="fp4", tp=4)
+    fp8 = cost_model(precision="fp8", tp=4)
+    big4 = ops(fp4.step(fp4.stats([32768], [0])))
+    big8 = ops(fp8.step(fp8.stats([32768], [0])))
+    assert big4["moe_gate_up"].bound == "compute" and big8["moe_gate_up"].bound == "compute"
+    assert big4["moe_gate_up"].time_s < 0.6 * big8["moe_gate_up"].time_s  # 15 vs 5 PFLOPS dense
+    for name in ("moe_act", "moe_finalize"):  # BF16 activation traffic is the same for both
+        assert big4[name].time_s == pytest.approx(big8[name].time_s)
+    small4 = ops(fp4.step(fp4.stats([1], [100])))
+    small8 = ops(fp8.step(fp8.stats([1], [100])))
+    ratio = small8["moe_gate_up"].time_s / small4["moe_gate_up"].time_s
+    assert small4["moe_gate_up"].bound == "memory"
+    assert ratio == pytest.approx(WEIGHT_BYTES["fp8"] / WEIGHT_BYTES["nvfp4"], rel=0.05)  # weight-read bound
+
+
+GEMMS = {"attn_qkv_a_proj", "attn_q_b_proj", "attn_o_proj", "attn_absorb_w_uk", "attn_absorb_w_uv", "indexer_wq_b",
+         "indexer_wk", "indexer_weights_proj", "dense_gate_up", "dense_down", "moe_router", "shared_gate_up",
+         "shared_down", "moe_gate_up", "moe_down", "lm_head"}
+
+
+def test_batch_one_decode_is_bound_by_weight_reads():
+    cm = cost_model(tp=2)
+    c = cm.step(cm.stats([1], [1024]))
+    weight_ops = [o for o in c.ops if o.name in GEMMS]
+    assert all(o.bound == "memory" for o in weight_ops)
+    arch = cm.model.arch
+    shares = {s.module: s.bytes_per_gpu for s in weight_shares(cm.model, tp=2, moe_gpus=2)}
+    active = sum(v for k, v in shares.items() if k not in ("routed_experts", "embedding", "attn_kv_b"))
+    active += shares["routed_experts"] * arch.moe.top_k / arch.moe.num_experts
+    weight_time = sum(o.time_s for o in weight_ops)
+    expected = active / (cm.hw.hbm_bandwidth_Bps * cm.params.hbm_eff)
+    assert weight_time == pytest.approx(expected, rel=0.10)
+    assert c.gpu_s >= active / cm.hw.hbm_bandwidth_Bps
+
+
+def test_dsa_attention_costs_more_than_mla_at_2k_prefill():
+    v32, r1 = cost_model(tp=2, max_num_batched_tokens=20480), cost_model("deepseek-r1", tp=2, max_num_batched_tokens=20480)
+
+    def attention_block(cm):
+        by = cm.step(cm.stats([2048] * 10, [0] * 10)).by_category()
+        return by["attention"] + by["attention_proj"] + by.get("indexer", 0.0)
+
+    assert attention_block(v32) > 2.0 * attention_block(r1)  # vLLM profiled 2.7x per DSA layer step
+
+
+def test_dsa_decode_becomes_cheaper_than_mla_between_5k_and_40k():
+    v32, r1 = cost_model(tp=2), cost_model("deepseek-r1", tp=2)
+    batch = 16
+    contexts = np.arange(1000, 60001, 1000)
+    faster = [v32.step_time(v32.stats([1] * batch, [c] * batch)) < r1.step_time(r1.stats([1] * batch, [c] * batch))
+              for c in contexts]
+    assert not faster[0] and faster[-1]
+    crossover = contexts[faster.index(True)]
+    assert 5000 < crossover < 40000
+
+
+def test_cuda_graph_modes_and_padding():
+    cm = cost_model(tp=2)
+    assert capture_sizes(512)[:5] == [1, 2, 4, 8, 16] and capture_sizes(512)[-1] == 512
+    dec = cm.step(cm.stats([1] * 100, [500] * 100))
+    assert dec.graph_mode == "FULL" and dec.padded_tokens == 104
+    mixed = cm.step(cm.stats([1] * 100 + [50], [500] * 100 + [0]))
+    assert mixed.graph_mode == "PIECEWISE" and mixed.launch_s > dec.launch_s
+    big = cm.step(cm.stats([4096], [0]))
+    assert big.graph_mode == "NONE" and big.padded_tokens == 4096
+
+
+def test_async_scheduling_hides_cpu_time():
+    params = CostParams(cpu_step_s=5e-3)
+    model, gpu = load_model("deepseek-v3.2", "fp4"), load_hardware("gb300")
+    on = StepCostModel(model, gpu, resolve_deployment(Deployment(), model, gpu, 2), params)
+    off = StepCostModel(model, gpu, resolve_deployment(Deployment(async_scheduling=False), model, gpu, 2), params)
+    s = on.stats([1] * 64, [1000] * 64)
+    assert off.step_time(s) == pytest.approx(on.step(s).gpu_s + on.step(s).cpu_s)
+    assert on.step_time(s) == pytest.approx(max(on.step(s).gpu_s, on.step(s).cpu_s))
+
+
+def test_data_parallel_lockstep_pads_to_the_largest_rank():
+    cm = cost_model("deepseek-r1", tp=1, data_parallel_size=2, enable_expert_parallel=True)
+    busy = cm.stats([1] * 64, [1000] * 64)
+    idle = cm.stats([], [])
+    both_busy = cm.step([busy, busy]).total_s
+    one_idle = cm.step([busy, idle]).total_s
+    assert one_idle == pytest.approx(both_busy, rel=0.02)  # the idle rank still runs the padded MoE
+
+
+def test_mtp_draft_adds_cost():
+    base = cost_model(tp=2)
+    mtp = cost_model(tp=2, num_speculative_tokens=2)
+    t0 = base.step_time(base.stats([1] * 32, [2000] * 32))
+    t1 = mtp.step_time(mtp.stats([3] * 32, [2000] * 32))
+    assert t1 > t0
+    assert any(o.category == "mtp" for o in mtp.step(mtp.stats([3] * 32, [2000] * 32)).ops)
+
+
+@pytest.mark.parametrize("hw", ["gb300", "b300", "gb200", "b200", "h200", "h100"])
+@pytest.mark.parametrize(("name", "precision"), [("deepseek-v3.2", "fp4"), ("deepseek-r1", "fp8"),
+                                                 ("deepseek-v2", "bf16"), ("deepseek-v2", "fp4")])
+def test_every_model_costs_on_every_gpu(hw, name, precision):
+    cm = cost_model(name, precision, hw, tp=8)
+    c = cm.step(cm.stats([512, 1, 1], [0, 3000, 3000]))
+    assert c.total_s > 0 and all(o.time_s >= 0 for o in c.ops)
