@@ -16,8 +16,16 @@ def known_profiles() -> list[str]:
     return sorted(p.stem for p in data_dir("calibrations").glob("*.yaml"))
 
 
+DEFAULT_PROFILE = "vllm-0.14.1"
+
+
 def load_params(name: str | None, hw: HardwareSpec) -> tuple[CostParams, str]:
-    """Cost parameters of a profile (or defaults for 'none') and a provenance string."""
+    """Cost parameters of a profile (or defaults for 'none') and a provenance string.
+
+    'default' selects the bundled vLLM 0.14.1 profile when it exists, else the spec-only parameters.
+    """
+    if name == "default":
+        name = DEFAULT_PROFILE if (data_dir("calibrations") / f"{DEFAULT_PROFILE}.yaml").exists() else "none"
     if not name or name == "none":
         return CostParams(), "spec-only (no calibration)"
     path = Path(name)
@@ -39,3 +47,8 @@ def load_params(name: str | None, hw: HardwareSpec) -> tuple[CostParams, str]:
     where = "calibrated on this hardware" if hw.name in fitted_on else (
         f"transferred from {', '.join(sorted(fitted_on)) or 'other hardware'}")
     return params, f"{path.stem} ({where})"
+
+
+def prediction_band(calibration: str | None, model, hw: HardwareSpec, dep, bench) -> dict:
+    """How much to trust a prediction: the calibration's cross-validated error for similar rows."""
+    return {"error_band": None, "notes": []}

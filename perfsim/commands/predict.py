@@ -1,62 +1,71 @@
-"""``perfsim predict``: the main job. (Memory plan only until the serving simulator lands.)"""
+"""``perfsim predict``: what ``vllm bench serve`` would measure, with vLLM's and bench serve's flags."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 
-from perfsim.cli_fields import add_model_arguments
-from perfsim.commands.options import model_from_args, name_flags
-from perfsim.costs.memory import GiB, check_fits, smallest_fitting_tp
-from perfsim.errors import DoesNotFitError, SpecError
-from perfsim.report import format_table
-from perfsim.specs.deployment import Deployment, resolve_deployment
+from perfsim.cli_fields import add_model_arguments, collect_model_arguments
+from perfsim.commands.common import resolve_for_cli
+from perfsim.commands.options import model_from_args
+from perfsim.predict import HEADLINE_SCENARIOS, Prediction, predict
+from perfsim.serving.workload import BenchConfig
+from perfsim.specs.deployment import Deployment
 from perfsim.specs.setup import Setup
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``predict``."""
-    p = sub.add_parser("predict", help="Predict serving throughput and latency (vLLM + vllm bench serve).")
+    p = sub.add_parser(
+        "predict", help="Predict serving throughput and latency (vLLM + vllm bench serve).",
+        description="Simulate `vllm serve` + `vllm bench serve` (random dataset). Without workload flags it "
+                    "predicts the two published headline scenarios of DeepSeek-V3.2 (prefill-only ISL 2048 / "
+                    "OSL 1 at concurrency 64; mixed ISL 2048 / OSL 1024 at concurrency 256; 1000 prompts).")
     add_model_arguments(p, Setup, title="model and hardware")
     add_model_arguments(p, Deployment, title="deployment (vllm serve flags)")
-    p.add_argument("--json", metavar="FILE", help="Write JSON to FILE ('-' for stdout).")
+    add_model_arguments(p, BenchConfig, title="workload (vllm bench serve flags)")
+    p.add_argument("--calibration", default="default",
+                   help="Calibration profile name or YAML ('none' = spec-only) [default: the vLLM 0.14.1 profile].")
+    p.add_argument("--label", default="", help="Label stored in the result (like bench serve's --label).")
+    p.add_argument("--json", metavar="FILE", help="Write a JSON array (one object per scenario) to FILE, '-' = stdout.")
     p.set_defaults(handler=cmd_predict)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """Resolve the deployment and print the memory plan."""
+    """Run the scenario(s) and print summaries and/or JSON."""
     setup = model_from_args(args, Setup)
     dep = model_from_args(args, Deployment)
     model, hw = setup.load()
-    try:
-        tp = dep.tensor_parallel_size or smallest_fitting_tp(model, hw, dep)
-    except SpecError as exc:
-        raise name_flags(exc, Deployment) from None
-    if tp is None:
-        raise DoesNotFitError(f"{model.name} ({model.precision}) does not fit on any tensor-parallel group of "
-                              f"{hw.name} within its {hw.scaleup_domain_gpus}-GPU scale-up domain")
-    try:
-        resolved = resolve_deployment(dep, model, hw, tp)
-    except SpecError as exc:
-        raise name_flags(exc, Deployment) from None
-    plan = check_fits(model, hw, resolved)
-    summary = {
-        "model": model.name, "precision": model.precision, "hw": hw.name,
-        "tensor_parallel_size": resolved.tp, "data_parallel_size": resolved.dp,
-        "weights_bytes_per_gpu": plan.weights_bytes, "kv_cache_bytes_per_gpu": plan.kv_cache_bytes,
-        "kv_capacity_tokens": plan.kv_capacity_tokens, "kv_cache_dtype": resolved.kv_cache_dtype,
-    }
+    resolved, _plan, _notes = resolve_for_cli(model, hw, dep)  # clear errors before simulating
+    workload_flags = collect_model_arguments(args, BenchConfig)
+    if workload_flags:
+        scenarios = {args.label or "": model_from_args(args, BenchConfig)}
+    else:
+        scenarios = HEADLINE_SCENARIOS
+    dep = dep.model_copy(update={"tensor_parallel_size": resolved.tp})
+    to_stdout = args.json == "-"
+    predictions: list[Prediction] = []
+    for label, bench in scenarios.items():
+        pred = predict(model, hw, deployment=dep, bench=bench, calibration=args.calibration, label=label,
+                       progress=not to_stdout)
+        predictions.append(pred)
+        if not to_stdout:
+            print(pred.summary())
+            print()
     if args.json:
-        text = json.dumps(summary, indent=2)
-        if args.json == "-":
-            print(text)
+        text = json.dumps([p.result for p in predictions], indent=2, default=_json_default, allow_nan=False)
+        if to_stdout:
+            sys.stdout.write(text + "\n")
         else:
             with open(args.json, "w") as fh:
                 fh.write(text + "\n")
-        return 0
-    rows = [("weights per GPU", f"{plan.weights_bytes / GiB:.1f} GiB"),
-            ("KV cache per GPU", f"{plan.kv_cache_bytes / GiB:.1f} GiB"),
-            ("KV capacity", f"{plan.kv_capacity_tokens:,} tokens ({resolved.kv_cache_dtype})")]
-    print(f"{model.name} {model.precision} on {resolved.tp}x {hw.name} (-tp {resolved.tp})")
-    print(format_table(rows, ["", ""], align="ll"))
+            print(f"wrote {len(predictions)} scenario(s) to {args.json}")
     return 0
+
+
+def _json_default(value):
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

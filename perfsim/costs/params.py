@@ -84,6 +84,10 @@ class CostParams(BaseModel):
     cpu_per_request_s: float = _param(
         8e-6, 0.0, 1e-3, "s", "Extra CPU time per scheduled request per step (bookkeeping, detokenization).")
 
+    pd_handoff_s: float = _param(
+        2e-3, 0.0, 0.5, "s",
+        "Prefill-to-decode hand-off besides the KV bytes: proxy round trip and NIXL handshake (P/D serving).")
+
     @classmethod
     def bounds(cls, name: str) -> tuple[float, float]:
         """The (low, high) bounds of a parameter, for calibration."""

@@ -1,0 +1,77 @@
+"""Text summary of a prediction in the shape of ``vllm bench serve``'s result block."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from perfsim.predict import Prediction
+
+_LINE = "{:<40} {:<10}"
+
+
+def _f(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def format_prediction(pred: Prediction) -> str:
+    """The bench-serve style block, per-GPU figures, provenance and where the step time goes."""
+    r, dep = pred.result, pred.deployment
+    title = f" {pred.label} " if pred.label else " Serving Benchmark Result "
+    lines = ["{s:{c}^{n}}".format(s=title, n=50, c="=")]
+    add = lines.append
+    add(_LINE.format("Successful requests:", r["completed"]))
+    add(_LINE.format("Failed requests:", r["failed"]))
+    if r["max_concurrency"] is not None:
+        add(_LINE.format("Maximum request concurrency:", r["max_concurrency"]))
+    if r["request_rate"] != "inf":
+        add(_LINE.format("Request rate configured (RPS):", _f(r["request_rate"])))
+    add(_LINE.format("Benchmark duration (s):", _f(r["duration"])))
+    add(_LINE.format("Total input tokens:", r["total_input_tokens"]))
+    add(_LINE.format("Total generated tokens:", r["total_output_tokens"]))
+    add(_LINE.format("Request throughput (req/s):", _f(r["request_throughput"])))
+    add(_LINE.format("Output token throughput (tok/s):", _f(r["output_throughput"])))
+    add(_LINE.format("Peak output token throughput (tok/s):", _f(r["max_output_tokens_per_s"])))
+    add(_LINE.format("Peak concurrent requests:", _f(r["max_concurrent_requests"])))
+    add(_LINE.format("Total token throughput (tok/s):", _f(r["total_token_throughput"])))
+    names = {"ttft": ("TTFT", "Time to First Token"), "tpot": ("TPOT", "Time per Output Token (excl. 1st token)"),
+             "itl": ("ITL", "Inter-token Latency"), "e2el": ("E2EL", "End-to-end Latency")}
+    for key, (short, header) in names.items():
+        if f"mean_{key}_ms" not in r:
+            continue
+        add("{s:{c}^{n}}".format(s=header, n=50, c="-"))
+        add(_LINE.format(f"Mean {short} (ms):", _f(r[f"mean_{key}_ms"])))
+        add(_LINE.format(f"Median {short} (ms):", _f(r[f"median_{key}_ms"])))
+        for k, v in r.items():
+            if k.startswith("p") and k.endswith(f"_{key}_ms"):
+                add(_LINE.format(f"P{k[1:].split('_')[0]} {short} (ms):", _f(v)))
+    if "spec_decode_acceptance_rate" in r:
+        add("{s:{c}^{n}}".format(s="Speculative Decoding", n=50, c="-"))
+        add(_LINE.format("Acceptance rate (%):", _f(r["spec_decode_acceptance_rate"])))
+        add(_LINE.format("Acceptance length:", _f(r["spec_decode_acceptance_length"])))
+    add("{s:{c}^{n}}".format(s=" perfsim ", n=50, c="-"))
+    shape = f"{dep.tp}" + (f"x dp{dep.dp}" if dep.dp > 1 else "") + (" EP" if dep.ep > 1 else "")
+    if dep.disaggregated:
+        shape = f"{dep.num_prefill_instances}P{dep.num_decode_instances}D of tp{shape}"
+    elif dep.num_instances > 1:
+        shape = f"{dep.num_instances} x tp{shape}"
+    else:
+        shape = f"tp{shape}"
+    add(_LINE.format("GPUs:", f"{r['num_gpus']} x {pred.hw.name} ({shape})"))
+    add(_LINE.format("Total token throughput per GPU (tok/s):", _f(r["total_token_throughput_per_gpu"])))
+    add(_LINE.format("Output token throughput per GPU (tok/s):", _f(r["output_throughput_per_gpu"])))
+    add(_LINE.format("Mean running requests per engine:", _f(r["mean_running_requests"])))
+    add(_LINE.format("KV cache usage mean / peak (%):",
+                     f"{100 * r['mean_kv_cache_usage']:.1f} / {100 * r['peak_kv_cache_usage']:.1f}"))
+    add(_LINE.format("Preemptions:", r["num_preemptions"]))
+    band = r.get("prediction", {})
+    add(_LINE.format("Calibration:", band.get("calibration", "-")))
+    if band.get("error_band"):
+        eb = band["error_band"]
+        add(_LINE.format("Expected error (median / p90 abs):", f"{eb['median_abs_pct']:.0f}% / {eb['p90_abs_pct']:.0f}%"))
+    top = ", ".join(f"{k} {100 * v:.0f}%" for k, v in list(r["step_time_breakdown"].items())[:5])
+    add(_LINE.format("Step time by category:", top))
+    for note in pred.notes:
+        add(f"note: {note}")
+    add("=" * 50)
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Serving simulation: bench-serve workload, vLLM V1 scheduler, SimPy engine processes, metrics."""

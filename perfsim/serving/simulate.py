@@ -1,0 +1,196 @@
+"""Run one benchmark scenario through the simulated serving system and collect what the client saw.
+
+Builds the instances (aggregated engines, or prefill and decode instances with KV transfer between them,
+as vLLM's NixlConnector proxy flow does), drives them with the ``vllm bench serve`` client (arrivals,
+concurrency semaphore) and returns per-request records plus engine counters.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import simpy
+
+from perfsim.costs.comm import Link
+from perfsim.costs.memory import MemoryPlan
+from perfsim.costs.params import CostParams
+from perfsim.costs.step import StepCostModel
+from perfsim.serving.engine import Engine, EngineStats
+from perfsim.serving.metrics import RequestRecord
+from perfsim.serving.request import Request
+from perfsim.serving.workload import BenchConfig, Workload, make_workload
+from perfsim.specs.deployment import DEFAULT_MTP_ACCEPTANCE, ResolvedDeployment
+from perfsim.specs.hardware import HardwareSpec
+from perfsim.specs.model import Model
+
+
+@dataclass
+class SimulationResult:
+    """Per-request records (in request order), engine counters and the simulated duration (s)."""
+
+    records: list[RequestRecord]
+    duration_s: float
+    num_sent: int
+    engines: dict[str, EngineStats]
+    preemptions: int
+    kv_transfer_s: list[float] = field(default_factory=list)
+    wall_s: float = 0.0
+
+
+def acceptance_rates(dep: ResolvedDeployment) -> list[float]:
+    """Per-position conditional acceptance of MTP drafts (user rate for every position, or the default)."""
+    k = dep.num_speculative_tokens
+    if dep.mtp_acceptance_rate is not None:
+        return [dep.mtp_acceptance_rate] * k
+    return list(DEFAULT_MTP_ACCEPTANCE[:k])
+
+
+class _Progress:
+    """A one-line progress indicator on a terminal (stderr), silent otherwise."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.done = total, 0
+        self.enabled = enabled and sys.stderr.isatty()
+        self.last = 0.0
+
+    def tick(self) -> None:
+        self.done += 1
+        if self.enabled and (time.monotonic() - self.last > 0.2 or self.done == self.total):
+            self.last = time.monotonic()
+            sys.stderr.write(f"\r  simulating: {self.done}/{self.total} requests")
+            if self.done == self.total:
+                sys.stderr.write("\r" + " " * 40 + "\r")
+            sys.stderr.flush()
+
+
+def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: MemoryPlan, params: CostParams,
+             bench: BenchConfig, *, special_tokens: int = 1, progress: bool = False,
+             workload: Workload | None = None, cost_model: StepCostModel | None = None) -> SimulationResult:
+    """Simulate ``vllm bench serve`` against the deployment; deterministic for a given seed.
+
+    ``cost_model`` replaces the step-cost model (anything with ``stats``, ``step`` and ``dep``), e.g. a
+    ``ConstantStepCost`` for what-ifs and tests.
+    """
+    started = time.perf_counter()
+    env = simpy.Environment()
+    wl = workload or make_workload(bench, special_tokens=special_tokens)
+    n = len(wl)
+    if int(wl.server_prompt_lens.max()) + int(wl.output_lens.max()) > dep.max_model_len:
+        from perfsim.errors import SpecError
+
+        raise SpecError(f"prompt + output ({int(wl.server_prompt_lens.max())} + {int(wl.output_lens.max())} tokens) "
+                        f"exceeds max_model_len {dep.max_model_len}", field="max_model_len")
+    cost_model = cost_model or StepCostModel(model, hw, dep, params)
+    rates = acceptance_rates(dep)
+    reqs = [Request(i, int(wl.client_prompt_lens[i]), int(wl.server_prompt_lens[i]), int(wl.output_lens[i]))
+            for i in range(n)]
+    done = [0]
+    all_done = env.event()
+    slots = [bench.max_concurrency or n]
+    slot_freed = [env.event()]
+    prog = _Progress(n, progress)
+
+    def client_finish(req: Request, now: float) -> None:
+        done[0] += 1
+        slots[0] += 1
+        prog.tick()
+        if not slot_freed[0].triggered:
+            slot_freed[0].succeed()
+        if done[0] == n:
+            all_done.succeed()
+
+    def client_emit(req: Request, now: float) -> None:
+        pass  # chunk times are recorded by the scheduler
+
+    engines: dict[str, Engine] = {}
+    kv_times: list[float] = []
+    preemption_sources: list[Engine] = []
+
+    if dep.disaggregated:
+        decode_engines: list[Engine] = []
+        rr = {"p": 0, "d": 0}
+        link = _kv_link(hw, dep, params)
+        links = []
+
+        def prefill_done(shadow: Request, now: float) -> None:
+            env.process(_handoff(shadow))
+
+        def _handoff(shadow: Request):
+            req = reqs[shadow.id]
+            target = rr["d"] % len(decode_engines)
+            rr["d"] += 1
+            start = env.now
+            with links[target].request() as slot:
+                yield slot
+                yield env.timeout(params.pd_handoff_s + _transfer_s(link, req.prompt_len * plan.kv_bytes_per_token))
+            kv_times.append(env.now - start)
+            req.num_computed = req.prompt_len - 1  # D recomputes the last prompt token to emit the first token
+            decode_engines[target].submit(req)
+
+        prefill_engines = []
+        for i in range(dep.num_prefill_instances):
+            e = Engine(env, f"prefill{i}", cost_model, num_blocks=plan.num_gpu_blocks, on_emit=client_emit,
+                       on_finish=prefill_done, acceptance_rates=rates, seed=bench.seed + 101 * i)
+            prefill_engines.append(e)
+            engines[e.name] = e
+        for i in range(dep.num_decode_instances):
+            e = Engine(env, f"decode{i}", cost_model, num_blocks=plan.num_gpu_blocks, on_emit=client_emit,
+                       on_finish=client_finish, acceptance_rates=rates, seed=bench.seed + 1009 * i)
+            decode_engines.append(e)
+            engines[e.name] = e
+            links.append(simpy.Resource(env, capacity=1))
+
+        def send(req: Request) -> None:
+            shadow = Request(req.id, req.client_prompt_len, req.prompt_len, 1)  # the proxy asks P for 1 token
+            target = prefill_engines[rr["p"] % len(prefill_engines)]
+            rr["p"] += 1
+            target.submit(shadow)
+        preemption_sources = prefill_engines + decode_engines
+    else:
+        instances = []
+        for i in range(dep.num_instances):
+            e = Engine(env, f"engine{i}", cost_model, num_blocks=plan.num_gpu_blocks, on_emit=client_emit,
+                       on_finish=client_finish, acceptance_rates=rates, seed=bench.seed + 101 * i)
+            instances.append(e)
+            engines[e.name] = e
+        counter = [0]
+
+        def send(req: Request) -> None:
+            target = instances[counter[0] % len(instances)]
+            counter[0] += 1
+            target.submit(req)
+        preemption_sources = instances
+
+    def client():
+        for i, req in enumerate(reqs):
+            wait = float(wl.arrival_s[i]) - env.now
+            if wait > 0:
+                yield env.timeout(wait)
+            while slots[0] == 0:
+                slot_freed[0] = env.event()
+                yield slot_freed[0]
+            slots[0] -= 1
+            req.send_time = env.now
+            send(req)
+
+    env.process(client())
+    env.run(until=all_done)
+    records = [RequestRecord(r.send_time, r.client_prompt_len, r.num_emitted, np.asarray(r.chunk_times))
+               for r in reqs]
+    duration = max(r.finish_time for r in reqs)
+    return SimulationResult(records, duration, n, {k: e.stats for k, e in engines.items()},
+                            sum(e.num_preemptions for e in preemption_sources), kv_times,
+                            time.perf_counter() - started)
+
+
+def _kv_link(hw: HardwareSpec, dep: ResolvedDeployment, params: CostParams) -> Link:
+    if dep.kv_transfer_link == "nvlink":
+        return Link("nvlink", hw.scaleup_bandwidth_Bps * params.comm_eff, params.comm_latency_s)
+    return Link("nic", hw.scaleout_bandwidth_Bps * params.comm_eff, params.nic_latency_s)
+
+
+def _transfer_s(link: Link, nbytes: float) -> float:
+    return link.latency_s + nbytes / link.bandwidth_Bps
