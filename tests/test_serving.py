@@ -40,27 +40,39 @@ def sched(**kw):
     return Scheduler(**args)
 
 
+def drain(s, steps=500):
+    """Run a scheduler alone (each step completes before the next is scheduled); return the batches."""
+    batches = []
+    for _ in range(steps):
+        if not s.has_work():
+            break
+        b = s.schedule()
+        batches.append(b)
+        s.complete(b)
+    return batches
+
+
 def test_chunked_prefill_splits_a_20k_prompt_into_budget_sized_chunks():
     s = sched()
     s.add(Request(0, 20_000, 20_000, 4))
     chunks = []
     for _ in range(3):
         b = s.schedule()
-        chunks.append((b.new_tokens[0], b.context[0], b.samples[0]))
-        s.complete(b, 0.0)
+        chunks.append((int(b.new_tokens[0]), int(b.context[0]), int(b.sample_seq.size)))
+        s.complete(b)
     assert chunks == [(8192, 0, 0), (8192, 8192, 0), (3616, 16384, 1)]  # only the last chunk samples
 
 
 def test_running_first_then_fcfs_with_last_admission_chunked():
     s = sched(max_num_batched_tokens=1000)
     s.add(Request(0, 600, 600, 3))
-    b = s.schedule()
-    s.complete(b, 0.0)  # request 0 prefilled: next it decodes
+    s.complete(s.schedule())  # request 0 prefilled: next it decodes
     for i in (1, 2):
         s.add(Request(i, 600, 600, 3))
     b = s.schedule()
-    assert [r.id for r in b.reqs] == [0, 1, 2]
-    assert b.new_tokens == [1, 600, 399]  # decode first, then FCFS; the last admitted is chunked
+    assert b.new_tokens.tolist() == [1, 600, 399]  # decode first, then FCFS; the last admitted is chunked
+    assert b.context.tolist() == [600, 0, 0]
+    assert b.sample_seq.size == 2 and b.sample_decode.tolist() == [True, False]  # the chunked one emits nothing
 
 
 def test_max_num_seqs_limits_admission():
@@ -68,7 +80,7 @@ def test_max_num_seqs_limits_admission():
     for i in range(3):
         s.add(Request(i, 10, 10, 5))
     b = s.schedule()
-    assert len(b.reqs) == 2 and len(s.waiting) == 1
+    assert len(b) == 2 and len(s.waiting) == 1
 
 
 def test_kv_exhaustion_preempts_the_last_admitted_and_recomputes():
@@ -77,36 +89,38 @@ def test_kv_exhaustion_preempts_the_last_admitted_and_recomputes():
     for r in reqs:
         s.add(r)
     scheduled = 0
-    for _ in range(200):
-        b = s.schedule()
+    for b in drain(s):
         scheduled += b.num_tokens
-        s.complete(b, 0.0)
-        if not s.has_work():
-            break
     assert s.num_preemptions > 0
-    assert all(r.num_emitted == 30 for r in reqs)
+    assert all(r.state == "finished" and r.num_emitted == 30 for r in reqs)
     assert scheduled > sum(40 + 29 for _ in reqs)  # recomputed tokens were scheduled again
-    assert max(r.preemptions for r in reqs) >= 1 and reqs[1].preemptions >= reqs[0].preemptions
+    assert reqs[1].preemptions >= 1 and reqs[1].preemptions >= reqs[0].preemptions  # LIFO victim
+    assert s.free_blocks == 6
 
 
 def test_no_admission_in_a_step_with_preemption():
     s = sched(num_blocks=4, block_size=16)
-    a, b = Request(0, 30, 30, 40), Request(1, 30, 30, 40)
-    s.add(a)
-    s.add(b)
-    batch = s.schedule()
-    s.complete(batch, 0.0)
+    for i in range(2):
+        s.add(Request(i, 30, 30, 40))
+    s.complete(s.schedule())
     late = Request(2, 5, 5, 2)
-    for _ in range(50):
-        batch = s.schedule()
-        if batch.preempted:
-            assert late not in batch.reqs
-            break
-        s.complete(batch, 0.0)
-        if late.state == "new":
-            s.add(late)
-    else:
-        pytest.fail("expected a preemption")
+    s.add(late)
+    for _ in range(60):
+        b = s.schedule()
+        if b.preempted:
+            assert late.state == "waiting"  # nothing is admitted in a step that preempted
+            return
+        s.complete(b)
+    pytest.fail("expected a preemption")
+
+
+def test_decode_blocks_grow_at_block_boundaries():
+    s = sched(block_size=16)
+    s.add(Request(0, 16, 16, 3))
+    s.complete(s.schedule())
+    assert s.free_blocks == 10_000 - 1
+    s.complete(s.schedule())  # computes token 17: a second block
+    assert s.free_blocks == 10_000 - 2
 
 
 # ---- hand-computed latencies -------------------------------------------------------------------------

@@ -19,6 +19,8 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from perfsim.costs.batch import BatchStats, batch_stats
 from perfsim.costs.comm import all_gather, all_reduce, group_link, reduce_scatter
 from perfsim.costs.params import CostParams
@@ -108,6 +110,17 @@ class StepCost:
         }
 
 
+@dataclass(frozen=True)
+class _StaticPart:
+    """Cached operators of a step that depend only on its token counts."""
+
+    ops: tuple[OpTime, ...]
+    time_s: float
+    kernels: int
+    eager: int
+    categories: dict[str, float]
+
+
 def capture_sizes(max_size: int) -> list[int]:
     """vLLM 0.14 CUDA-graph capture sizes: 1, 2, 4, then steps of 8 below 256 and of 16 from 256."""
     sizes = [1, 2, 4] + list(range(8, 256, 8)) + list(range(256, max_size + 1, 16))
@@ -137,6 +150,7 @@ class StepCostModel:
         self.topk = arch.indexer.topk if arch.indexer else None
         self.sparse_padding = (SPARSE_PREFILL_HEAD_PADDING_BLACKWELL if hw.is_blackwell
                                else SPARSE_PREFILL_HEAD_PADDING_HOPPER)
+        self._static_cache: dict[tuple, _StaticPart] = {}
 
     # ---- public API -----------------------------------------------------------------------------
     def stats(self, new_tokens, context_tokens) -> BatchStats:
@@ -218,35 +232,124 @@ class StepCostModel:
         return OpTime(name, "comm", layers, t * layers, 0.0, 0.0, sent * layers, "communication")
 
     # ---- one rank -----------------------------------------------------------------------------------
-    def _rank_step(self, b: BatchStats, padded: int, moe_tokens: int, graph: str) -> StepCost:
-        arch, dep, p = self.model.arch, self.dep, self.params
-        ops: list[OpTime] = []
-        n_dense, n_moe = arch.num_dense_layers, arch.num_moe_layers
-        n_layers = arch.num_layers
-        rows = max(b.num_reqs, 1) * (1 + dep.num_speculative_tokens)
+    def _static(self, tokens: int, padded: int, moe_tokens: int, rows: int, graph: str) -> _StaticPart:
+        """Operators that depend only on token counts (projections, MLP/MoE, logits), cached by shape."""
+        key = (tokens, padded, moe_tokens, rows, graph)
+        part = self._static_cache.get(key)
+        if part is None:
+            arch = self.model.arch
+            n_dense, n_moe, n_layers = arch.num_dense_layers, arch.num_moe_layers, arch.num_layers
+            ops = (self._embedding_ops(padded)
+                   + self._attention_static_ops(tokens, padded, n_layers, mtp=False)
+                   + self._dense_mlp_ops(padded, n_dense, mtp=False)
+                   + self._moe_ops(padded, moe_tokens, n_moe, mtp=False)
+                   + self._logits_ops(rows, "lm_head", self.model.recipe.dtype("lm_head")))
+            kernels = n_layers * (KERNELS_ATTENTION_DSA if self.topk else KERNELS_ATTENTION_MLA)
+            kernels += n_dense * KERNELS_DENSE_MLP + n_moe * KERNELS_MOE + 6
+            eager = self._eager_kernels(graph, kernels, n_layers)
+            categories: dict[str, float] = {}
+            for o in ops:
+                categories[o.category] = categories.get(o.category, 0.0) + o.time_s
+            part = _StaticPart(tuple(ops), sum(o.time_s for o in ops), kernels, eager, categories)
+            if len(self._static_cache) > 4096:
+                self._static_cache.clear()
+            self._static_cache[key] = part
+        return part
 
-        ops += self._embedding_ops(padded)
-        ops += self._attention_ops(b, padded, n_layers, mtp=False)
-        ops += self._dense_mlp_ops(padded, n_dense, mtp=False)
-        ops += self._moe_ops(padded, moe_tokens, n_moe, mtp=False)
-        ops += self._logits_ops(rows, "lm_head", self.model.recipe.dtype("lm_head"))
-        kernels = n_layers * (KERNELS_ATTENTION_DSA if self.topk else KERNELS_ATTENTION_MLA)
-        kernels += n_dense * KERNELS_DENSE_MLP + n_moe * KERNELS_MOE + 6
-        eager = self._eager_kernels(graph, kernels, n_layers)
-        notes: list[str] = []
-        if dep.num_speculative_tokens:
-            draft_ops, draft_kernels, draft_eager = self._mtp_draft_ops(b, padded, rows)
+    def _dynamic_ops(self, b: BatchStats, padded: int, rows: int) -> tuple[list[OpTime], int, int]:
+        """Operators that depend on contexts (attention cores, indexer scores) and the MTP draft."""
+        ops = self._attention_core_ops(b, self.model.arch.num_layers, mtp=False)
+        kernels = eager = 0
+        if self.dep.num_speculative_tokens:
+            draft_ops, kernels, eager = self._mtp_draft_ops(b, padded, rows)
             ops += draft_ops
-            kernels += draft_kernels
-            eager += draft_eager
-        overhead = kernels * p.kernel_gap_s
-        gpu = sum(o.time_s for o in ops) + overhead
-        launch = eager * p.launch_overhead_s
+        return ops, kernels, eager
+
+    def _rank_times(self, b: BatchStats, padded: int, moe_tokens: int, graph: str
+                    ) -> tuple[float, float, float, float, float, _StaticPart, list[OpTime]]:
+        """(total, gpu, launch, cpu, overhead) seconds of one rank's step, with its static and dynamic parts."""
+        dep, p = self.dep, self.params
+        rows = max(b.num_reqs, 1) * (1 + dep.num_speculative_tokens)
+        static = self._static(b.num_tokens, padded, moe_tokens, rows, graph)
+        dynamic, kernels, eager = self._dynamic_ops(b, padded, rows)
+        overhead = (static.kernels + kernels) * p.kernel_gap_s
+        gpu = static.time_s + sum(o.time_s for o in dynamic) + overhead
+        launch = (static.eager + eager) * p.launch_overhead_s
         cpu = p.cpu_step_s + p.cpu_per_request_s * b.num_reqs
-        forward = max(gpu, launch)
-        total = max(forward, cpu) if dep.async_scheduling else forward + cpu
-        return StepCost(total, gpu, launch, cpu, overhead, tuple(ops), b.num_tokens, padded, b.num_reqs, graph,
-                        tuple(notes))
+        forward = gpu if gpu > launch else launch
+        total = (forward if forward > cpu else cpu) if dep.async_scheduling else forward + cpu
+        return total, gpu, launch, cpu, overhead, static, dynamic
+
+    def _rank_step(self, b: BatchStats, padded: int, moe_tokens: int, graph: str) -> StepCost:
+        total, gpu, launch, cpu, overhead, static, dynamic = self._rank_times(b, padded, moe_tokens, graph)
+        return StepCost(total, gpu, launch, cpu, overhead, static.ops + tuple(dynamic), b.num_tokens, padded,
+                        b.num_reqs, graph)
+
+    def step_profile(self, ranks: Sequence[BatchStats]) -> tuple[float, float, dict[str, float]]:
+        """Fast path for the simulator: (step seconds, GPU seconds, GPU seconds by category) of the slowest rank."""
+        total, gpu, categories, _signature = self._profile(ranks)
+        return total, gpu, categories
+
+    def _profile(self, ranks: Sequence[BatchStats]) -> tuple[float, float, dict[str, float], tuple]:
+        t_max = max(max(b.num_tokens for b in ranks), 1)
+        uniform = all(b.is_uniform_decode or b.num_tokens == 0 for b in ranks)
+        graph, padded = self._graph_mode(t_max, uniform)
+        moe_tokens = padded * self.dep.dp
+        best = None
+        worst_rank = 0
+        for r, b in enumerate(ranks):
+            times = self._rank_times(b, padded, moe_tokens, graph)
+            if best is None or times[0] > best[0]:
+                best, worst_rank = times, r
+        assert best is not None
+        total, gpu, launch, cpu, overhead, static, dynamic = best
+        categories = dict(static.categories)
+        for o in dynamic:
+            categories[o.category] = categories.get(o.category, 0.0) + o.time_s
+        categories["overhead"] = categories.get("overhead", 0.0) + overhead
+        signature = (worst_rank, gpu >= launch, max(gpu, launch) >= cpu, tuple(o.bound for o in dynamic))
+        return total, gpu, categories, signature
+
+    def decode_block_profile(self, contexts: Sequence[np.ndarray], steps: int
+                             ) -> tuple[np.ndarray, float, dict[str, float]]:
+        """Step times (s) of ``steps`` identical one-token decode steps whose contexts grow by one per step.
+
+        ``contexts`` holds, per DP rank, the context of each decoding request before the first step.
+        Within such a block every operator's work is linear in the step index, so when no operator changes
+        its bound and no request crosses the sparse top-k cap, the times are exactly linear and two cost
+        evaluations suffice; otherwise every step is costed. Returns (times, GPU seconds, seconds by
+        category scaled to step time), the last two summed over the block.
+        """
+        ones = [np.ones(c.size, dtype=np.int64) for c in contexts]
+
+        def at(j: int):
+            return self._profile([self.stats(o, c + j) for o, c in zip(ones, contexts, strict=True)])
+
+        first = at(0)
+        last = at(steps - 1)
+        linear = first[3] == last[3]
+        if linear and self.topk:
+            for c in contexts:
+                if np.any((c + 1 < self.topk) & (c + steps > self.topk)):
+                    linear = False
+                    break
+        if linear:
+            times = np.linspace(first[0], last[0], steps)
+            ends = (first, last)
+            weight = steps / 2
+        else:
+            profiles = [at(j) for j in range(steps)]
+            times = np.array([pr[0] for pr in profiles])
+            ends = tuple(profiles)
+            weight = 1.0
+        gpu = 0.0
+        categories: dict[str, float] = {}
+        for total, g, cats, _sig in ends:
+            gpu += g * weight
+            scale = total / (g or 1.0) * weight
+            for k, v in cats.items():
+                categories[k] = categories.get(k, 0.0) + v * scale
+        return times, gpu, categories
 
     def _eager_kernels(self, graph: str, kernels: int, layers: int) -> int:
         if graph == "FULL":
@@ -264,7 +367,8 @@ class StepCostModel:
                                      all_reduce(t * self.h * ACT_BYTES, self.dep.tp, self.tp_link)))
         return ops
 
-    def _attention_ops(self, b: BatchStats, t: int, layers: int, *, mtp: bool) -> list[OpTime]:
+    def _attention_static_ops(self, tokens: int, t: int, layers: int, *, mtp: bool) -> list[OpTime]:
+        """Projections, norms, KV writes and the TP all-reduce of the attention block (``t`` padded tokens)."""
         arch, rec = self.model.arch, self.model.recipe
         m, h, heads = arch.mla, self.h, self.heads
 
@@ -280,14 +384,22 @@ class StepCostModel:
             self._memory_op("kv_cache_write", "attention", layers, t * (m.latent_dim * ACT_BYTES + self.kv_layer_bytes)),
         ]
         if self.topk:
-            ops += self._indexer_ops(b, t, layers, q_in, dt("indexer"))
-            ops += self._sparse_attention_ops(b, layers)
-        else:
-            ops += self._dense_mla_ops(b, layers, dt("kv_b"))
+            ops += self._indexer_proj_ops(t, layers, q_in, dt("indexer"))
+            ops += self._absorb_ops(tokens, layers)  # sparse attention absorbs every token
         ops.append(self._gemm("attn_o_proj", "attention_proj", layers, t, h, heads * m.v_head_dim, dt("o_proj")))
         if self.dep.tp > 1:
             ops.append(self._comm_op("attn_allreduce", layers, all_reduce(t * h * ACT_BYTES, self.dep.tp, self.tp_link)))
         return ops
+
+    def _attention_core_ops(self, b: BatchStats, layers: int, *, mtp: bool) -> list[OpTime]:
+        """Context-dependent attention work: dense MLA prefill/decode, or indexer scores + sparse attention."""
+        if self.topk:
+            return self._indexer_score_ops(b, layers) + self._sparse_attention_ops(b, layers)
+        return self._dense_mla_ops(b, layers, self.model.recipe.dtype("kv_b", mtp=mtp))
+
+    def _attention_ops(self, b: BatchStats, t: int, layers: int, *, mtp: bool) -> list[OpTime]:
+        """The whole attention block (static and context-dependent parts)."""
+        return self._attention_static_ops(b.num_tokens, t, layers, mtp=mtp) + self._attention_core_ops(b, layers, mtp=mtp)
 
     def _absorb_ops(self, tokens: int, layers: int) -> list[OpTime]:
         """W_UK and W_UV batched matmuls of the absorbed form (BF16 copies of kv_b), per query token."""
@@ -324,23 +436,37 @@ class StepCostModel:
                                           p.attn_decode_eff))
         return ops
 
-    def _indexer_ops(self, b: BatchStats, t: int, layers: int, q_in: int, dtype: str) -> list[OpTime]:
-        ix, h, p = self.model.arch.indexer, self.h, self.params
+    def _indexer_key_bytes(self) -> int:
+        ix = self.model.arch.indexer
         assert ix is not None
-        key_bytes = ix.head_dim + 4 * max(1, ix.head_dim // 128)
-        pairs = b.pre_pairs + b.dec_pairs
-        logits_flops = 2.0 * ix.num_heads * ix.head_dim * pairs
-        logits_bytes = b.kv_tokens * key_bytes + pairs * LOGIT_BYTES + b.num_tokens * ix.num_heads * ix.head_dim
-        fp8_peak = self.peak["fp8"] or self.peak["bf16"]
-        t_logits, bound = roofline(logits_flops, fp8_peak * p.indexer_eff, logits_bytes, self.bw)
-        topk_bytes = pairs * LOGIT_BYTES + b.num_tokens * ix.topk * 4
-        t_topk = topk_bytes / (self.hw.hbm_bandwidth_Bps * p.topk_eff)
+        return ix.head_dim + 4 * max(1, ix.head_dim // 128)
+
+    def _indexer_proj_ops(self, t: int, layers: int, q_in: int, dtype: str) -> list[OpTime]:
+        """Indexer projections (replicated on every TP rank) and the FP8 quantization / key-cache write."""
+        ix, h = self.model.arch.indexer, self.h
+        assert ix is not None
         return [
             self._gemm("indexer_wq_b", "indexer", layers, t, ix.num_heads * ix.head_dim, q_in, dtype),
             self._gemm("indexer_wk", "indexer", layers, t, ix.head_dim, h, dtype),
             self._gemm("indexer_weights_proj", "indexer", layers, t, ix.num_heads, h, "bf16"),
             self._memory_op("indexer_quant_cache", "indexer", layers,
-                            t * (ix.num_heads * ix.head_dim * (ACT_BYTES + 1) + ix.head_dim * ACT_BYTES + key_bytes)),
+                            t * (ix.num_heads * ix.head_dim * (ACT_BYTES + 1) + ix.head_dim * ACT_BYTES
+                                 + self._indexer_key_bytes())),
+        ]
+
+    def _indexer_score_ops(self, b: BatchStats, layers: int) -> list[OpTime]:
+        """FP8 MQA logits of every query against its causal keys, then the per-row top-k."""
+        ix, p = self.model.arch.indexer, self.params
+        assert ix is not None
+        pairs = b.pre_pairs + b.dec_pairs
+        logits_flops = 2.0 * ix.num_heads * ix.head_dim * pairs
+        logits_bytes = (b.kv_tokens * self._indexer_key_bytes() + pairs * LOGIT_BYTES
+                        + b.num_tokens * ix.num_heads * ix.head_dim)
+        fp8_peak = self.peak["fp8"] or self.peak["bf16"]
+        t_logits, bound = roofline(logits_flops, fp8_peak * p.indexer_eff, logits_bytes, self.bw)
+        topk_bytes = pairs * LOGIT_BYTES + b.num_tokens * ix.topk * 4
+        t_topk = topk_bytes / (self.hw.hbm_bandwidth_Bps * p.topk_eff)
+        return [
             OpTime("indexer_logits", "indexer", layers, t_logits * layers, logits_flops * layers,
                    logits_bytes * layers, 0.0, bound, "fp8"),
             OpTime("indexer_topk", "indexer", layers, t_topk * layers, 0.0, topk_bytes * layers, 0.0, "memory"),
@@ -349,7 +475,7 @@ class StepCostModel:
     def _sparse_attention_ops(self, b: BatchStats, layers: int) -> list[OpTime]:
         m, p, heads = self.model.arch.mla, self.params, self.heads
         per_pair = 2.0 * (m.latent_dim + m.kv_lora_rank)
-        ops = self._absorb_ops(b.num_tokens, layers)
+        ops: list[OpTime] = []
         fp8_cache = self.dep.kv_cache_dtype == "fp8_ds_mla"
         if fp8_cache and heads < MIN_HEADS_FOR_SPARSE_PREFILL_KERNEL:
             # "mixed batch" mode: every token through the FP8 sparse decode kernel, no head padding
@@ -358,11 +484,11 @@ class StepCostModel:
             dec_pairs, dec_tokens, pre_pairs = b.dec_sparse_pairs, b.dec_tokens, b.pre_sparse_pairs
         else:  # BF16 cache: every token through the (padded) sparse prefill kernel
             dec_pairs, dec_tokens, pre_pairs = 0, 0, b.dec_sparse_pairs + b.pre_sparse_pairs
-        if dec_pairs:
+        if dec_tokens:
             nbytes = dec_pairs * self.latent_entry_bytes + dec_tokens * heads * m.latent_dim * ACT_BYTES * 2
             ops.append(self._attention_op("sparse_attn_decode", layers, per_pair * heads * dec_pairs, nbytes,
                                           heads * dec_pairs, p.sparse_attn_eff))
-        if pre_pairs:
+        if pre_pairs > 0:
             padded_heads = heads if heads >= self.sparse_padding else self.sparse_padding
             kv_tokens = b.pre_kv_tokens if fp8_cache else b.kv_tokens
             # FP8 entries are gathered and up-converted to a BF16 workspace, then read by the kernel

@@ -29,6 +29,19 @@ class ConstantStepCost:
         reqs = max((b.num_reqs for b in batches), default=0)
         return StepCost(total, total, 0.0, 0.0, 0.0, (), tokens, tokens, reqs, "NONE")
 
+    def step_profile(self, ranks: Sequence[BatchStats]) -> tuple[float, float, dict[str, float]]:
+        """(step seconds, GPU seconds, seconds by category) like ``StepCostModel.step_profile``."""
+        total = self.step(ranks).total_s
+        return total, total, {"constant": total}
+
+    def decode_block_profile(self, contexts, steps: int):
+        """Times of ``steps`` identical decode steps (constant), GPU seconds and categories."""
+        import numpy as np
+
+        tokens = max((c.size for c in contexts), default=0)
+        t = self.step_s + self.per_token_s * tokens
+        return np.full(steps, t), t * steps, {"constant": t * steps}
+
     def step_time(self, ranks: BatchStats | Sequence[BatchStats]) -> float:
         """Seconds of one step."""
         return self.step(ranks).total_s

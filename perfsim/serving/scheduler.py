@@ -1,4 +1,4 @@
-"""vLLM V1's scheduler as plain Python (no SimPy): running first, then FCFS admission, chunked prefill.
+"""vLLM V1's scheduler as plain Python/numpy (no SimPy): running first, then FCFS admission, chunked prefill.
 
 Mirrors ``vllm/v1/core/sched/scheduler.py`` (0.14.1) for the FCFS policy:
 
@@ -13,45 +13,62 @@ Mirrors ``vllm/v1/core/sched/scheduler.py`` (0.14.1) for the FCFS policy:
 
 Output tokens are counted when scheduled (vLLM's placeholders), so the same logic serves synchronous
 and asynchronous scheduling; the engine decides when ``schedule`` is called.
+
+Running requests live in numpy arrays kept in admission order, so a step over hundreds of decoding
+requests costs a few array operations; Phase A's in-order budget is a cumulative sum. Only state
+changes (admission, preemption, finish) touch Python objects. When blocks run short, Phase A falls back
+to the literal sequential loop so preemption picks exactly vLLM's victims.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+import numpy as np
 
 from perfsim.serving.request import Request
+
+_FIELDS = ("rid", "seq", "prompt", "computed", "sampled", "emitted", "maxtok", "blocks")
 
 
 @dataclass
 class ScheduledBatch:
-    """One step's schedule: requests with their new tokens and contexts, and who samples a token."""
+    """One step's schedule: new tokens and prior context per scheduled request, and who samples.
 
-    reqs: list[Request] = field(default_factory=list)
-    new_tokens: list[int] = field(default_factory=list)
-    context: list[int] = field(default_factory=list)
-    samples: list[int] = field(default_factory=list)  # 0: no token, 1: first token after a prefill, 2: decode
-    preempted: list[Request] = field(default_factory=list)
+    ``sample_seq`` identifies (by admission sequence number) the requests whose step samples a token;
+    ``sample_decode`` marks decodes among them (which may also accept speculative drafts).
+    """
+
+    new_tokens: np.ndarray
+    context: np.ndarray
+    sample_seq: np.ndarray
+    sample_decode: np.ndarray
+    preempted: int = 0
+    repeat: int = 1  # > 1: a block of identical pure-decode steps (every running request, one token each)
 
     @property
     def num_tokens(self) -> int:
         """Tokens computed in this step."""
-        return sum(self.new_tokens)
+        return int(self.new_tokens.sum())
 
     def __len__(self) -> int:
-        return len(self.reqs)
+        return int(self.new_tokens.size)
+
+
+EMPTY_I = np.zeros(0, dtype=np.int64)
 
 
 class Scheduler:
     """FCFS V1 scheduler of one engine (one DP rank) with its own KV block pool.
 
     ``num_blocks`` usable KV blocks of ``block_size`` tokens; ``num_spec_tokens`` draft tokens per decode;
-    ``accept`` draws how many drafts a step accepted (called per decode request at completion).
+    ``accept(m)`` draws, for m verified decodes, how many drafts each accepted (an int array).
     """
 
     def __init__(self, *, max_num_seqs: int, max_num_batched_tokens: int, num_blocks: int, block_size: int,
-                 max_model_len: int, num_spec_tokens: int = 0, accept: Callable[[], int] | None = None):
+                 max_model_len: int, num_spec_tokens: int = 0, accept: Callable[[int], np.ndarray] | None = None):
         self.max_num_seqs = max_num_seqs
         self.max_num_batched_tokens = max_num_batched_tokens
         self.block_size = block_size
@@ -59,10 +76,14 @@ class Scheduler:
         self.num_blocks = num_blocks
         self.max_model_len = max_model_len
         self.k = num_spec_tokens
-        self.accept = accept or (lambda: 0)
+        self.accept = accept or (lambda m: np.zeros(m, dtype=np.int64))
         self.waiting: deque[Request] = deque()
-        self.running: list[Request] = []
+        self.objs: dict[int, Request] = {}
         self.num_preemptions = 0
+        self.n = 0
+        self._next_seq = 0
+        cap = 64
+        self.a = {f: np.zeros(cap, dtype=np.int64) for f in _FIELDS}
 
     # ---- queue -------------------------------------------------------------------------------
     def add(self, req: Request) -> None:
@@ -70,134 +91,272 @@ class Scheduler:
         req.state = "waiting"
         self.waiting.append(req)
 
+    @property
+    def num_running(self) -> int:
+        """Requests in the running set."""
+        return self.n
+
     def has_work(self) -> bool:
         """True when any request waits or runs."""
-        return bool(self.waiting) or bool(self.running)
+        return bool(self.waiting) or self.n > 0
 
     def has_schedulable(self) -> bool:
         """True when a schedule() call could produce tokens (not only finished-but-in-flight requests)."""
         if self.waiting:
             return True
-        return any(r.num_sampled < r.max_tokens for r in self.running)
+        n = self.n
+        return bool(n) and bool(np.any(self.a["sampled"][:n] < self.a["maxtok"][:n]))
 
     @property
     def kv_usage(self) -> float:
         """Fraction of KV blocks in use."""
         return 1.0 - self.free_blocks / self.num_blocks if self.num_blocks else 0.0
 
-    # ---- blocks ------------------------------------------------------------------------------
-    def _blocks_for(self, tokens: int) -> int:
-        return -(-tokens // self.block_size)
+    # ---- array bookkeeping ----------------------------------------------------------------------
+    def _append(self, req: Request, blocks: int) -> int:
+        if self.n == self.a["rid"].size:
+            self.a = {f: np.concatenate([v, np.zeros_like(v)]) for f, v in self.a.items()}
+        i = self.n
+        a = self.a
+        a["rid"][i], a["seq"][i], a["prompt"][i] = req.id, self._next_seq, req.prompt_len
+        a["computed"][i], a["sampled"][i], a["emitted"][i] = req.num_computed, req.num_sampled, req.num_emitted
+        a["maxtok"][i], a["blocks"][i] = req.max_tokens, blocks
+        self._next_seq += 1
+        self.objs[req.id] = req
+        req.state = "running"
+        self.n += 1
+        return i
 
-    def _free(self, req: Request) -> None:
-        self.free_blocks += req.blocks
+    def _compact(self, keep: np.ndarray) -> None:
+        m = int(keep.sum())
+        for v in self.a.values():
+            v[:m] = v[:self.n][keep]
+        self.n = m
+
+    def _preempt_last(self) -> None:
+        """Preempt the most recently admitted running request (recompute; front of the waiting queue)."""
+        i = self.n - 1
+        a = self.a
+        req = self.objs.pop(int(a["rid"][i]))
+        self.free_blocks += int(a["blocks"][i])
+        req.num_computed = 0
+        req.num_emitted = int(a["emitted"][i])
+        req.num_sampled = req.num_emitted  # in-flight placeholders are dropped with the KV
         req.blocks = 0
-
-    def _preempt(self, victim: Request) -> None:
-        self._free(victim)
-        victim.num_computed = 0
-        victim.num_sampled = victim.num_emitted  # in-flight placeholders are dropped with the KV
-        victim.state = "waiting"
-        victim.preemptions += 1
+        req.state = "waiting"
+        req.preemptions += 1
         self.num_preemptions += 1
-        self.waiting.appendleft(victim)
+        self.waiting.appendleft(req)
+        self.n -= 1
 
     # ---- one step ----------------------------------------------------------------------------
     def schedule(self) -> ScheduledBatch:
         """Decide the next step's batch (vLLM ``Scheduler.schedule``, FCFS)."""
-        batch = ScheduledBatch()
         budget = self.max_num_batched_tokens
-        preempted = False
-        scheduled_ids: set[int] = set()
-        i = 0
-        while i < len(self.running) and budget > 0:
-            req = self.running[i]
-            if req.num_sampled >= req.max_tokens:  # last token in flight (async); nothing to schedule
-                i += 1
-                continue
-            n = req.num_tokens - req.num_computed
-            decode = n == 1 and req.num_sampled > 0
-            if decode:
-                n += self.k
-            n = min(n, budget, self.max_model_len - 1 - req.num_computed + (self.k if decode else 0))
-            if n <= 0:
-                i += 1
-                continue
-            lookahead = self.k if decode else 0
-            need = self._blocks_for(req.num_computed + n + lookahead) - req.blocks
-            victim_is_self = False
-            while need > self.free_blocks:
-                victim = self.running.pop()
-                preempted = True
-                if victim.id in scheduled_ids:  # already scheduled this step: give its tokens back
-                    j = next(x for x, r in enumerate(batch.reqs) if r is victim)
-                    budget += batch.new_tokens[j]
-                    for lst in (batch.reqs, batch.new_tokens, batch.context, batch.samples):
-                        del lst[j]
-                self._preempt(victim)
-                batch.preempted.append(victim)
-                if victim is req:
-                    victim_is_self = True
-                    break
-            if victim_is_self:
-                break
-            self._take(batch, req, n, need, decode)
-            scheduled_ids.add(req.id)
-            budget -= n
-            i += 1
-
+        bs, k = self.block_size, self.k
+        n = self.n
+        a = self.a
+        preempted = 0
+        parts_new: list[np.ndarray] = []
+        parts_ctx: list[np.ndarray] = []
+        parts_seq: list[np.ndarray] = []
+        parts_dec: list[np.ndarray] = []
+        if n:
+            prompt, computed, sampled = a["prompt"][:n], a["computed"][:n], a["sampled"][:n]
+            active = sampled < a["maxtok"][:n]  # else only the last token is in flight (async)
+            need = prompt + sampled - computed
+            decode = (need == 1) & (sampled > 0) & active
+            want = np.where(active, need + k * decode, 0)
+            want = np.minimum(want, np.maximum(self.max_model_len - 1 - computed + k * decode, 0))
+            before = np.cumsum(want) - want
+            take = np.clip(budget - before, 0, want)
+            look = k * decode
+            new_blocks = np.where(take > 0, -(-(computed + take + look) // bs) - a["blocks"][:n], 0)
+            new_blocks = np.maximum(new_blocks, 0)
+            if int(new_blocks.sum()) <= self.free_blocks:
+                self.free_blocks -= int(new_blocks.sum())
+                a["blocks"][:n] += new_blocks
+                ctx = computed.copy()
+                computed += take
+                samples = (take > 0) & (computed >= prompt + sampled)
+                sampled += samples + k * (samples & decode)  # placeholders: the token and k optimistic drafts
+                sel = take > 0
+                budget -= int(take.sum())
+                parts_new.append(take[sel])
+                parts_ctx.append(ctx[sel])
+                parts_seq.append(a["seq"][:n][samples])
+                parts_dec.append(decode[samples])
+            else:
+                preempted, budget = self._phase_a_sequential(budget, parts_new, parts_ctx, parts_seq, parts_dec)
         if not preempted:
-            while self.waiting and budget > 0 and len(self.running) < self.max_num_seqs:
-                req = self.waiting[0]
-                n = min(req.num_tokens - req.num_computed, budget, self.max_model_len - 1 - req.num_computed)
-                if n <= 0:
-                    break
-                need = self._blocks_for(req.num_computed + n) - req.blocks
-                if need > self.free_blocks:
-                    break  # head-of-line blocking: waiting requests never preempt
-                self.waiting.popleft()
-                req.state = "running"
-                self.running.append(req)
-                self._take(batch, req, n, need, False)
-                budget -= n
-        return batch
+            budget = self._admit(budget, parts_new, parts_ctx, parts_seq, parts_dec)
+        if not parts_new:
+            return ScheduledBatch(EMPTY_I, EMPTY_I, EMPTY_I, EMPTY_I.astype(bool), preempted)
+        return ScheduledBatch(np.concatenate(parts_new), np.concatenate(parts_ctx), np.concatenate(parts_seq),
+                              np.concatenate(parts_dec), preempted)
 
-    def _take(self, batch: ScheduledBatch, req: Request, n: int, need: int, decode: bool) -> None:
-        if need > 0:
-            self.free_blocks -= need
-            req.blocks += need
-        batch.reqs.append(req)
-        batch.new_tokens.append(n)
-        batch.context.append(req.num_computed)
-        req.num_computed += n
-        samples = 0
-        if req.num_computed >= req.num_tokens:
-            req.num_sampled += 1  # output placeholder: the token this step will sample
-            samples = 2 if decode else 1
-        batch.samples.append(samples)
+    # ---- blocks of identical decode steps ------------------------------------------------------------
+    def decode_block_limit(self) -> int:
+        """How many identical pure-decode steps could be scheduled back to back from here (0 if not steady).
 
-    def complete(self, batch: ScheduledBatch, now: float) -> tuple[list[Request], list[Request]]:
-        """Apply a finished step: emit tokens at ``now``; return (requests that got tokens, finished ones)."""
-        emitted: list[Request] = []
-        finished: list[Request] = []
-        for req, sampled in zip(batch.reqs, batch.samples, strict=True):
-            if not sampled or req.state != "running":
+        Steady means: nothing waits, every running request decodes one token per step (no speculative
+        drafts), none runs out of tokens to sample within the block, and the block's new KV blocks fit.
+        Such steps differ only in context lengths, so the engine may cost and apply them together.
+        """
+        n = self.n
+        if self.k or self.waiting or n == 0 or n > self.max_num_batched_tokens:
+            return 0
+        a, bs = self.a, self.block_size
+        computed, sampled = a["computed"][:n], a["sampled"][:n]
+        if np.any(a["prompt"][:n] + sampled - computed != 1) or np.any(sampled == 0):
+            return 0
+        limit = int((a["maxtok"][:n] - sampled).min())
+        limit = min(limit, int((self.max_model_len - 1 - computed).min()))
+        if limit < 2:
+            return 0
+        blocks = a["blocks"][:n]
+        while limit >= 2 and int(np.maximum(-(-(computed + limit) // bs) - blocks, 0).sum()) > self.free_blocks:
+            limit //= 2
+        return limit if limit >= 2 else 0
+
+    def decode_block_contexts(self) -> np.ndarray:
+        """Context lengths of the running requests before the next decode block."""
+        return self.a["computed"][:self.n].copy()
+
+    def schedule_decode_block(self, steps: int) -> ScheduledBatch:
+        """Schedule ``steps`` identical decode steps at once (after ``decode_block_limit`` allowed them)."""
+        n, a, bs = self.n, self.a, self.block_size
+        computed = a["computed"][:n]
+        context = computed.copy()
+        grow = np.maximum(-(-(computed + steps) // bs) - a["blocks"][:n], 0)
+        self.free_blocks -= int(grow.sum())
+        a["blocks"][:n] += grow
+        computed += steps
+        a["sampled"][:n] += steps
+        return ScheduledBatch(np.ones(n, dtype=np.int64), context, a["seq"][:n].copy(), np.ones(n, dtype=bool),
+                              0, steps)
+
+    def _phase_a_sequential(self, budget: int, parts_new, parts_ctx, parts_seq, parts_dec) -> tuple[int, int]:
+        """The literal in-order Phase A loop, with LIFO preemption when blocks run out."""
+        a, bs, k = self.a, self.block_size, self.k
+        new: list[int] = []
+        ctx: list[int] = []
+        rows: list[int] = []  # rows scheduled so far (their indices stay valid: victims come from the end)
+        alloc: list[int] = []
+        seqs: list[int] = []
+        decs: list[bool] = []
+        preempted = 0
+        i = 0
+        while i < self.n and budget > 0:
+            computed, sampled = int(a["computed"][i]), int(a["sampled"][i])
+            if sampled >= a["maxtok"][i]:
+                i += 1
                 continue
-            tokens = 1
-            if self.k and sampled == 2:  # a verified decode: accepted drafts ride along
-                accepted = min(self.accept(), self.k, req.max_tokens - req.num_emitted - 1)
-                tokens += accepted
-                req.num_sampled += accepted
-                req.num_computed -= self.k - accepted
-            req.num_emitted += tokens
-            if req.first_token_time < 0:
-                req.first_token_time = now
-            req.chunk_times.append(now)
-            emitted.append(req)
-            if req.num_emitted >= req.max_tokens:
+            need = int(a["prompt"][i]) + sampled - computed
+            decode = need == 1 and sampled > 0
+            want = need + (k if decode else 0)
+            take = min(want, budget, self.max_model_len - 1 - computed + (k if decode else 0))
+            if take <= 0:
+                i += 1
+                continue
+            blocks_needed = -(-(computed + take + (k if decode else 0)) // bs) - int(a["blocks"][i])
+            stop = False
+            while blocks_needed > self.free_blocks:
+                victim = self.n - 1
+                if victim in rows:  # scheduled earlier in this step: give its tokens and blocks back
+                    j = rows.index(victim)
+                    budget += new[j]
+                    a["computed"][victim] -= new[j]
+                    for lst in (new, ctx, rows, alloc, seqs, decs):
+                        del lst[j]
+                self._preempt_last()
+                preempted += 1
+                if victim == i:
+                    stop = True
+                    break
+            if stop:
+                break
+            if blocks_needed > 0:
+                self.free_blocks -= blocks_needed
+                a["blocks"][i] += blocks_needed
+            new.append(take)
+            ctx.append(computed)
+            rows.append(i)
+            a["computed"][i] = computed + take
+            if computed + take >= a["prompt"][i] + sampled:
+                a["sampled"][i] = sampled + 1 + (k if decode else 0)
+                seqs.append(int(a["seq"][i]))
+                decs.append(decode)
+            budget -= take
+            i += 1
+        if new:
+            parts_new.append(np.array(new, dtype=np.int64))
+            parts_ctx.append(np.array(ctx, dtype=np.int64))
+            parts_seq.append(np.array(seqs, dtype=np.int64))
+            parts_dec.append(np.array(decs, dtype=bool))
+        return preempted, budget
+
+    def _admit(self, budget: int, parts_new, parts_ctx, parts_seq, parts_dec) -> int:
+        """Phase B: FCFS admission of waiting requests (the last admitted may be chunked)."""
+        bs = self.block_size
+        new: list[int] = []
+        ctx: list[int] = []
+        seqs: list[int] = []
+        while self.waiting and budget > 0 and self.n < self.max_num_seqs:
+            req = self.waiting[0]
+            take = min(req.num_tokens - req.num_computed, budget, self.max_model_len - 1 - req.num_computed)
+            if take <= 0:
+                break
+            blocks = -(-(req.num_computed + take) // bs)
+            if blocks > self.free_blocks:
+                break  # head-of-line blocking: waiting requests never preempt
+            self.waiting.popleft()
+            self.free_blocks -= blocks
+            i = self._append(req, blocks)
+            new.append(take)
+            ctx.append(req.num_computed)
+            self.a["computed"][i] = req.num_computed + take
+            if req.num_computed + take >= req.num_tokens:
+                self.a["sampled"][i] += 1
+                seqs.append(int(self.a["seq"][i]))
+            budget -= take
+        if new:
+            parts_new.append(np.array(new, dtype=np.int64))
+            parts_ctx.append(np.array(ctx, dtype=np.int64))
+            parts_seq.append(np.array(seqs, dtype=np.int64))
+            parts_dec.append(np.zeros(len(seqs), dtype=bool))
+        return budget
+
+    def complete(self, batch: ScheduledBatch) -> tuple[np.ndarray, np.ndarray, list[Request]]:
+        """Apply a finished step: (request ids that got a chunk, tokens in each chunk, finished requests)."""
+        n = self.n
+        if not batch.sample_seq.size or not n:
+            return EMPTY_I, EMPTY_I, []
+        a = self.a
+        seq = a["seq"][:n]
+        rows = np.searchsorted(seq, batch.sample_seq)
+        ok = rows < n
+        ok[ok] = seq[rows[ok]] == batch.sample_seq[ok]  # preempted meanwhile: nothing to emit
+        rows, dec = rows[ok], batch.sample_decode[ok]
+        tokens = np.ones(rows.size, dtype=np.int64)
+        if self.k and dec.any():
+            drows = rows[dec]
+            acc = np.minimum(self.accept(drows.size), a["maxtok"][drows] - a["emitted"][drows] - 1)
+            acc = np.maximum(acc, 0)
+            tokens[dec] += acc
+            rejected = self.k - acc  # optimistic draft placeholders and their KV are rolled back
+            a["sampled"][drows] -= rejected
+            a["computed"][drows] -= rejected
+        a["emitted"][rows] += tokens * batch.repeat
+        rids = a["rid"][rows]
+        done = a["emitted"][:n] >= a["maxtok"][:n]
+        finished: list[Request] = []
+        if done.any():
+            for i in np.flatnonzero(done):
+                req = self.objs.pop(int(a["rid"][i]))
+                req.num_emitted = int(a["emitted"][i])
                 req.state = "finished"
-                req.finish_time = now
-                self._free(req)
-                self.running.remove(req)
+                self.free_blocks += int(a["blocks"][i])
                 finished.append(req)
-        return emitted, finished
+            self._compact(~done)
+        return rids, tokens, finished

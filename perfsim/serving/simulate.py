@@ -68,11 +68,13 @@ class _Progress:
 
 def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: MemoryPlan, params: CostParams,
              bench: BenchConfig, *, special_tokens: int = 1, progress: bool = False,
-             workload: Workload | None = None, cost_model: StepCostModel | None = None) -> SimulationResult:
+             workload: Workload | None = None, cost_model: StepCostModel | None = None,
+             fast: bool = True) -> SimulationResult:
     """Simulate ``vllm bench serve`` against the deployment; deterministic for a given seed.
 
-    ``cost_model`` replaces the step-cost model (anything with ``stats``, ``step`` and ``dep``), e.g. a
-    ``ConstantStepCost`` for what-ifs and tests.
+    ``cost_model`` replaces the step-cost model (anything with ``stats``, ``step_profile``,
+    ``decode_block_profile`` and ``dep``), e.g. a ``ConstantStepCost`` for what-ifs and tests.
+    ``fast=False`` simulates every engine step one by one (no decode blocks), for checking.
     """
     started = time.perf_counter()
     env = simpy.Environment()
@@ -102,8 +104,7 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
         if done[0] == n:
             all_done.succeed()
 
-    def client_emit(req: Request, now: float) -> None:
-        pass  # chunk times are recorded by the scheduler
+    client_log: list = []  # (time, request ids, tokens) of chunks streamed to the client
 
     engines: dict[str, Engine] = {}
     kv_times: list[float] = []
@@ -132,12 +133,12 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
 
         prefill_engines = []
         for i in range(dep.num_prefill_instances):
-            e = Engine(env, f"prefill{i}", cost_model, num_blocks=plan.num_gpu_blocks, on_emit=client_emit,
+            e = Engine(env, f"prefill{i}", cost_model, num_blocks=plan.num_gpu_blocks,
                        on_finish=prefill_done, acceptance_rates=rates, seed=bench.seed + 101 * i)
             prefill_engines.append(e)
             engines[e.name] = e
         for i in range(dep.num_decode_instances):
-            e = Engine(env, f"decode{i}", cost_model, num_blocks=plan.num_gpu_blocks, on_emit=client_emit,
+            e = Engine(env, f"decode{i}", cost_model, num_blocks=plan.num_gpu_blocks, log=client_log,
                        on_finish=client_finish, acceptance_rates=rates, seed=bench.seed + 1009 * i)
             decode_engines.append(e)
             engines[e.name] = e
@@ -152,8 +153,9 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
     else:
         instances = []
         for i in range(dep.num_instances):
-            e = Engine(env, f"engine{i}", cost_model, num_blocks=plan.num_gpu_blocks, on_emit=client_emit,
-                       on_finish=client_finish, acceptance_rates=rates, seed=bench.seed + 101 * i)
+            e = Engine(env, f"engine{i}", cost_model, num_blocks=plan.num_gpu_blocks, log=client_log,
+                       on_finish=client_finish, acceptance_rates=rates, seed=bench.seed + 101 * i,
+                       allow_blocks=fast and dep.num_instances == 1)
             instances.append(e)
             engines[e.name] = e
         counter = [0]
@@ -178,12 +180,28 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
 
     env.process(client())
     env.run(until=all_done)
-    records = [RequestRecord(r.send_time, r.client_prompt_len, r.num_emitted, np.asarray(r.chunk_times))
-               for r in reqs]
+    chunk_times, tokens = _per_request_chunks(client_log, n)
+    records = [RequestRecord(r.send_time, r.client_prompt_len, int(tokens[i]), chunk_times[i])
+               for i, r in enumerate(reqs)]
     duration = max(r.finish_time for r in reqs)
     return SimulationResult(records, duration, n, {k: e.stats for k, e in engines.items()},
                             sum(e.num_preemptions for e in preemption_sources), kv_times,
                             time.perf_counter() - started)
+
+
+def _per_request_chunks(log: list, n: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """Split the engines' chunk log into per-request chunk times (s) and output-token totals."""
+    if not log:
+        return [np.zeros(0) for _ in range(n)], np.zeros(n, dtype=np.int64)
+    times = np.concatenate([np.full(len(rids), t) for t, rids, _ in log])
+    rids = np.concatenate([r for _, r, _ in log])
+    toks = np.concatenate([k for _, _, k in log])
+    keys = rids.astype(np.int16) if n < 2**15 else rids  # 16-bit keys sort in linear time (radix)
+    order = np.argsort(keys, kind="stable")  # stable: chunks stay in time order per request
+    rids, times = rids[order], times[order]
+    totals = np.bincount(rids, weights=toks[order], minlength=n).astype(np.int64)
+    bounds = np.searchsorted(rids, np.arange(n + 1))
+    return [times[bounds[i]:bounds[i + 1]] for i in range(n)], totals
 
 
 def _kv_link(hw: HardwareSpec, dep: ResolvedDeployment, params: CostParams) -> Link:
