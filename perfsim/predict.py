@@ -100,12 +100,16 @@ def predict(model: str | Model = "deepseek-v3.2", hw: str | HardwareSpec = "gb30
         params, provenance = load_params(calibration, gpu)
     else:
         provenance = "custom parameters"
+        calibration = None
     sim = simulate(m, gpu, resolved, plan, params, cfg, progress=progress)
     metrics = bench_metrics(sim.records, sim.duration_s, num_sent=sim.num_sent, percentiles=cfg.percentiles(),
                             selected=cfg.selected_metrics())
     notes = list(resolved.notes)
     result = _result_json(m, gpu, resolved, plan, cfg, sim, metrics, label)
-    band = prediction_band(calibration if params is not None else None, m, gpu, resolved, cfg)
+    if provenance == "custom parameters":
+        band = {"provenance": "custom parameters", "error_band": None, "notes": []}
+    else:
+        band = prediction_band(calibration, m, gpu, resolved, cfg)
     result["prediction"] = {"calibration": provenance, **band}
     notes += band.get("notes", [])
     result["notes"] = notes

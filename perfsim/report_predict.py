@@ -66,9 +66,10 @@ def format_prediction(pred: Prediction) -> str:
     add(_LINE.format("Preemptions:", r["num_preemptions"]))
     band = r.get("prediction", {})
     add(_LINE.format("Calibration:", band.get("calibration", "-")))
-    if band.get("error_band"):
-        eb = band["error_band"]
-        add(_LINE.format("Expected error (median / p90 abs):", f"{eb['median_abs_pct']:.0f}% / {eb['p90_abs_pct']:.0f}%"))
+    for cls, eb in (band.get("error_band") or {}).items():
+        add(_LINE.format(f"Expected {cls} error (median/p90):",
+                         f"+-{eb['median_abs_pct']:.0f}% / +-{eb['p90_abs_pct']:.0f}%"
+                         f"{' (extrapolated)' if band.get('extrapolated') else ''}"))
     top = ", ".join(f"{k} {100 * v:.0f}%" for k, v in list(r["step_time_breakdown"].items())[:5])
     add(_LINE.format("Step time by category:", top))
     for note in pred.notes:

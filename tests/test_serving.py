@@ -26,10 +26,11 @@ def setup(tp=2, **dep):
     return model, hw, resolved, memory_plan(model, hw, resolved)
 
 
-def run(bench, step_s=None, tp=2, **dep):
+def run(bench, step_s=None, tp=2, api_s=0.0, **dep):
     model, hw, resolved, plan = setup(tp, **dep)
     cost = ConstantStepCost(resolved, step_s) if step_s else None
-    return simulate(model, hw, resolved, plan, CostParams(), bench, cost_model=cost), resolved
+    params = CostParams(api_server_latency_s=api_s)
+    return simulate(model, hw, resolved, plan, params, bench, cost_model=cost), resolved
 
 
 # ---- scheduler ------------------------------------------------------------------------------------
@@ -135,6 +136,13 @@ def test_single_request_ttft_and_tpot_with_constant_step(async_scheduling):
     assert m["duration"] == pytest.approx(0.5)
 
 
+def test_ttft_includes_the_api_server_latency():
+    bench = BenchConfig(num_prompts=1, random_input_len=1000, random_output_len=3)
+    res, _ = run(bench, step_s=0.01, api_s=0.004)
+    assert res.records[0].ttft == pytest.approx(0.014)
+    assert res.records[0].latency == pytest.approx(0.034)
+
+
 def test_long_prompt_ttft_counts_its_chunks():
     bench = BenchConfig(num_prompts=1, random_input_len=20_001, random_output_len=2)
     res, dep = run(bench, step_s=0.02)
@@ -163,7 +171,7 @@ def test_pd_ttft_includes_the_kv_transfer():
     bench = BenchConfig(num_prompts=1, random_input_len=8000, random_output_len=5)
     res, dep = run(bench, step_s=0.01, num_prefill_instances=1, num_decode_instances=1, kv_transfer_link="nic")
     transfer = res.kv_transfer_s[0]
-    model, hw, _, plan = setup()
+    _model, hw, _, plan = setup()
     expected = CostParams().pd_handoff_s + CostParams().nic_latency_s + 8000 * plan.kv_bytes_per_token / (
         hw.scaleout_bandwidth_Bps * CostParams().comm_eff)
     assert transfer == pytest.approx(expected)

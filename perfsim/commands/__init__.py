@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from perfsim.commands import explain, inspect, predict
+from perfsim.commands import calibration, explain, inspect, predict, sweep
 
-REGISTRY = [inspect.register, predict.register, explain.register]
+REGISTRY = [inspect.register, predict.register, explain.register, calibration.register, sweep.register]

@@ -59,7 +59,8 @@ class CostParams(BaseModel):
         "Fraction of HBM bandwidth at which the indexer's per-row top-k reads its candidate logits.")
     # ---- memory and communication -------------------------------------------------------------------
     hbm_eff: float = _param(
-        0.80, 0.3, 1.0, "fraction", "Fraction of peak HBM bandwidth that streaming kernels reach.")
+        0.85, 0.3, 1.0, "fraction",
+        "Fraction of peak HBM bandwidth that streaming kernels reach (FlashMLA decode: 3,000 of 3,350 GB/s on H800).")
     comm_eff: float = _param(
         0.70, 0.1, 1.0, "fraction", "Fraction of link bandwidth that collectives reach (NVLink or NIC).")
     comm_latency_s: float = _param(
@@ -84,6 +85,10 @@ class CostParams(BaseModel):
     cpu_per_request_s: float = _param(
         8e-6, 0.0, 1e-3, "s", "Extra CPU time per scheduled request per step (bookkeeping, detokenization).")
 
+    api_server_latency_s: float = _param(
+        20e-3, 0.0, 1.0, "s",
+        "Time from the client sending a request until the engine can schedule it: HTTP, tokenization, IPC to "
+        "the engine core and the asyncio queue of vLLM's API server process under load.")
     pd_handoff_s: float = _param(
         2e-3, 0.0, 0.5, "s",
         "Prefill-to-decode hand-off besides the KV bytes: proxy round trip and NIXL handshake (P/D serving).")

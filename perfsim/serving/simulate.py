@@ -108,6 +108,14 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
 
     engines: dict[str, Engine] = {}
     kv_times: list[float] = []
+    api_delay = params.api_server_latency_s
+
+    def _deliver(engine: Engine, req: Request) -> None:
+        """The request reaches the engine after the API server's handling (HTTP, tokenization, IPC)."""
+        if api_delay > 0:
+            env.timeout(api_delay).callbacks.append(lambda _event: engine.submit(req))
+        else:
+            engine.submit(req)
     preemption_sources: list[Engine] = []
 
     if dep.disaggregated:
@@ -148,7 +156,7 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
             shadow = Request(req.id, req.client_prompt_len, req.prompt_len, 1)  # the proxy asks P for 1 token
             target = prefill_engines[rr["p"] % len(prefill_engines)]
             rr["p"] += 1
-            target.submit(shadow)
+            _deliver(target, shadow)
         preemption_sources = prefill_engines + decode_engines
     else:
         instances = []
@@ -163,7 +171,7 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
         def send(req: Request) -> None:
             target = instances[counter[0] % len(instances)]
             counter[0] += 1
-            target.submit(req)
+            _deliver(target, req)
         preemption_sources = instances
 
     def client():

@@ -7,6 +7,7 @@ A ``HardwareSpec`` is validated data (pydantic). Numbers are stored as written i
 
 from __future__ import annotations
 
+import functools
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -253,7 +254,15 @@ def load_hardware(name_or_path: str | Path) -> HardwareSpec:
     """Load a hardware spec by bundled name (``gb300``) or by path to a YAML file.
 
     Raises ``UnknownNameError`` listing the known names, or ``SpecError`` naming the file and field.
+    Results are cached per (name or path, file time); specs are immutable.
     """
+    path = Path(name_or_path)
+    stamp = path.stat().st_mtime if path.exists() else 0.0
+    return _load_hardware_cached(str(name_or_path), stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_hardware_cached(name_or_path: str, _stamp: float) -> HardwareSpec:
     path = Path(name_or_path)
     if not (path.suffix in (".yaml", ".yml") or path.exists()):
         candidate = data_dir("hardware") / f"{str(name_or_path).lower()}.yaml"

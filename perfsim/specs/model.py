@@ -9,6 +9,8 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -336,8 +338,10 @@ def recipe_from_modelopt(arch: ModelArchitecture, quant: dict, path: Path, check
         raise SpecError(f"quant_algo '{algo}' is not supported; allowed: NVFP4, FP8", source=str(path),
                         field="quantization.quant_algo")
 
+    pattern = re.compile("|".join(fnmatch.translate(p) for p in excludes)) if excludes else None
+
     def excluded(name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name, pat) for pat in excludes)
+        return bool(pattern and pattern.match(name))
 
     def classify(layers: range) -> dict[str, str]:
         votes: dict[str, Counter] = {c: Counter() for c in MODULE_CLASSES}
@@ -434,6 +438,7 @@ class Model:
         return self.arch.indexer is not None
 
 
+@functools.lru_cache(maxsize=1)
 def _model_dirs() -> dict[str, Path]:
     """Bundled model folders by name and alias."""
     out: dict[str, Path] = {}
@@ -467,7 +472,15 @@ def load_model(name_or_path: str | Path, precision: str = "fp4") -> Model:
 
     A bare ``config.json`` has no recipes of its own: ``fp8`` uses the native FP8 block recipe,
     ``bf16`` BF16 everywhere, and ``fp4`` reads ``hf_quant_config.json`` beside it if present.
+    Results are cached per (name or path, file time, precision); models are immutable.
     """
+    path = Path(name_or_path)
+    stamp = path.stat().st_mtime if path.exists() else 0.0
+    return _load_model_cached(str(name_or_path), stamp, precision)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_model_cached(name_or_path: str, _stamp: float, precision: str) -> Model:
     if precision not in PRECISION_CHOICES:
         raise SpecError(f"unknown precision '{precision}'; allowed: {', '.join(PRECISION_CHOICES)}",
                         field="precision")

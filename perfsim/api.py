@@ -1,0 +1,55 @@
+"""Convenience functions of the public API that combine several layers (specs, costs, calibration)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perfsim.costs.memory import MemoryPlan
+from perfsim.costs.step import StepCost, StepCostModel
+from perfsim.specs.deployment import Deployment
+from perfsim.specs.hardware import HardwareSpec, load_hardware
+from perfsim.specs.model import Model, load_model
+
+
+def _specs(model: str | Model, hw: str | HardwareSpec, precision: str) -> tuple[Model, HardwareSpec]:
+    m = model if isinstance(model, Model) else load_model(model, precision)
+    g = hw if isinstance(hw, HardwareSpec) else load_hardware(hw)
+    return m, g
+
+
+def memory_plan(model: str | Model = "deepseek-v3.2", hw: str | HardwareSpec = "gb300", precision: str = "fp4",
+                deployment: Deployment | dict | None = None) -> MemoryPlan:
+    """Per-GPU memory plan (weights, activations, KV capacity) of a deployment; TP auto when not given."""
+    from perfsim.predict import resolve
+
+    m, g = _specs(model, hw, precision)
+    dep = deployment if isinstance(deployment, Deployment) else Deployment(**(deployment or {}))
+    return resolve(m, g, dep)[1]
+
+
+def explain_step(new_tokens: list[int], context_tokens: list[int], *, model: str | Model = "deepseek-v3.2",
+                 hw: str | HardwareSpec = "gb300", precision: str = "fp4",
+                 deployment: Deployment | dict | None = None, calibration: str | None = "default") -> StepCost:
+    """Cost of one engine step for a batch given per request as (new tokens, context tokens)."""
+    from perfsim.calibration.profiles import load_params
+    from perfsim.predict import resolve
+
+    m, g = _specs(model, hw, precision)
+    dep = deployment if isinstance(deployment, Deployment) else Deployment(**(deployment or {}))
+    resolved, _plan = resolve(m, g, dep)
+    params, _provenance = load_params(calibration, g)
+    cost_model = StepCostModel(m, g, resolved, params)
+    stats = cost_model.stats(new_tokens, context_tokens)
+    return cost_model.step([stats] * resolved.dp)
+
+
+def validate(files: list[str] | None = None, *, calibration: str = "default", assume: dict[str, Any] | None = None):
+    """Predict measured runs (default: the bundled measurements) and return a ``ValidationReport``."""
+    from perfsim.calibration.measurements import load_measurements
+    from perfsim.calibration.profiles import params_from_profile, read_profile, resolve_profile_path
+    from perfsim.calibration.validate import validate as run
+
+    rows = load_measurements(files, assume=assume)
+    path = resolve_profile_path(calibration)
+    params = params_from_profile(read_profile(str(path)) if path else None, str(path))
+    return run(rows, params, path.stem if path else "spec-only (none)")

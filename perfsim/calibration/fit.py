@@ -1,0 +1,195 @@
+"""Fit the cost model's physical parameters to measurements; judge them by leave-one-group-out CV.
+
+The fit minimizes, with ``scipy.optimize.least_squares`` over log-parameters (so every parameter stays
+positive and within its physical bounds), the log-errors of the predictions against the measurements,
+plus a weak prior pulling each parameter towards its spec-only default (a parameter the data do not
+constrain stays physical). Cross-validation refits with one measurement group left out and predicts it,
+which is the honest estimate of how well perfsim predicts a run it has not seen.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from perfsim.calibration.measurements import Measurement, ScenarioTable
+from perfsim.costs.params import CostParams
+
+#: the parameters fitted by default: one efficiency per kernel class the data exercise, the HBM fraction
+#: for decode, the EP load imbalance and the API server's per-request latency
+DEFAULT_FIT_PARAMS = ("gemm_eff_nvfp4", "gemm_eff_bf16", "attn_prefill_eff", "sparse_attn_eff", "hbm_eff",
+                      "ep_imbalance", "api_server_latency_s")
+#: spread of the log-normal prior around the default (0.35 = within ~x1.4 at one sigma)
+PRIOR_LOG_SIGMA = {"ep_imbalance": 1.0, "cpu_step_s": 1.0, "kernel_gap_s": 1.0, "launch_overhead_s": 1.0,
+                   "api_server_latency_s": 1.5}
+DEFAULT_PRIOR_LOG_SIGMA = 0.35
+#: typical error of a published measurement (run-to-run noise, reading charts): 10 %
+MEASUREMENT_LOG_SIGMA = 0.10
+#: relative finite-difference step of the Jacobian (log space)
+FD_STEP = 0.1
+#: lower bound used in log space for parameters whose physical bound is 0
+POSITIVE_FLOOR = 1e-4
+
+
+def _predict_scenario(args: tuple) -> dict[str, float]:
+    from perfsim.predict import predict
+
+    model, hw, precision, deployment, bench, param_values = args
+    pred = predict(model, hw, precision, deployment=deployment, bench=bench, params=CostParams(**param_values))
+    return pred.result
+
+
+class Evaluator:
+    """Predicts every measurement row for given parameter values (one simulation per scenario)."""
+
+    def __init__(self, rows: Sequence[Measurement], workers: int | None = None):
+        self.rows = list(rows)
+        self.table = ScenarioTable(self.rows)
+        self.workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+        self._pool: ProcessPoolExecutor | None = None
+        self.evaluations = 0
+
+    def predict(self, params: CostParams) -> np.ndarray:
+        """Predicted value per row (NaN for rows whose scenario is unknown)."""
+        values = params.model_dump()
+        jobs = []
+        keys = list(self.table.scenarios)
+        for key in keys:
+            r = self.rows[self.table.scenarios[key][0]]
+            jobs.append((r.model, r.hw, r.precision, r.deployment, r.bench, values))
+        if self.workers > 1 and len(jobs) > 1:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(self.workers)
+            results = list(self._pool.map(_predict_scenario, jobs, chunksize=max(1, len(jobs) // (4 * self.workers))))
+        else:
+            results = [_predict_scenario(j) for j in jobs]
+        out = np.full(len(self.rows), np.nan)
+        for key, result in zip(keys, results, strict=True):
+            for i in self.table.scenarios[key]:
+                out[i] = self.rows[i].predicted(result)
+        self.evaluations += 1
+        return out
+
+    def close(self) -> None:
+        """Stop worker processes."""
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+
+
+@dataclass
+class FitResult:
+    """Fitted parameter values, their relative 1-sigma uncertainty, and the in-sample predictions."""
+
+    names: tuple[str, ...]
+    params: CostParams
+    rel_sigma: dict[str, float]
+    predictions: np.ndarray
+    cost: float
+    nfev: int
+    success: bool
+    message: str = ""
+
+
+def _bounds(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    lo, hi = [], []
+    for n in names:
+        a, b = CostParams.bounds(n)
+        lo.append(math.log(max(a, POSITIVE_FLOOR)))
+        hi.append(math.log(b))
+    return np.array(lo), np.array(hi)
+
+
+def fit(evaluator: Evaluator, *, names: Sequence[str] = DEFAULT_FIT_PARAMS, start: CostParams | None = None,
+        rows_mask: np.ndarray | None = None, max_nfev: int = 60, prior: CostParams | None = None,
+        prior_weight: float = 1.0) -> FitResult:
+    """Least-squares fit of ``names`` on the rows selected by ``rows_mask`` (default: every known row).
+
+    ``prior_weight`` scales the pull towards the defaults (0: plain least squares on the data).
+    """
+    names = tuple(names)
+    prior = prior or CostParams()
+    start = start or prior
+    rows = evaluator.rows
+    mask = np.array([r.unknown is None for r in rows]) if rows_mask is None else rows_mask
+    measured = np.array([r.value for r in rows])
+    p0 = np.array([math.log(max(getattr(prior, n), POSITIVE_FLOOR)) for n in names])
+    sig = np.array([PRIOR_LOG_SIGMA.get(n, DEFAULT_PRIOR_LOG_SIGMA) for n in names])
+    lo, hi = _bounds(names)
+    x0 = np.clip([math.log(max(getattr(start, n), POSITIVE_FLOOR)) for n in names], lo + 1e-9, hi - 1e-9)
+    cache: dict[bytes, np.ndarray] = {}
+
+    def params_of(x: np.ndarray) -> CostParams:
+        return start.model_copy(update={n: float(math.exp(v)) for n, v in zip(names, x, strict=True)})
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        key = x.tobytes()
+        if key not in cache:
+            cache[key] = evaluator.predict(params_of(x))
+        pred = cache[key]
+        data = np.log(pred[mask] / measured[mask]) / MEASUREMENT_LOG_SIGMA
+        return np.concatenate([data, prior_weight * (x - p0) / sig])
+
+    # a discrete-event simulation is piecewise smooth: take finite-difference steps of 10 % so the
+    # Jacobian sees the trend rather than the steps
+    res = least_squares(residuals, x0, bounds=(lo, hi), method="trf", diff_step=FD_STEP, x_scale=1.0,
+                        max_nfev=max_nfev, xtol=1e-3, ftol=1e-4)
+    params = params_of(res.x)
+    rel = {}
+    try:
+        jac = res.jac
+        dof = max(1, int(mask.sum()) - len(names))
+        s2 = float(np.sum(res.fun[: int(mask.sum())] ** 2) / dof) * MEASUREMENT_LOG_SIGMA**2
+        cov = np.linalg.pinv(jac.T @ jac) * s2 / MEASUREMENT_LOG_SIGMA**2
+        rel = {n: float(math.sqrt(max(cov[i, i], 0.0))) for i, n in enumerate(names)}
+    except (np.linalg.LinAlgError, ValueError):
+        rel = {n: float("nan") for n in names}
+    return FitResult(names, params, rel, evaluator.predict(params), float(res.cost), int(res.nfev),
+                     bool(res.success), str(res.message))
+
+
+@dataclass
+class CrossValidation:
+    """Leave-one-group-out predictions (each group predicted by a fit on the other groups)."""
+
+    predictions: np.ndarray
+    fold_params: dict[str, CostParams] = field(default_factory=dict)
+
+
+def cross_validate(evaluator: Evaluator, full: FitResult, *, max_nfev: int = 25) -> CrossValidation:
+    """Refit without each group (warm start from the full fit) and predict the left-out group."""
+    rows = evaluator.rows
+    known = np.array([r.unknown is None for r in rows])
+    groups = sorted({r.group for r in rows if r.unknown is None})
+    out = np.full(len(rows), np.nan)
+    folds: dict[str, CostParams] = {}
+    for g in groups:
+        in_group = np.array([r.group == g for r in rows])
+        result = fit(evaluator, names=full.names, start=full.params, rows_mask=known & ~in_group, max_nfev=max_nfev)
+        folds[g] = result.params
+        out[in_group & known] = result.predictions[in_group & known]
+    return CrossValidation(out, folds)
+
+
+def errors_pct(rows: Sequence[Measurement], predictions: np.ndarray) -> np.ndarray:
+    """Signed relative error of each prediction in percent (NaN where not predicted)."""
+    measured = np.array([r.value for r in rows])
+    return 100.0 * (predictions - measured) / measured
+
+
+def error_summary(rows: Sequence[Measurement], predictions: np.ndarray, by: str = "metric_class") -> dict[str, dict]:
+    """Median and 90th-percentile absolute error (%) per metric class (or per ``group``)."""
+    err = errors_pct(rows, predictions)
+    out: dict[str, dict] = {}
+    keys = sorted({getattr(r, by) for r in rows})
+    for k in keys:
+        e = np.array([abs(err[i]) for i, r in enumerate(rows) if getattr(r, by) == k and not np.isnan(err[i])])
+        if e.size:
+            out[k] = {"n": int(e.size), "median_abs_pct": float(np.median(e)), "p90_abs_pct": float(np.percentile(e, 90))}
+    return out

@@ -1,0 +1,271 @@
+"""Real measurements as prediction targets: the bundled CSV and ``vllm bench serve --save-result`` JSON.
+
+Each ``Measurement`` maps to one ``perfsim predict`` scenario (model, GPU, precision, deployment, bench
+flags) and one metric of its result, with the scope the value was reported in (per GPU, per deployment,
+per request). Settings a source does not state are filled only by explicit, printed assumptions; a row
+whose scenario stays unknown (e.g. no concurrency) is kept with the reason and never guessed.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from perfsim.errors import SpecError
+from perfsim.paths import data_dir
+from perfsim.serving.workload import BenchConfig
+from perfsim.specs.deployment import Deployment
+from perfsim.specs.loading import load_yaml_file
+
+METRIC_CLASS = {
+    "total_token_throughput": "throughput", "output_throughput": "throughput", "request_throughput": "throughput",
+    "max_output_tokens_per_s": "throughput", "mean_ttft_ms": "ttft", "median_ttft_ms": "ttft",
+    "mean_tpot_ms": "tpot", "median_tpot_ms": "tpot", "mean_itl_ms": "itl", "median_itl_ms": "itl",
+    "mean_e2el_ms": "e2el",
+}
+SCOPES = ("per_gpu", "deployment", "request")
+#: metrics taken from a bench-serve JSON when present (TPOT only when more than one output token)
+JSON_METRICS = ("total_token_throughput", "output_throughput", "max_output_tokens_per_s", "mean_ttft_ms",
+                "mean_tpot_ms")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One measured value and the scenario that produced it."""
+
+    group: str
+    model: str
+    hw: str
+    precision: str
+    deployment: dict[str, Any]
+    bench: dict[str, Any] | None  # None when the scenario is not fully known
+    metric: str
+    value: float
+    scope: str
+    source: str
+    note: str = ""
+    assumptions: tuple[str, ...] = ()
+    unknown: str | None = None  # why this row cannot be predicted
+
+    @property
+    def metric_class(self) -> str:
+        """throughput, ttft, tpot, itl or e2el."""
+        return METRIC_CLASS[self.metric]
+
+    @property
+    def label(self) -> str:
+        """Short description for tables."""
+        b = self.bench or {}
+        conc = b.get("max_concurrency")
+        return (f"{self.group} c={conc if conc else '?'} {self.metric}"
+                f"{' /GPU' if self.scope == 'per_gpu' else ''}")
+
+    def scenario_key(self) -> tuple:
+        """Rows with the same key share one simulation."""
+        return (self.model, self.hw, self.precision, tuple(sorted(self.deployment.items())),
+                tuple(sorted((self.bench or {}).items())))
+
+    def predicted(self, result: dict[str, Any]) -> float:
+        """The value this row measured, read from a prediction's result dict in the same scope."""
+        value = float(result[self.metric])
+        return value / result["num_gpus"] if self.scope == "per_gpu" else value
+
+
+def parse_parallel(text: str) -> dict[str, Any]:
+    """'tp2', 'dp2+ep', 'tp4+mtp1', '1p1d-tp2' -> Deployment fields."""
+    out: dict[str, Any] = {}
+    for part in re.split(r"[+\-_ ]", text.strip().lower()):
+        if not part:
+            continue
+        if m := re.fullmatch(r"tp(\d+)", part):
+            out["tensor_parallel_size"] = int(m[1])
+        elif m := re.fullmatch(r"dp(\d+)", part):
+            out["data_parallel_size"] = int(m[1])
+        elif part == "ep":
+            out["enable_expert_parallel"] = True
+        elif m := re.fullmatch(r"mtp(\d+)", part):
+            out["num_speculative_tokens"] = int(m[1])
+        elif m := re.fullmatch(r"(\d+)p(\d+)d", part):
+            out["num_prefill_instances"], out["num_decode_instances"] = int(m[1]), int(m[2])
+        else:
+            raise SpecError(f"parallel '{text}': unknown part '{part}'; use tpN, dpN, ep, mtpN, NpMd joined by '+'",
+                            field="parallel")
+    if out.get("data_parallel_size") and "tensor_parallel_size" not in out:
+        out["tensor_parallel_size"] = 1
+    return out
+
+
+def _apply_assumptions(row: dict[str, str], dep: dict, bench: dict, spec: dict) -> list[str]:
+    notes = []
+    for rule in spec.get("assumptions", []) or []:
+        match = rule.get("match", {})
+        if all(str(row.get(k, "")) == str(v) for k, v in match.items()):
+            for key, value in (rule.get("deployment") or {}).items():
+                if key not in dep:
+                    dep[key] = value
+                    notes.append(f"{key}={value}: {rule.get('why', 'assumed')}")
+            for key, value in (rule.get("bench") or {}).items():
+                if key not in bench:
+                    bench[key] = value
+                    notes.append(f"{key}={value}: {rule.get('why', 'assumed')}")
+    return notes
+
+
+def _apply_overrides(dep: dict, bench: dict, assume: dict[str, Any], notes: list[str]) -> None:
+    for key, value in assume.items():
+        if key == "concurrency":
+            key = "max_concurrency"
+        if key in BenchConfig.model_fields:
+            if bench.get(key) in (None, ""):
+                bench[key] = value
+                notes.append(f"{key}={value}: assumed on the command line")
+        elif key in Deployment.model_fields:
+            dep[key] = value
+            notes.append(f"{key}={value}: set on the command line")
+        else:
+            raise SpecError(f"--assume {key}: not a vllm serve or bench serve setting")
+
+
+def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measurement]:
+    """Rows of a measurement CSV (see measurements/README.md), with its YAML sidecar's assumptions."""
+    sidecar = path.with_suffix(".yaml")
+    spec = load_yaml_file(sidecar) if sidecar.exists() else {}
+    models, precisions = spec.get("models", {}) or {}, spec.get("precisions", {}) or {}
+    out: list[Measurement] = []
+    with path.open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        required = {"group", "model", "precision", "hardware", "parallel", "isl", "osl", "metric", "value", "scope"}
+        missing = required - set(reader.fieldnames or [])
+        if missing:
+            raise SpecError(f"missing columns {', '.join(sorted(missing))}", source=str(path))
+        for line, row in enumerate(reader, start=2):
+            where = f"{path.name}:{line}"
+            try:
+                metric = row["metric"].strip()
+                if metric not in METRIC_CLASS:
+                    raise SpecError(f"metric '{metric}' unknown; allowed: {', '.join(METRIC_CLASS)}", field="metric")
+                scope = row["scope"].strip()
+                if scope not in SCOPES:
+                    raise SpecError(f"scope '{scope}' unknown; allowed: {', '.join(SCOPES)}", field="scope")
+                dep = parse_parallel(row["parallel"])
+                bench: dict[str, Any] = {"random_input_len": int(row["isl"]), "random_output_len": int(row["osl"])}
+                if row.get("num_prompts"):
+                    bench["num_prompts"] = int(row["num_prompts"])
+                notes = _apply_assumptions(row, dep, bench, spec)
+                if row.get("concurrency"):
+                    bench["max_concurrency"] = int(row["concurrency"])
+                _apply_overrides(dep, bench, assume or {}, notes)
+                unknown = None if bench.get("max_concurrency") else "concurrency not stated (use --assume concurrency=N)"
+                value = float(row["value"])
+                if not math.isfinite(value) or value <= 0:
+                    raise SpecError(f"value must be a positive number, got {row['value']}", field="value")
+            except SpecError as exc:
+                raise SpecError(str(exc), source=where) from None
+            except ValueError as exc:
+                raise SpecError(f"bad number ({exc})", source=where) from None
+            out.append(Measurement(
+                group=row["group"], model=models.get(row["model"], row["model"]), hw=row["hardware"],
+                precision=precisions.get(row["precision"], row["precision"]), deployment=dep,
+                bench=None if unknown else bench, metric=metric, value=value, scope=scope, source=where,
+                note=row.get("note", ""), assumptions=tuple(notes), unknown=unknown))
+    return out
+
+
+def load_bench_json(path: Path, setup: dict[str, Any]) -> list[Measurement]:
+    """Rows from one ``vllm bench serve --save-result`` JSON; ``setup`` says what the JSON cannot.
+
+    ``setup`` keys: ``model``, ``hw``, ``precision``, any ``vllm serve`` flag (Deployment field) and any bench
+    flag (BenchConfig field). Missing ``random_input_len`` / ``random_output_len`` are inferred from the
+    JSON's token totals (mean lengths; the input gets the tokenizer's special token back).
+    """
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SpecError(f"cannot read bench-serve JSON ({exc})", source=str(path)) from None
+    if not isinstance(data, dict) or "completed" not in data:
+        raise SpecError("not a vllm bench serve --save-result file (no 'completed' key)", source=str(path))
+    missing = [k for k in ("model", "hw", "precision") if k not in setup]
+    if missing:
+        raise SpecError(f"say {', '.join(missing)} for this run in a sidecar {path.with_suffix('.yaml').name} or "
+                        f"with --set KEY=VALUE", source=str(path))
+    dep = {k: v for k, v in setup.items() if k in Deployment.model_fields}
+    bench = {k: v for k, v in setup.items() if k in BenchConfig.model_fields}
+    notes: list[str] = []
+    completed = int(data["completed"]) or 1
+    bench.setdefault("num_prompts", int(data.get("num_prompts") or completed))
+    if data.get("max_concurrency") is not None:
+        bench.setdefault("max_concurrency", int(data["max_concurrency"]))
+    rate = data.get("request_rate", "inf")
+    bench.setdefault("request_rate", math.inf if rate in ("inf", None) else float(rate))
+    bench.setdefault("burstiness", float(data.get("burstiness", 1.0)))
+    if "random_input_len" not in bench:
+        bench["random_input_len"] = round(data["total_input_tokens"] / completed) + 1
+        notes.append(f"random_input_len={bench['random_input_len']}: mean prompt length from the JSON + BOS")
+    if "random_output_len" not in bench:
+        bench["random_output_len"] = max(1, round(data["total_output_tokens"] / completed))
+        notes.append(f"random_output_len={bench['random_output_len']}: mean output length from the JSON")
+    unknown = None
+    if bench.get("max_concurrency") is None and math.isinf(bench["request_rate"]):
+        unknown = "neither max_concurrency nor a finite request_rate: the load is not known"
+    out = []
+    for metric in JSON_METRICS:
+        if metric not in data or data[metric] in (None, 0):
+            continue
+        if metric == "mean_tpot_ms" and bench["random_output_len"] <= 1:
+            continue
+        scope = "deployment" if METRIC_CLASS[metric] == "throughput" else "request"
+        out.append(Measurement(
+            group=str(setup.get("group", path.stem)), model=setup["model"], hw=setup["hw"],
+            precision=setup["precision"], deployment=dep, bench=None if unknown else bench, metric=metric,
+            value=float(data[metric]), scope=scope, source=path.name, assumptions=tuple(notes), unknown=unknown))
+    return out
+
+
+def load_measurements(paths: list[str | Path] | None = None, *, assume: dict[str, Any] | None = None,
+                      setup: dict[str, Any] | None = None) -> list[Measurement]:
+    """Measurements from CSV files and bench-serve JSON files (default: the bundled measurements)."""
+    files = [Path(p) for p in paths] if paths else sorted(data_dir("measurements").glob("*.csv"))
+    out: list[Measurement] = []
+    for path in files:
+        if path.is_dir():
+            out += load_measurements(sorted(path.glob("*.csv")) + sorted(path.glob("*.json")), assume=assume,
+                                     setup=setup)
+        elif path.suffix == ".csv":
+            out += load_csv(path, assume)
+        elif path.suffix == ".json":
+            sidecar = path.with_suffix(".yaml")
+            run_setup = dict(load_yaml_file(sidecar)) if sidecar.exists() else {}
+            run_setup.update(setup or {})
+            rows = load_bench_json(path, run_setup)
+            if assume:
+                fixed = []
+                for r in rows:
+                    dep, bench, notes = dict(r.deployment), dict(r.bench or {}), list(r.assumptions)
+                    _apply_overrides(dep, bench, assume, notes)
+                    fixed.append(Measurement(**{**r.__dict__, "deployment": dep, "bench": bench,
+                                                "assumptions": tuple(notes), "unknown": None}))
+                rows = fixed
+            out += rows
+        elif not path.exists():
+            raise SpecError("file not found", source=str(path))
+        else:
+            raise SpecError("expected a .csv measurement table or a bench-serve .json result", source=str(path))
+    return out
+
+
+@dataclass
+class ScenarioTable:
+    """Measurements grouped by the simulation they need."""
+
+    rows: list[Measurement]
+    scenarios: dict[tuple, list[int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for i, r in enumerate(self.rows):
+            if r.unknown is None:
+                self.scenarios.setdefault(r.scenario_key(), []).append(i)

@@ -1,0 +1,125 @@
+"""``perfsim validate`` and ``perfsim calibrate``: compare with real runs, fit the cost parameters."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from perfsim.errors import SpecError
+
+
+def _key_values(items: list[str], flag: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SpecError(f"{flag} '{item}': expected KEY=VALUE")
+        key, value = item.split("=", 1)
+        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return out
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("files", nargs="*", help="Measurement CSV files or bench-serve JSON files (default: the bundled "
+                   "measurements).")
+    p.add_argument("--assume", action="append", metavar="KEY=VALUE",
+                   help="Fill a setting the data do not state (e.g. concurrency=512), or override a vllm serve flag.")
+    p.add_argument("--setup", metavar="YAML", help="Settings of bench-serve JSON runs (model, hw, precision, flags).")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="One setting of bench-serve JSON runs.")
+    p.add_argument("--workers", type=int, default=None, help="Parallel simulation processes [default: CPUs].")
+
+
+def _load_rows(args: argparse.Namespace):
+    from perfsim.calibration.measurements import load_measurements
+    from perfsim.specs.loading import load_yaml_file
+
+    setup = dict(load_yaml_file(Path(args.setup))) if args.setup else {}
+    setup.update(_key_values(args.set, "--set"))
+    rows = load_measurements(args.files or None, assume=_key_values(args.assume, "--assume"), setup=setup)
+    if not rows:
+        raise SpecError("no measurement rows found")
+    return rows
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``validate`` and ``calibrate``."""
+    p = sub.add_parser("validate", help="Predict measured runs and report the errors.")
+    _add_data_args(p)
+    p.add_argument("--calibration", default="default",
+                   help="Profile name or YAML ('none' = spec-only) [default: the vLLM 0.14.1 profile].")
+    p.add_argument("--plot", metavar="FILE", help="Write a parity plot (PNG/SVG/PDF).")
+    p.add_argument("--kernels", metavar="CSV", help="Validate per-operator times against a kernel measurement file "
+                   "from `perfsim collect` instead.")
+    p.add_argument("--json", action="store_true", help="Print JSON.")
+    p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser("calibrate", help="Fit the cost parameters to measurements (least squares + CV).")
+    _add_data_args(p)
+    p.add_argument("--out", required=False, metavar="YAML", help="Write the profile here (e.g. calibrations/mine.yaml).")
+    p.add_argument("--params", help="Comma-separated parameters to fit [default: the standard set].")
+    p.add_argument("--no-cv", action="store_true", help="Skip leave-one-group-out cross-validation.")
+    p.add_argument("--max-nfev", type=int, default=60, help="Maximum fit evaluations [default: 60].")
+    p.add_argument("--kernels", metavar="CSV", help="Fit efficiency curves from a `perfsim collect` kernel file.")
+    p.set_defaults(handler=cmd_calibrate)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Print measured vs predicted with errors; optional parity plot."""
+    if args.kernels:
+        from perfsim.collect.validate import cmd_validate_kernels
+
+        return cmd_validate_kernels(args)
+    from perfsim.calibration.profiles import params_from_profile, read_profile, resolve_profile_path
+    from perfsim.calibration.validate import validate
+
+    rows = _load_rows(args)
+    path = resolve_profile_path(args.calibration)
+    params = params_from_profile(read_profile(str(path)) if path else None, str(path))
+    report = validate(rows, params, path.stem if path else "spec-only (none)", workers=args.workers)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.format())
+    if args.plot:
+        from perfsim.plots import parity_plot
+
+        parity_plot(report, args.plot)
+        if not args.json:
+            print(f"\nwrote {args.plot}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit, cross-validate and write the profile."""
+    if args.kernels:
+        from perfsim.collect.fit import cmd_calibrate_kernels
+
+        return cmd_calibrate_kernels(args)
+    from perfsim.calibration.calibrate import build_profile, run_calibration
+    from perfsim.calibration.fit import DEFAULT_FIT_PARAMS
+    from perfsim.calibration.profiles import write_profile
+    from perfsim.costs.params import CostParams
+    from perfsim.report import format_table
+
+    names = tuple(n.strip() for n in args.params.split(",")) if args.params else DEFAULT_FIT_PARAMS
+    unknown = [n for n in names if n not in CostParams.model_fields]
+    if unknown:
+        raise SpecError(f"--params: unknown {', '.join(unknown)}; allowed: {', '.join(CostParams.model_fields)}")
+    rows = _load_rows(args)
+    result, cvres, spec_only = run_calibration(rows, names=names, cv=not args.no_cv, workers=args.workers,
+                                               max_nfev=args.max_nfev)
+    table = [(n, f"{getattr(result.params, n):.4g}", CostParams.unit(n), f"+-{100 * result.rel_sigma[n]:.0f}%",
+              f"{getattr(CostParams(), n):.4g}") for n in names]
+    print(format_table(table, ["parameter", "value", "unit", "1 sigma", "default"], align="lrlrr"))
+    name = Path(args.out).stem if args.out else "calibration"
+    from perfsim.paths import data_dir
+
+    files = args.files or [f"measurements/{p.name}" for p in sorted(data_dir("measurements").glob("*.csv"))]
+    profile = build_profile(name, rows, result, cvres, spec_only, files)
+    if args.out:
+        write_profile(Path(args.out), profile)
+        print(f"wrote {args.out}")
+    return 0
