@@ -48,13 +48,13 @@ def simulate_case(num_prompts: int, repeats: int) -> dict:
 
 
 def sweep_case(points: int, workers: int) -> dict:
-    from perfsim.sweep import sweep
+    from perfsim.sweeps import sweep
 
     conc = [4, 8, 16, 32, 64, 96, 128, 192, 256, 384]
     isl = [512, 1024, 2048, 4096, 8192]
     osl = [64, 256, 512, 1024]
     grid = {"max_concurrency": conc, "random_input_len": isl, "random_output_len": osl}
-    from perfsim.sweep import grid_points
+    from perfsim.sweeps import grid_points
 
     total = len(grid_points(grid))
     if points < total:  # trim the grid to the requested size, keeping its structure

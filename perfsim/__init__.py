@@ -23,11 +23,11 @@ from typing import Any
 __version__ = "0.1.0"
 
 _LAZY = {
-    "predict": ("perfsim.predict", "predict"),
-    "Prediction": ("perfsim.predict", "Prediction"),
-    "HEADLINE_SCENARIOS": ("perfsim.predict", "HEADLINE_SCENARIOS"),
-    "sweep": ("perfsim.sweep", "sweep"),
-    "SweepResult": ("perfsim.sweep", "SweepResult"),
+    "predict": ("perfsim.prediction", "predict"),
+    "Prediction": ("perfsim.prediction", "Prediction"),
+    "HEADLINE_SCENARIOS": ("perfsim.prediction", "HEADLINE_SCENARIOS"),
+    "sweep": ("perfsim.sweeps", "sweep"),
+    "SweepResult": ("perfsim.sweeps", "SweepResult"),
     "hardware": ("perfsim.specs.hardware", "load_hardware"),
     "known_hardware": ("perfsim.specs.hardware", "known_hardware"),
     "HardwareSpec": ("perfsim.specs.hardware", "HardwareSpec"),

@@ -8,6 +8,7 @@ Flags of ``predict`` and ``explain`` are generated from the pydantic config mode
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -48,6 +49,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # a bug, not bad input: one line unless PERFSIM_DEBUG asks for the traceback
+        if os.environ.get("PERFSIM_DEBUG"):
+            raise
+        print(f"perfsim: internal error: {type(exc).__name__}: {exc} (set PERFSIM_DEBUG=1 for the traceback; "
+              "please report it)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

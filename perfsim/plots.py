@@ -14,9 +14,7 @@ _MARKERS = "osD^vP*Xh<>p"
 
 
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
+    # keep the caller's backend (inline in notebooks); headless runs fall back to Agg by themselves
     import matplotlib.pyplot as plt
 
     return plt

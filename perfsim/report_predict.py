@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from perfsim.predict import Prediction
+    from perfsim.prediction import Prediction
 
 _LINE = "{:<40} {:<10}"
 

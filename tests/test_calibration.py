@@ -16,7 +16,7 @@ from perfsim.calibration.profiles import load_params, read_profile
 from perfsim.cli import main
 from perfsim.costs.params import CostParams
 from perfsim.errors import SpecError
-from perfsim.predict import predict
+from perfsim.prediction import predict
 from perfsim.specs.hardware import load_hardware
 
 

@@ -238,7 +238,7 @@ def test_poisson_arrivals_rescaled_to_n_over_rate():
 
 
 def test_identical_seeds_give_identical_json():
-    from perfsim.predict import predict
+    from perfsim.prediction import predict
 
     bench = {"num_prompts": 30, "random_input_len": 300, "random_output_len": 20, "random_range_ratio": 0.3,
              "max_concurrency": 8, "seed": 5}
@@ -247,3 +247,18 @@ def test_identical_seeds_give_identical_json():
     assert json.dumps(a) == json.dumps(b)
     c = predict(bench={**bench, "seed": 6}, deployment={"tensor_parallel_size": 2}).result
     assert json.dumps(a) != json.dumps(c)
+
+
+def test_columnar_view_equals_per_request_records():
+    bench = BenchConfig(num_prompts=80, random_input_len=700, random_output_len=90, max_concurrency=24,
+                        random_range_ratio=0.4)
+    res, _ = run(bench)
+    kw = dict(num_sent=80, percentiles=(25, 50, 90, 99), selected=("ttft", "tpot", "itl", "e2el"))
+    fast = bench_metrics(res.view, res.duration_s, **kw)
+    slow = bench_metrics(res.records, res.duration_s, **kw)
+    assert fast.keys() == slow.keys()
+    for key in fast:
+        if slow[key] is None:
+            assert fast[key] is None
+        else:
+            assert fast[key] == pytest.approx(slow[key], rel=1e-9, abs=1e-12), key

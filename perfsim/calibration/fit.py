@@ -22,9 +22,9 @@ from perfsim.calibration.measurements import Measurement, ScenarioTable
 from perfsim.costs.params import CostParams
 
 #: the parameters fitted by default: one efficiency per kernel class the data exercise, the HBM fraction
-#: for decode, the EP load imbalance and the API server's per-request latency
+#: for decode, the EP load imbalance, the API server's per-request latency and the gap between kernels
 DEFAULT_FIT_PARAMS = ("gemm_eff_nvfp4", "gemm_eff_bf16", "attn_prefill_eff", "sparse_attn_eff", "hbm_eff",
-                      "ep_imbalance", "api_server_latency_s")
+                      "ep_imbalance", "api_server_latency_s", "kernel_gap_s")
 #: spread of the log-normal prior around the default (0.35 = within ~x1.4 at one sigma)
 PRIOR_LOG_SIGMA = {"ep_imbalance": 1.0, "cpu_step_s": 1.0, "kernel_gap_s": 1.0, "launch_overhead_s": 1.0,
                    "api_server_latency_s": 1.5}
@@ -33,12 +33,12 @@ DEFAULT_PRIOR_LOG_SIGMA = 0.35
 MEASUREMENT_LOG_SIGMA = 0.10
 #: relative finite-difference step of the Jacobian (log space)
 FD_STEP = 0.1
-#: lower bound used in log space for parameters whose physical bound is 0
+#: for parameters whose physical lower bound is 0, the log-space lower bound is this fraction of the upper one
 POSITIVE_FLOOR = 1e-4
 
 
 def _predict_scenario(args: tuple) -> dict[str, float]:
-    from perfsim.predict import predict
+    from perfsim.prediction import predict
 
     model, hw, precision, deployment, bench, param_values = args
     pred = predict(model, hw, precision, deployment=deployment, bench=bench, params=CostParams(**param_values))
@@ -101,7 +101,7 @@ def _bounds(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = [], []
     for n in names:
         a, b = CostParams.bounds(n)
-        lo.append(math.log(max(a, POSITIVE_FLOOR)))
+        lo.append(math.log(a if a > 0 else b * POSITIVE_FLOOR))
         hi.append(math.log(b))
     return np.array(lo), np.array(hi)
 
@@ -119,10 +119,10 @@ def fit(evaluator: Evaluator, *, names: Sequence[str] = DEFAULT_FIT_PARAMS, star
     rows = evaluator.rows
     mask = np.array([r.unknown is None for r in rows]) if rows_mask is None else rows_mask
     measured = np.array([r.value for r in rows])
-    p0 = np.array([math.log(max(getattr(prior, n), POSITIVE_FLOOR)) for n in names])
-    sig = np.array([PRIOR_LOG_SIGMA.get(n, DEFAULT_PRIOR_LOG_SIGMA) for n in names])
     lo, hi = _bounds(names)
-    x0 = np.clip([math.log(max(getattr(start, n), POSITIVE_FLOOR)) for n in names], lo + 1e-9, hi - 1e-9)
+    p0 = np.clip([math.log(max(getattr(prior, n), 1e-12)) for n in names], lo, hi)
+    sig = np.array([PRIOR_LOG_SIGMA.get(n, DEFAULT_PRIOR_LOG_SIGMA) for n in names])
+    x0 = np.clip([math.log(max(getattr(start, n), 1e-12)) for n in names], lo + 1e-9, hi - 1e-9)
     cache: dict[bytes, np.ndarray] = {}
 
     def params_of(x: np.ndarray) -> CostParams:

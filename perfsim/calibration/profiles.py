@@ -141,15 +141,17 @@ def prediction_band(calibration: str | None, model, hw: HardwareSpec, dep, bench
     if dep.num_speculative_tokens and not domain.get("mtp", False):
         notes.append("MTP speculative decoding was not calibrated (acceptance from published DeepSeek figures)")
         widen *= EXTRAPOLATION_WIDENING
-    residuals = profile.get("cv_residuals", [])
+    residuals = [r for r in profile.get("cv_residuals", []) if math.isfinite(r.get("error_pct", math.nan))]
     similar = [r for r in residuals if r.get("model") == model.name and r.get("parallel") == _parallel_kind(dep)]
-    pool = similar if len(similar) >= 5 else residuals
     band: dict[str, dict[str, float]] = {}
-    for cls in sorted({r["metric_class"] for r in pool}):
-        errs = sorted(abs(r["error_pct"]) for r in pool if r["metric_class"] == cls and math.isfinite(r["error_pct"]))
-        if errs:
-            median = errs[len(errs) // 2] if len(errs) % 2 else 0.5 * (errs[len(errs) // 2 - 1] + errs[len(errs) // 2])
-            p90 = errs[min(len(errs) - 1, math.ceil(0.9 * len(errs)) - 1)]
-            band[cls] = {"median_abs_pct": round(median * widen, 1), "p90_abs_pct": round(p90 * widen, 1),
-                         "rows": len(errs)}
+    for cls in sorted({r["metric_class"] for r in residuals}):
+        pool = [r for r in similar if r["metric_class"] == cls]
+        if len(pool) < 3:  # too few similar rows: every row of this metric class
+            pool = [r for r in residuals if r["metric_class"] == cls]
+        errs = sorted(abs(r["error_pct"]) for r in pool)
+        mid = len(errs) // 2
+        median = errs[mid] if len(errs) % 2 else 0.5 * (errs[mid - 1] + errs[mid])
+        p90 = errs[min(len(errs) - 1, math.ceil(0.9 * len(errs)) - 1)]
+        band[cls] = {"median_abs_pct": round(median * widen, 1), "p90_abs_pct": round(p90 * widen, 1),
+                     "rows": len(errs)}
     return {"provenance": provenance, "error_band": band, "extrapolated": widen > 1.0, "notes": notes}

@@ -10,7 +10,7 @@ import sys
 from perfsim.cli_fields import add_model_arguments, collect_model_arguments
 from perfsim.commands.common import resolve_for_cli
 from perfsim.commands.options import model_from_args
-from perfsim.predict import HEADLINE_SCENARIOS, Prediction, predict
+from perfsim.prediction import HEADLINE_SCENARIOS, Prediction, predict
 from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import Deployment
 from perfsim.specs.setup import Setup

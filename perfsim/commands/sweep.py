@@ -38,7 +38,7 @@ def load_grid(path: Path) -> tuple[dict, dict]:
     base = data.get("base") or {}
     if not isinstance(base, dict):
         raise SpecError("expected a mapping", source=str(path), field="base")
-    from perfsim.sweep import _split
+    from perfsim.sweeps import _split
 
     for key in [*base, *grid]:
         try:
@@ -50,7 +50,7 @@ def load_grid(path: Path) -> tuple[dict, dict]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the sweep, write the CSV and optional plots."""
-    from perfsim.sweep import sweep
+    from perfsim.sweeps import sweep
 
     base, grid = load_grid(Path(args.grid))
     result = sweep(grid, base=base, workers=args.workers)

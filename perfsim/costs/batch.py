@@ -60,7 +60,7 @@ def causal_pairs(new: np.ndarray, ctx: np.ndarray) -> np.ndarray:
 
 def capped_pairs(new: np.ndarray, ctx: np.ndarray, cap: int) -> np.ndarray:
     """Per request: sum over j=1..q of min(c + j, cap) (sparse attention reads at most ``cap`` keys)."""
-    below = np.clip(cap - ctx, 0, new)  # queries whose whole causal window fits under the cap
+    below = np.minimum(np.maximum(cap - ctx, 0), new)  # queries whose causal window fits under the cap
     part = below * ctx + below * (below + 1) // 2
     return part + (new - below) * cap
 
@@ -76,18 +76,29 @@ def batch_stats(new_tokens, context_tokens, *, decode_threshold: int = 1, topk: 
     ctx = np.asarray(context_tokens, dtype=np.int64)
     if new.size == 0:
         return EMPTY
-    if np.any(new < 0) or np.any(ctx < 0):
+    if new.min() < 0 or ctx.min() < 0:
         raise ValueError("token counts must be non-negative")
-    is_dec = new <= decode_threshold
-    pairs = causal_pairs(new, ctx)
-    sparse = capped_pairs(new, ctx, topk) if topk else pairs
     kv = new + ctx
-    is_pre = ~is_dec
+    pairs = new * ctx + new * (new + 1) // 2
+    max_len = int(kv.max())
+    # sparse attention caps each query's keys at topk; when no query reaches the cap it equals ``pairs``
+    sparse = capped_pairs(new, ctx, topk) if topk and max_len > topk else pairs
+    is_dec = new <= decode_threshold
+    n_dec = int(np.count_nonzero(is_dec))
+    n = int(new.size)
+    totals = (int(new.sum()), int(kv.sum()), int(pairs.sum()), int(sparse.sum()) if sparse is not pairs else None)
+    if n_dec == n:  # pure decode (the common case): no prefill sums to split
+        t_new, t_kv, t_pairs, t_sparse = totals
+        return BatchStats(n, t_new, n, t_new, t_kv, t_pairs, t_pairs if t_sparse is None else t_sparse,
+                          0, 0, 0, 0, 0, 0, max_len)
+    d_new, d_kv, d_pairs = int(new[is_dec].sum()), int(kv[is_dec].sum()), int(pairs[is_dec].sum())
+    d_sparse = d_pairs if sparse is pairs else int(sparse[is_dec].sum())
+    t_new, t_kv, t_pairs, t_sparse = totals
+    t_sparse = t_pairs if t_sparse is None else t_sparse
     return BatchStats(
-        num_reqs=int(new.size), num_tokens=int(new.sum()),
-        dec_reqs=int(is_dec.sum()), dec_tokens=int(new[is_dec].sum()), dec_kv_tokens=int(kv[is_dec].sum()),
-        dec_pairs=int(pairs[is_dec].sum()), dec_sparse_pairs=int(sparse[is_dec].sum()),
-        pre_reqs=int(is_pre.sum()), pre_tokens=int(new[is_pre].sum()), pre_kv_tokens=int(kv[is_pre].sum()),
-        pre_ctx_tokens=int(ctx[is_pre].sum()), pre_pairs=int(pairs[is_pre].sum()),
-        pre_sparse_pairs=int(sparse[is_pre].sum()), max_seq_len=int(kv.max()),
+        num_reqs=n, num_tokens=t_new,
+        dec_reqs=n_dec, dec_tokens=d_new, dec_kv_tokens=d_kv, dec_pairs=d_pairs, dec_sparse_pairs=d_sparse,
+        pre_reqs=n - n_dec, pre_tokens=t_new - d_new, pre_kv_tokens=t_kv - d_kv,
+        pre_ctx_tokens=int(ctx[~is_dec].sum()), pre_pairs=t_pairs - d_pairs, pre_sparse_pairs=t_sparse - d_sparse,
+        max_seq_len=max_len,
     )

@@ -27,17 +27,22 @@ class CostParams(BaseModel):
 
     # ---- dense and grouped GEMMs ------------------------------------------------------------------
     gemm_eff_nvfp4: float = _param(
-        0.55, 0.05, 1.0, "fraction",
+        0.65, 0.05, 1.0, "fraction",
         "Peak fraction of large NVFP4 GEMMs (block-scaled FP4 tensor cores; CUTLASS / TRT-LLM-gen kernels).")
     gemm_eff_fp8: float = _param(
-        0.70, 0.05, 1.0, "fraction",
-        "Peak fraction of large FP8 block-scaled GEMMs (DeepGEMM: ~1,550 of 1,979 TFLOPS on H800).")
+        0.80, 0.05, 1.0, "fraction",
+        "Peak fraction of large FP8 block-scaled GEMMs before the M/N/K size factors (DeepGEMM's H800 table fits "
+        "0.82 of the 1,979 TFLOPS spec).")
     gemm_eff_bf16: float = _param(
-        0.70, 0.05, 1.0, "fraction", "Peak fraction of large BF16 GEMMs (cuBLAS).")
+        0.80, 0.05, 1.0, "fraction", "Peak fraction of large BF16 GEMMs before the M/N/K size factors (cuBLAS).")
     gemm_m_half_tokens: float = _param(
-        96.0, 1.0, 4096.0, "tokens",
+        128.0, 1.0, 4096.0, "tokens",
         "Rows (tokens per expert for grouped GEMMs) at which a GEMM reaches half its peak fraction: tile and "
         "wave quantization of small M.")
+    gemm_nk_half: float = _param(
+        512.0, 0.0, 8192.0, "elements",
+        "Output columns N and reduction depth K at which a GEMM reaches half its peak fraction in that dimension "
+        "(small N: idle SMs; short K: unhidden tile prologue/epilogue). 512 reproduces DeepGEMM's H800 table.")
     # ---- attention ---------------------------------------------------------------------------------
     attn_prefill_eff: float = _param(
         0.55, 0.05, 1.0, "fraction",
@@ -60,7 +65,13 @@ class CostParams(BaseModel):
     # ---- memory and communication -------------------------------------------------------------------
     hbm_eff: float = _param(
         0.85, 0.3, 1.0, "fraction",
-        "Fraction of peak HBM bandwidth that streaming kernels reach (FlashMLA decode: 3,000 of 3,350 GB/s on H800).")
+        "Fraction of peak HBM bandwidth that large streaming kernels reach (FlashMLA decode: 3,000 of 3,350 GB/s "
+        "on H800; DeepGEMM's memory-bound shapes fit 0.82).")
+    mem_bytes_half: float = _param(
+        0.0, 0.0, 1e9, "B",
+        "Bytes one kernel moves at which it reaches half its streaming bandwidth: the ramp-up and tail of a short "
+        "kernel run alone (DeepGEMM's isolated H800 small-M benchmarks fit 6 MB). 0 by default: inside CUDA graphs "
+        "with programmatic dependent launch consecutive kernels overlap these, and the serving data agree.")
     comm_eff: float = _param(
         0.70, 0.1, 1.0, "fraction", "Fraction of link bandwidth that collectives reach (NVLink or NIC).")
     comm_latency_s: float = _param(

@@ -24,7 +24,7 @@ import numpy as np
 from perfsim.costs.batch import BatchStats, batch_stats
 from perfsim.costs.comm import all_gather, all_reduce, group_link, reduce_scatter
 from perfsim.costs.params import CostParams
-from perfsim.costs.roofline import OpTime, roofline, size_efficiency
+from perfsim.costs.roofline import OpTime, gemm_efficiency, roofline
 from perfsim.specs.deployment import FP8_DS_MLA_BYTES, ResolvedDeployment, kv_bytes_per_token_layer
 from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.model import WEIGHT_BYTES, Model
@@ -140,6 +140,8 @@ class StepCostModel:
         self.sfu = (hw.sfu_exp_rate.si("exp_rate") if hw.sfu_exp_rate else 0.0)
         self.eff = {"nvfp4": p.gemm_eff_nvfp4, "fp8": p.gemm_eff_fp8, "bf16": p.gemm_eff_bf16}
         self.peak = {d: hw.peak_flops(d) or 0.0 for d in ("nvfp4", "fp8", "bf16")}
+        # skinny GEMMs (a few rows) run as CUDA-core GEMV / split-K kernels, not on wasted tensor tiles
+        self.vector_flops = (hw.peak_flops("fp32") or self.peak["bf16"] / 16) * p.gemm_eff_bf16
         self.kv_layer_bytes = kv_bytes_per_token_layer(model, dep.kv_cache_dtype)
         self.latent_entry_bytes = (FP8_DS_MLA_BYTES if dep.kv_cache_dtype == "fp8_ds_mla"
                                    else arch.mla.latent_dim * (1 if dep.kv_fp8 else 2))
@@ -178,6 +180,10 @@ class StepCostModel:
         """Seconds of one step (the scheduler's step period)."""
         return self.step(ranks).total_s
 
+    def gemm_cost(self, m: int, n: int, k: int, weight_dtype: str = "bf16") -> OpTime:
+        """One (m x k) @ (k x n) GEMM with ``weight_dtype`` weights on this GPU (for studies and checks)."""
+        return self._gemm("gemm", "gemm", 1, m, n, k, weight_dtype)
+
     # ---- graph mode and padding -------------------------------------------------------------------
     def _graph_mode(self, tokens: int, uniform_decode: bool) -> tuple[str, int]:
         mode = self.dep.cudagraph_mode
@@ -201,29 +207,36 @@ class StepCostModel:
 
     def _gemm(self, name: str, category: str, layers: int, m: float, n: float, k: float, wdtype: str) -> OpTime:
         cd = self._compute_dtype(wdtype)
-        eff = size_efficiency(m, self.eff[cd], self.params.gemm_m_half_tokens)
+        eff = gemm_efficiency(m, n, k, self.eff[cd], self.params.gemm_m_half_tokens, self.params.gemm_nk_half)
+        rate = max(self.peak[cd] * eff, self.vector_flops)
         flops = 2.0 * m * n * k
         nbytes = n * k * WEIGHT_BYTES[wdtype] + m * k * self._act_in_bytes(cd) + m * n * ACT_BYTES
-        t, bound = roofline(flops, self.peak[cd] * eff, nbytes, self.bw)
+        t, bound = roofline(flops, rate, nbytes, self._bw(nbytes))
         return OpTime(name, category, layers, t * layers, flops * layers, nbytes * layers, 0.0, bound, cd)
 
     def _grouped_gemm(self, name: str, layers: int, assignments: float, experts: float, n: float, k: float,
                       wdtype: str) -> OpTime:
         cd = self._compute_dtype(wdtype)
         rows_per_expert = assignments / experts if experts else 0.0
-        eff = size_efficiency(rows_per_expert, self.eff[cd], self.params.gemm_m_half_tokens)
+        eff = gemm_efficiency(rows_per_expert, n, k, self.eff[cd], self.params.gemm_m_half_tokens,
+                              self.params.gemm_nk_half)
         flops = 2.0 * assignments * n * k
         nbytes = experts * n * k * WEIGHT_BYTES[wdtype] + assignments * (k * self._act_in_bytes(cd) + n * ACT_BYTES)
-        t, bound = roofline(flops, self.peak[cd] * eff, nbytes, self.bw)
+        t, bound = roofline(flops, max(self.peak[cd] * eff, self.vector_flops), nbytes, self._bw(nbytes))
         return OpTime(name, "moe", layers, t * layers, flops * layers, nbytes * layers, 0.0, bound, cd)
 
+    def _bw(self, nbytes: float) -> float:
+        """Achievable bandwidth (B/s) of one kernel moving ``nbytes``: short kernels never reach full speed."""
+        half = self.params.mem_bytes_half
+        return self.bw * nbytes / (nbytes + half) if half > 0 and nbytes > 0 else self.bw
+
     def _memory_op(self, name: str, category: str, layers: int, nbytes: float) -> OpTime:
-        t = nbytes / self.bw
+        t = nbytes / self._bw(nbytes) if nbytes > 0 else 0.0
         return OpTime(name, category, layers, t * layers, 0.0, nbytes * layers, 0.0, "memory")
 
     def _attention_op(self, name: str, layers: int, flops: float, nbytes: float, exps: float, eff: float,
                       dtype: str = "bf16") -> OpTime:
-        t, bound = roofline(flops, self.peak[dtype] * eff, nbytes, self.bw, exps, self.sfu)
+        t, bound = roofline(flops, self.peak[dtype] * eff, nbytes, self._bw(nbytes), exps, self.sfu)
         return OpTime(name, "attention", layers, t * layers, flops * layers, nbytes * layers, 0.0, bound, dtype)
 
     @staticmethod
@@ -463,7 +476,7 @@ class StepCostModel:
         logits_bytes = (b.kv_tokens * self._indexer_key_bytes() + pairs * LOGIT_BYTES
                         + b.num_tokens * ix.num_heads * ix.head_dim)
         fp8_peak = self.peak["fp8"] or self.peak["bf16"]
-        t_logits, bound = roofline(logits_flops, fp8_peak * p.indexer_eff, logits_bytes, self.bw)
+        t_logits, bound = roofline(logits_flops, fp8_peak * p.indexer_eff, logits_bytes, self._bw(logits_bytes))
         topk_bytes = pairs * LOGIT_BYTES + b.num_tokens * ix.topk * 4
         t_topk = topk_bytes / (self.hw.hbm_bandwidth_Bps * p.topk_eff)
         return [

@@ -75,7 +75,9 @@ class Engine:
         self.async_scheduling = dep.async_scheduling
         self.stats = EngineStats()
         self.on_finish = on_finish
-        self.log = log  # (time, request ids, tokens per chunk) of every step whose chunks reach the client
+        # (time or block of step-end times, request ids, tokens per chunk) of every step or decode block whose
+        # chunks reach the client; a block means every request got one chunk at every step end
+        self.log = log
         self.record_categories = record_categories
         self.allow_blocks = allow_blocks
         self._block_profile: tuple[float, dict[str, float]] = (0.0, {})
@@ -166,10 +168,7 @@ class Engine:
             for sched, batch in zip(self.schedulers, batches, strict=True):
                 rids, tokens, finished = sched.complete(batch)
                 if self.log is not None and rids.size:
-                    if step_ends is None:
-                        self.log.append((now, rids, tokens))
-                    else:
-                        self.log.extend((float(t), rids, tokens) for t in step_ends)
+                    self.log.append((now if step_ends is None else step_ends, rids, tokens))
                 for req in finished:
                     req.finish_time = now
                     self.on_finish(req, now)

@@ -3,9 +3,13 @@
 Per request: TTFT = first streamed chunk - send time; E2EL = last chunk - send time;
 TPOT = (E2EL - TTFT) / (output tokens - 1) when more than one token; ITL = gaps between consecutive
 chunks (per chunk, not per token), flattened over requests. Throughputs divide by the benchmark
-duration (first dispatch to last completion). Statistics use numpy (population std, linear
-percentiles). ``max_output_tokens_per_s`` and ``max_concurrent_requests`` count chunks and active
-requests in one-second buckets from the earliest send.
+duration (first dispatch to last completion). Statistics use numpy's definitions (population std,
+linear-interpolation percentiles). ``max_output_tokens_per_s`` and ``max_concurrent_requests`` count
+chunks and active requests in one-second buckets from the earliest send.
+
+The simulator hands over a ``ClientView``: per-request arrays plus the ITL list as (value, count)
+pairs, because a block of identical decode steps gives every request the same gaps. Weighted
+statistics reproduce numpy's on the expanded list exactly, without materializing millions of chunks.
 """
 
 from __future__ import annotations
@@ -36,29 +40,88 @@ class RequestRecord:
         return float(self.chunk_times[-1] - self.send_time)
 
 
-def _stats(name: str, values: np.ndarray, percentiles: Sequence[float], out: dict) -> None:
-    arr = values if values.size else np.zeros(1)
-    out[f"mean_{name}_ms"] = float(np.mean(arr)) * 1000
-    out[f"median_{name}_ms"] = float(np.median(arr)) * 1000
-    out[f"std_{name}_ms"] = float(np.std(arr)) * 1000
-    for p in percentiles:
+@dataclass(frozen=True)
+class ClientView:
+    """Everything the metrics need, columnar: per request, and the flattened ITLs with multiplicities.
+
+    ``bucket_chunks[s]`` counts chunks that arrived in second ``s`` after the earliest send.
+    """
+
+    send_time: np.ndarray
+    prompt_len: np.ndarray
+    output_tokens: np.ndarray
+    first_chunk: np.ndarray
+    last_chunk: np.ndarray
+    itl_values: np.ndarray
+    itl_counts: np.ndarray
+    bucket_chunks: np.ndarray
+
+    @classmethod
+    def from_records(cls, records: Sequence[RequestRecord]) -> ClientView:
+        """Build the view from per-request records."""
+        if not records:
+            z = np.zeros(0)
+            return cls(z, z.astype(np.int64), z.astype(np.int64), z, z, z, z.astype(np.int64), z.astype(np.int64))
+        send = np.array([r.send_time for r in records])
+        itls = np.concatenate([np.diff(r.chunk_times) for r in records])
+        start = send.min()
+        chunks = np.concatenate([r.chunk_times for r in records]) - start
+        buckets = np.bincount(chunks.astype(np.int64)) if chunks.size else np.zeros(1, dtype=np.int64)
+        return cls(send, np.array([r.prompt_len for r in records]), np.array([r.output_tokens for r in records]),
+                   np.array([r.chunk_times[0] for r in records]), np.array([r.chunk_times[-1] for r in records]),
+                   itls, np.ones(itls.size, dtype=np.int64), buckets)
+
+
+def weighted_stats(values: np.ndarray, counts: np.ndarray, percentiles: Sequence[float]) -> tuple[float, float,
+                                                                                                float, list[float]]:
+    """(mean, median, std, percentiles) of ``values`` repeated ``counts`` times, as numpy computes them."""
+    if values.size == 0 or counts.sum() == 0:
+        return 0.0, 0.0, 0.0, [0.0 for _ in percentiles]
+    order = np.argsort(values, kind="stable")
+    v, c = values[order], counts[order].astype(np.int64)
+    total = int(c.sum())
+    mean = float(np.dot(v, c) / total)
+    std = float(np.sqrt(np.dot((v - mean) ** 2, c) / total))
+    ends = np.cumsum(c)  # expanded index range of each distinct value: [ends - c, ends)
+
+    def at(index: int) -> float:
+        return float(v[np.searchsorted(ends, index, side="right")])
+
+    def percentile(p: float) -> float:
+        h = (total - 1) * p / 100.0
+        lo, hi = int(np.floor(h)), int(np.ceil(h))
+        a, b = at(lo), at(hi)
+        return a + (h - lo) * (b - a)
+
+    return mean, percentile(50), std, [percentile(p) for p in percentiles]
+
+
+def _stats(name: str, values: np.ndarray, counts: np.ndarray, percentiles: Sequence[float], out: dict) -> None:
+    if values.size == 0:
+        values, counts = np.zeros(1), np.ones(1, dtype=np.int64)  # bench serve reports 0 for an empty list
+    mean, median, std, pct = weighted_stats(values, counts, percentiles)
+    out[f"mean_{name}_ms"] = mean * 1000
+    out[f"median_{name}_ms"] = median * 1000
+    out[f"std_{name}_ms"] = std * 1000
+    for p, value in zip(percentiles, pct, strict=True):
         word = str(int(p)) if int(p) == p else str(p)
-        out[f"p{word}_{name}_ms"] = float(np.percentile(arr, p)) * 1000
+        out[f"p{word}_{name}_ms"] = value * 1000
 
 
-def bench_metrics(records: Sequence[RequestRecord], duration_s: float, *, num_sent: int,
+def bench_metrics(view: ClientView | Sequence[RequestRecord], duration_s: float, *, num_sent: int,
                   percentiles: Sequence[float] = (99,), selected: Sequence[str] = ("ttft", "tpot", "itl"),
                   ) -> dict:
     """The result keys of ``vllm bench serve --save-result`` (benchmark part), in its order."""
-    ttfts = np.array([r.ttft for r in records])
-    lat = np.array([r.latency for r in records])
-    outs = np.array([r.output_tokens for r in records])
+    if not isinstance(view, ClientView):
+        view = ClientView.from_records(view)
+    ttfts = view.first_chunk - view.send_time
+    lat = view.last_chunk - view.send_time
+    outs = view.output_tokens
     multi = outs > 1
     tpots = (lat[multi] - ttfts[multi]) / (outs[multi] - 1)
-    itls = np.concatenate([np.diff(r.chunk_times) for r in records]) if records else np.zeros(0)
-    total_in = int(sum(r.prompt_len for r in records))
-    total_out = int(outs.sum()) if records else 0
-    completed = len(records)
+    total_in = int(view.prompt_len.sum())
+    total_out = int(outs.sum())
+    completed = int(view.send_time.size)
     out: dict = {
         "duration": duration_s,
         "completed": completed,
@@ -70,26 +133,27 @@ def bench_metrics(records: Sequence[RequestRecord], duration_s: float, *, num_se
         "output_throughput": total_out / duration_s if duration_s else 0.0,
         "total_token_throughput": (total_in + total_out) / duration_s if duration_s else 0.0,
     }
-    out["max_output_tokens_per_s"], out["max_concurrent_requests"] = peak_rates(records)
-    series = {"ttft": ttfts, "tpot": tpots, "itl": itls, "e2el": lat}
+    out["max_output_tokens_per_s"], out["max_concurrent_requests"] = peak_rates(view)
+    ones = np.ones
+    series = {"ttft": (ttfts, ones(ttfts.size, dtype=np.int64)), "tpot": (tpots, ones(tpots.size, dtype=np.int64)),
+              "itl": (view.itl_values, view.itl_counts), "e2el": (lat, ones(lat.size, dtype=np.int64))}
     for name in ("ttft", "tpot", "itl", "e2el"):
         if name in selected:
-            _stats(name, series[name], percentiles, out)
+            _stats(name, *series[name], percentiles, out)
     return out
 
 
-def peak_rates(records: Sequence[RequestRecord]) -> tuple[float, int]:
+def peak_rates(view: ClientView) -> tuple[float, int]:
     """(max chunks in any one-second bucket, max requests active in any one-second bucket)."""
-    if not records:
+    if view.send_time.size == 0:
         return 0.0, 0
-    start = min(r.send_time for r in records)
-    end = max(r.send_time + r.latency for r in records)
+    start = view.send_time.min()
+    end = view.last_chunk.max()
     buckets = int(np.ceil(end - start)) + 1
-    chunks = np.concatenate([r.chunk_times for r in records]) - start
-    counts = np.bincount(chunks.astype(np.int64), minlength=buckets)[:buckets]
-    first = np.array([int(r.send_time - start) for r in records])
-    last = np.array([int(r.send_time + r.latency - start) for r in records])
+    counts = view.bucket_chunks[:buckets]
+    first = (view.send_time - start).astype(np.int64)
+    last = (view.last_chunk - start).astype(np.int64)
     active = np.zeros(buckets + 1)
     np.add.at(active, first, 1)
     np.add.at(active, last + 1, -1)
-    return float(counts.max()), int(np.cumsum(active)[:buckets].max())
+    return float(counts.max()) if counts.size else 0.0, int(np.cumsum(active)[:buckets].max())

@@ -166,26 +166,36 @@ class Scheduler:
             active = sampled < a["maxtok"][:n]  # else only the last token is in flight (async)
             need = prompt + sampled - computed
             decode = (need == 1) & (sampled > 0) & active
-            want = np.where(active, need + k * decode, 0)
-            want = np.minimum(want, np.maximum(self.max_model_len - 1 - computed + k * decode, 0))
-            before = np.cumsum(want) - want
-            take = np.clip(budget - before, 0, want)
-            look = k * decode
-            new_blocks = np.where(take > 0, -(-(computed + take + look) // bs) - a["blocks"][:n], 0)
-            new_blocks = np.maximum(new_blocks, 0)
-            if int(new_blocks.sum()) <= self.free_blocks:
-                self.free_blocks -= int(new_blocks.sum())
+            if k:
+                want = np.where(active, need + k * decode, 0)
+                look = k * decode
+            else:
+                want = need * active
+                look = 0
+            if int((computed + want).max()) >= self.max_model_len:  # rare: clamp at max_model_len - 1
+                cap = self.max_model_len - 1 - computed + (k * decode if k else 0)
+                want = np.minimum(want, np.maximum(cap, 0))
+            if int(want.sum()) <= budget:
+                take = want
+            else:  # in admission order, each takes what is left of the budget
+                before = np.cumsum(want) - want
+                take = np.minimum(np.maximum(budget - before, 0), want)
+            new_blocks = np.maximum(-(-(computed + take + look) // bs) - a["blocks"][:n], 0)
+            need_blocks = int(new_blocks.sum())
+            if need_blocks <= self.free_blocks:
+                self.free_blocks -= need_blocks
                 a["blocks"][:n] += new_blocks
                 ctx = computed.copy()
                 computed += take
-                samples = (take > 0) & (computed >= prompt + sampled)
-                sampled += samples + k * (samples & decode)  # placeholders: the token and k optimistic drafts
                 sel = take > 0
+                samples = sel & (computed >= prompt + sampled)
+                # placeholders: the token this step samples (and k optimistic drafts for a decode)
+                sampled += samples + k * (samples & decode) if k else samples
+                parts_dec.append(decode[samples])
                 budget -= int(take.sum())
                 parts_new.append(take[sel])
                 parts_ctx.append(ctx[sel])
                 parts_seq.append(a["seq"][:n][samples])
-                parts_dec.append(decode[samples])
             else:
                 preempted, budget = self._phase_a_sequential(budget, parts_new, parts_ctx, parts_seq, parts_dec)
         if not preempted:

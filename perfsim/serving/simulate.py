@@ -19,7 +19,7 @@ from perfsim.costs.memory import MemoryPlan
 from perfsim.costs.params import CostParams
 from perfsim.costs.step import StepCostModel
 from perfsim.serving.engine import Engine, EngineStats
-from perfsim.serving.metrics import RequestRecord
+from perfsim.serving.metrics import ClientView, RequestRecord
 from perfsim.serving.request import Request
 from perfsim.serving.workload import BenchConfig, Workload, make_workload
 from perfsim.specs.deployment import DEFAULT_MTP_ACCEPTANCE, ResolvedDeployment
@@ -29,15 +29,22 @@ from perfsim.specs.model import Model
 
 @dataclass
 class SimulationResult:
-    """Per-request records (in request order), engine counters and the simulated duration (s)."""
+    """What the client saw (``view``), engine counters and the simulated duration (s)."""
 
-    records: list[RequestRecord]
+    view: ClientView
     duration_s: float
     num_sent: int
     engines: dict[str, EngineStats]
     preemptions: int
     kv_transfer_s: list[float] = field(default_factory=list)
     wall_s: float = 0.0
+    log: list = field(default_factory=list, repr=False)
+    requests: list[Request] = field(default_factory=list, repr=False)
+
+    @property
+    def records(self) -> list[RequestRecord]:
+        """Per-request chunk times, in request order (built on demand)."""
+        return per_request_records(self.log, self.requests)
 
 
 def acceptance_rates(dep: ResolvedDeployment) -> list[float]:
@@ -188,28 +195,73 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
 
     env.process(client())
     env.run(until=all_done)
-    chunk_times, tokens = _per_request_chunks(client_log, n)
-    records = [RequestRecord(r.send_time, r.client_prompt_len, int(tokens[i]), chunk_times[i])
-               for i, r in enumerate(reqs)]
+    view = client_view(client_log, reqs)
     duration = max(r.finish_time for r in reqs)
-    return SimulationResult(records, duration, n, {k: e.stats for k, e in engines.items()},
+    return SimulationResult(view, duration, n, {k: e.stats for k, e in engines.items()},
                             sum(e.num_preemptions for e in preemption_sources), kv_times,
-                            time.perf_counter() - started)
+                            time.perf_counter() - started, client_log, reqs)
 
 
-def _per_request_chunks(log: list, n: int) -> tuple[list[np.ndarray], np.ndarray]:
-    """Split the engines' chunk log into per-request chunk times (s) and output-token totals."""
-    if not log:
-        return [np.zeros(0) for _ in range(n)], np.zeros(n, dtype=np.int64)
-    times = np.concatenate([np.full(len(rids), t) for t, rids, _ in log])
-    rids = np.concatenate([r for _, r, _ in log])
-    toks = np.concatenate([k for _, _, k in log])
-    keys = rids.astype(np.int16) if n < 2**15 else rids  # 16-bit keys sort in linear time (radix)
-    order = np.argsort(keys, kind="stable")  # stable: chunks stay in time order per request
-    rids, times = rids[order], times[order]
-    totals = np.bincount(rids, weights=toks[order], minlength=n).astype(np.int64)
-    bounds = np.searchsorted(rids, np.arange(n + 1))
-    return [times[bounds[i]:bounds[i + 1]] for i in range(n)], totals
+def client_view(log: list, reqs: list[Request]) -> ClientView:
+    """What the client saw, from the engines' chunk log (entries in time order).
+
+    An entry is (step end time, ids, tokens per chunk) or (step end times of a decode block, ids, tokens):
+    in a block every id gets a chunk at every step end, so its gaps inside the block are the block's step
+    durations, counted once per id.
+    """
+    n = len(reqs)
+    send = np.array([r.send_time for r in reqs])
+    first = np.full(n, np.nan)
+    last = np.full(n, np.nan)
+    tokens = np.zeros(n, dtype=np.int64)
+    itl_values: list[np.ndarray] = []
+    itl_counts: list[np.ndarray] = []
+    start = float(send.min()) if n else 0.0
+    bucket_times: list[np.ndarray] = []
+    bucket_counts: list[np.ndarray] = []
+    for t, rids, toks in log:
+        block = isinstance(t, np.ndarray)
+        t0, t1 = (float(t[0]), float(t[-1])) if block else (t, t)
+        prev = last[rids]
+        seen = ~np.isnan(prev)
+        if seen.any():
+            itl_values.append(t0 - prev[seen])
+            itl_counts.append(np.ones(int(seen.sum()), dtype=np.int64))
+        unseen = rids[~seen]
+        first[unseen] = t0
+        if block:
+            itl_values.append(np.diff(t))
+            itl_counts.append(np.full(t.size - 1, rids.size, dtype=np.int64))
+            tokens[rids] += toks * t.size
+            bucket_times.append(t)
+            bucket_counts.append(np.full(t.size, rids.size, dtype=np.int64))
+        else:
+            tokens[rids] += toks
+            bucket_times.append(np.array([t]))
+            bucket_counts.append(np.array([rids.size], dtype=np.int64))
+        last[rids] = t1
+    if bucket_times:
+        times = np.concatenate(bucket_times) - start
+        buckets = np.bincount(times.astype(np.int64), weights=np.concatenate(bucket_counts)).astype(np.int64)
+    else:
+        buckets = np.zeros(1, dtype=np.int64)
+    values = np.concatenate(itl_values) if itl_values else np.zeros(0)
+    counts = np.concatenate(itl_counts) if itl_counts else np.zeros(0, dtype=np.int64)
+    return ClientView(send, np.array([r.client_prompt_len for r in reqs]), tokens, first, last, values, counts,
+                      buckets)
+
+
+def per_request_records(log: list, reqs: list[Request]) -> list[RequestRecord]:
+    """Per-request chunk times (for inspection and tests; the metrics use ``client_view``)."""
+    chunks: list[list[np.ndarray]] = [[] for _ in reqs]
+    tokens = np.zeros(len(reqs), dtype=np.int64)
+    for t, rids, toks in log:
+        times = t if isinstance(t, np.ndarray) else np.array([t])
+        for rid, k in zip(rids.tolist(), toks.tolist(), strict=True):
+            chunks[rid].append(times)
+            tokens[rid] += k * times.size
+    return [RequestRecord(r.send_time, r.client_prompt_len, int(tokens[i]),
+                          np.concatenate(chunks[i]) if chunks[i] else np.zeros(0)) for i, r in enumerate(reqs)]
 
 
 def _kv_link(hw: HardwareSpec, dep: ResolvedDeployment, params: CostParams) -> Link:

@@ -54,7 +54,7 @@ def _split(point: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
 
 def run_point(point: Mapping[str, Any]) -> dict[str, Any]:
     """Predict one grid point; returns a flat record (settings, metrics, provenance, or the error)."""
-    from perfsim.predict import predict
+    from perfsim.prediction import predict
     from perfsim.specs.hardware import load_hardware
 
     record: dict[str, Any] = dict(point)
@@ -133,6 +133,8 @@ def sweep(grid: Mapping[str, Iterable[Any]], *, base: Mapping[str, Any] | None =
     terminal. Points that cannot be predicted (e.g. the model does not fit) carry an ``error`` message.
     """
     points = grid_points(grid, base)
+    if points:
+        _split(points[0])  # unknown setting names fail before anything runs
     started = time.perf_counter()
     workers = workers or (os.cpu_count() or 1)
     show = progress and sys.stderr.isatty()
@@ -149,7 +151,7 @@ def sweep(grid: Mapping[str, Iterable[Any]], *, base: Mapping[str, Any] | None =
 
     if workers > 1 and len(points) > 1:
         with ProcessPoolExecutor(min(workers, len(points))) as pool:
-            for i, record in enumerate(pool.map(run_point, points, chunksize=max(1, len(points) // (8 * workers)))):
+            for i, record in enumerate(pool.map(run_point, points, chunksize=1)):
                 records.append(record)
                 tick(i + 1)
     else:

@@ -102,7 +102,7 @@ def predict(model: str | Model = "deepseek-v3.2", hw: str | HardwareSpec = "gb30
         provenance = "custom parameters"
         calibration = None
     sim = simulate(m, gpu, resolved, plan, params, cfg, progress=progress)
-    metrics = bench_metrics(sim.records, sim.duration_s, num_sent=sim.num_sent, percentiles=cfg.percentiles(),
+    metrics = bench_metrics(sim.view, sim.duration_s, num_sent=sim.num_sent, percentiles=cfg.percentiles(),
                             selected=cfg.selected_metrics())
     notes = list(resolved.notes)
     result = _result_json(m, gpu, resolved, plan, cfg, sim, metrics, label)
