@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from perfsim.commands import calibration, explain, inspect, predict, sweep
+from perfsim.commands import calibration, collect, explain, inspect, predict, sweep
 
-REGISTRY = [inspect.register, predict.register, explain.register, calibration.register, sweep.register]
+REGISTRY = [inspect.register, predict.register, explain.register, calibration.register, sweep.register,
+            collect.register]

@@ -53,6 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", metavar="FILE", help="Write a parity plot (PNG/SVG/PDF).")
     p.add_argument("--kernels", metavar="CSV", help="Validate per-operator times against a kernel measurement file "
                    "from `perfsim collect` instead.")
+    p.add_argument("--hw", help="Hardware of the kernel file (default: guessed from its device name).")
     p.add_argument("--json", action="store_true", help="Print JSON.")
     p.set_defaults(handler=cmd_validate)
 
@@ -63,6 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cv", action="store_true", help="Skip leave-one-group-out cross-validation.")
     p.add_argument("--max-nfev", type=int, default=60, help="Maximum fit evaluations [default: 60].")
     p.add_argument("--kernels", metavar="CSV", help="Fit efficiency curves from a `perfsim collect` kernel file.")
+    p.add_argument("--hw", help="Hardware of the kernel file (default: guessed from its device name).")
     p.set_defaults(handler=cmd_calibrate)
 
 

@@ -1,0 +1,121 @@
+"""Fit the cost model's size-dependent efficiency curves to measured kernels (``calibrate --kernels``)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from perfsim.collect.model import parameters_for, predict_kernel
+from perfsim.collect.schema import KernelRow, read_rows
+from perfsim.costs.params import CostParams
+from perfsim.errors import SpecError
+from perfsim.specs.hardware import HardwareSpec, known_hardware, load_hardware
+
+KERNEL_PRIOR_LOG_SIGMA = 1.0  # weak: kernel timings are direct evidence
+
+
+def guess_hardware(rows: Sequence[KernelRow]) -> str | None:
+    """A bundled hardware name matching the device name in the file (e.g. 'NVIDIA H200' -> h200)."""
+    name = rows[0].gpu_name.lower().replace(" ", "").replace("-", "")
+    for hw in sorted(known_hardware(), key=len, reverse=True):
+        if hw in name:
+            return hw
+    return None
+
+
+def kernel_errors(rows: Sequence[KernelRow], hw: HardwareSpec, params: CostParams) -> np.ndarray:
+    """Signed relative error (%) of perfsim's time for each measured kernel."""
+    pred = np.array([predict_kernel(r, hw, params)[0] for r in rows])
+    meas = np.array([r.median_s for r in rows])
+    return 100.0 * (pred - meas) / meas
+
+
+def fit_kernels(rows: Sequence[KernelRow], hw: HardwareSpec, *, start: CostParams | None = None,
+                names: Sequence[str] | None = None) -> tuple[CostParams, dict[str, float]]:
+    """Least-squares fit (log time errors) of the parameters the kernels inform; returns params, rel. sigmas."""
+    names = list(names or parameters_for(list(rows)))
+    start = start or CostParams()
+    lo, hi = [], []
+    for n in names:
+        a, b = CostParams.bounds(n)
+        lo.append(math.log(a if a > 0 else b * 1e-6))
+        hi.append(math.log(b))
+    lo_a, hi_a = np.array(lo), np.array(hi)
+    # a parameter whose default is 0 (off) starts from the middle of its log range
+    x0 = np.array([math.log(getattr(start, n)) if getattr(start, n) > 0 else 0.5 * (lo_a[i] + hi_a[i])
+                   for i, n in enumerate(names)])
+    x0 = np.clip(x0, lo_a + 1e-9, hi_a - 1e-9)
+    p0 = x0.copy()
+    meas = np.array([r.median_s for r in rows])
+
+    def params_of(x):
+        return start.model_copy(update={n: float(math.exp(v)) for n, v in zip(names, x, strict=True)})
+
+    def residuals(x):
+        p = params_of(x)
+        pred = np.array([predict_kernel(r, hw, p)[0] for r in rows])
+        return np.concatenate([np.log(pred / meas), 0.01 * (x - p0) / KERNEL_PRIOR_LOG_SIGMA])
+
+    res = least_squares(residuals, x0, bounds=(lo_a, hi_a), method="trf", x_scale=1.0, max_nfev=2000,
+                        xtol=1e-10, ftol=1e-10)
+    params = params_of(res.x)
+    try:
+        dof = max(1, len(rows) - len(names))
+        s2 = float(np.sum(res.fun[: len(rows)] ** 2) / dof)
+        cov = np.linalg.pinv(res.jac.T @ res.jac) * s2
+        rel = {n: float(math.sqrt(max(cov[i, i], 0.0))) for i, n in enumerate(names)}
+    except (np.linalg.LinAlgError, ValueError):
+        rel = {n: float("nan") for n in names}
+    return params, rel
+
+
+def _error_table(rows, errors) -> dict[str, dict]:
+    out = {}
+    for op in sorted({r.op for r in rows}):
+        e = np.abs([err for r, err in zip(rows, errors, strict=True) if r.op == op])
+        out[op] = {"n": int(e.size), "median_abs_pct": float(np.median(e)), "p90_abs_pct": float(np.percentile(e, 90))}
+    return out
+
+
+def cmd_calibrate_kernels(args: argparse.Namespace) -> int:
+    """``perfsim calibrate --kernels FILE [--hw NAME] --out PROFILE``."""
+    from perfsim.calibration.profiles import write_profile
+    from perfsim.report import format_table
+
+    path = Path(args.kernels)
+    rows = read_rows(path)
+    hw_name = getattr(args, "hw", None) or guess_hardware(rows)
+    if hw_name is None:
+        raise SpecError(f"cannot tell which hardware '{rows[0].gpu_name}' is; pass --hw NAME or a hardware YAML "
+                        f"(known: {', '.join(known_hardware())})", source=str(path))
+    hw = load_hardware(hw_name)
+    before = kernel_errors(rows, hw, CostParams())
+    params, rel = fit_kernels(rows, hw)
+    after = kernel_errors(rows, hw, params)
+    names = list(rel)
+    print(format_table([(n, f"{getattr(params, n):.4g}", CostParams.unit(n), f"+-{100 * rel[n]:.0f}%",
+                         f"{getattr(CostParams(), n):.4g}") for n in names],
+                       ["parameter", "value", "unit", "1 sigma", "default"], align="lrlrr"))
+    print(f"kernel time error, median |%|: spec-only {np.median(np.abs(before)):.1f}% -> fitted "
+          f"{np.median(np.abs(after)):.1f}%")
+    if args.out:
+        profile = {
+            "name": Path(args.out).stem, "engine": "kernel microbenchmarks (perfsim collect)",
+            "fitted": dt.date.today().isoformat(), "data": [str(path)],
+            "device": {"gpu_name": rows[0].gpu_name, "driver": rows[0].driver, "cuda": rows[0].cuda,
+                       "torch": rows[0].torch, "backend": rows[0].backend},
+            "method": "scipy.optimize.least_squares on log(predicted/measured kernel time)",
+            "domain": {"hardware": [hw.name]},
+            "params": {n: {"value": float(f"{getattr(params, n):.4g}"), "rel_sigma": float(f"{rel[n]:.3g}"),
+                           "default": getattr(CostParams(), n), "unit": CostParams.unit(n)} for n in names},
+            "spec_only_error": _error_table(rows, before), "fit_error": _error_table(rows, after),
+        }
+        write_profile(Path(args.out), profile)
+        print(f"wrote {args.out}")
+    return 0
