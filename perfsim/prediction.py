@@ -17,7 +17,7 @@ from typing import Any
 from perfsim import __version__
 from perfsim.costs.memory import MemoryPlan, check_fits, smallest_fitting_tp
 from perfsim.costs.params import CostParams
-from perfsim.errors import DoesNotFitError
+from perfsim.errors import DoesNotFitError, SpecError
 from perfsim.serving.metrics import bench_metrics
 from perfsim.serving.simulate import SimulationResult, acceptance_rates, simulate
 from perfsim.serving.workload import BenchConfig
@@ -69,6 +69,20 @@ def _bench_date() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime(stamp))
 
 
+def _build(cls, values: dict | None, what: str):
+    """Validate settings given as a dict; errors become one ``SpecError`` naming the fields."""
+    from pydantic import ValidationError
+
+    try:
+        return cls(**(values or {}))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+                             for e in exc.errors())
+        raise SpecError(f"invalid {what} settings: {problems}") from None
+    except TypeError as exc:
+        raise SpecError(f"invalid {what} settings: {exc}") from None
+
+
 def resolve(model: Model, hw: HardwareSpec, dep: Deployment) -> tuple[ResolvedDeployment, MemoryPlan]:
     """Resolve vLLM defaults (auto TP: the smallest that fits) and check the memory plan."""
     tp = dep.tensor_parallel_size or smallest_fitting_tp(model, hw, dep)
@@ -93,8 +107,8 @@ def predict(model: str | Model = "deepseek-v3.2", hw: str | HardwareSpec = "gb30
 
     m = model if isinstance(model, Model) else load_model(model, precision)
     gpu = hw if isinstance(hw, HardwareSpec) else load_hardware(hw)
-    dep = deployment if isinstance(deployment, Deployment) else Deployment(**(deployment or {}))
-    cfg = bench if isinstance(bench, BenchConfig) else BenchConfig(**(bench or {}))
+    dep = deployment if isinstance(deployment, Deployment) else _build(Deployment, deployment, "deployment")
+    cfg = bench if isinstance(bench, BenchConfig) else _build(BenchConfig, bench, "bench")
     resolved, plan = resolve(m, gpu, dep)
     if params is None:
         params, provenance = load_params(calibration, gpu)
@@ -105,6 +119,9 @@ def predict(model: str | Model = "deepseek-v3.2", hw: str | HardwareSpec = "gb30
     metrics = bench_metrics(sim.view, sim.duration_s, num_sent=sim.num_sent, percentiles=cfg.percentiles(),
                             selected=cfg.selected_metrics())
     notes = list(resolved.notes)
+    if cfg.random_prefix_len:
+        notes.append("prefix caching is not modelled: the shared random prefix is recomputed for every request "
+                     "(vLLM would serve it from its prefix cache)")
     result = _result_json(m, gpu, resolved, plan, cfg, sim, metrics, label)
     if provenance == "custom parameters":
         band = {"provenance": "custom parameters", "error_band": None, "notes": []}

@@ -42,7 +42,10 @@ def _split(point: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         elif k in BenchConfig.model_fields:
             bench[k] = value
         elif k.startswith("hw_scale."):
-            scale[k.split(".", 1)[1]] = float(value)
+            try:
+                scale[k.split(".", 1)[1]] = float(value)
+            except (TypeError, ValueError):
+                raise SpecError(f"sweep key '{key}': factor {value!r} is not a number", field=key) from None
         elif k in ("calibration", "label"):
             other[k] = value
         else:
@@ -75,8 +78,8 @@ def run_point(point: Mapping[str, Any]) -> dict[str, Any]:
         for cls, eb in (band.get("error_band") or {}).items():
             record[f"error_band_{cls}_pct"] = eb["median_abs_pct"]
         record["error"] = None
-    except (PerfsimError, ValueError) as exc:
-        record["error"] = str(exc)
+    except (PerfsimError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        record["error"] = " ".join(str(exc).split())
     return record
 
 
@@ -133,8 +136,11 @@ def sweep(grid: Mapping[str, Iterable[Any]], *, base: Mapping[str, Any] | None =
     terminal. Points that cannot be predicted (e.g. the model does not fit) carry an ``error`` message.
     """
     points = grid_points(grid, base)
-    if points:
-        _split(points[0])  # unknown setting names fail before anything runs
+    empty = [k for k, v in grid.items() if isinstance(v, (list, tuple, range)) and len(v) == 0]
+    if empty:
+        raise SpecError(f"sweep keys with no values: {', '.join(empty)}")
+    for point in points:
+        _split(point)  # unknown names and non-numeric factors fail before anything runs
     started = time.perf_counter()
     workers = workers or (os.cpu_count() or 1)
     show = progress and sys.stderr.isatty()

@@ -73,7 +73,7 @@ def test_running_first_then_fcfs_with_last_admission_chunked():
     b = s.schedule()
     assert b.new_tokens.tolist() == [1, 600, 399]  # decode first, then FCFS; the last admitted is chunked
     assert b.context.tolist() == [600, 0, 0]
-    assert b.sample_seq.size == 2 and b.sample_decode.tolist() == [True, False]  # the chunked one emits nothing
+    assert b.sample_seq.size == 2 and b.sample_drafts.tolist() == [0, 0]  # the chunked one emits nothing
 
 
 def test_max_num_seqs_limits_admission():
@@ -113,6 +113,38 @@ def test_no_admission_in_a_step_with_preemption():
             return
         s.complete(b)
     pytest.fail("expected a preemption")
+
+
+def test_mtp_drafts_cut_by_the_budget_are_not_credited():
+    s = sched(max_num_batched_tokens=4, num_spec_tokens=2, accept=lambda m: np.full(m, 2))
+    reqs = [Request(i, 1, 1, 30) for i in range(2)]
+    for r in reqs:
+        s.add(r)
+    for _ in range(60):
+        if not s.has_work():
+            break
+        b = s.schedule()
+        rids, tokens, _ = s.complete(b)
+        scheduled = dict(zip(range(len(b.new_tokens)), b.new_tokens.tolist(), strict=True))
+        assert all(t <= 3 for t in tokens.tolist()) and sum(scheduled.values()) <= 4
+        n = s.n
+        assert np.all(s.a["computed"][:n] <= s.a["prompt"][:n] + s.a["sampled"][:n])
+    assert all(r.state == "finished" and r.num_emitted == 30 for r in reqs)
+
+
+def test_async_preemption_keeps_the_in_flight_token():
+    s = sched(num_blocks=4, block_size=16)
+    first, second = Request(0, 31, 31, 40), Request(1, 16, 16, 2)  # 2 + 1 blocks after prefill
+    s.add(first)
+    s.add(second)
+    in_flight = s.schedule()  # both prefill; second samples its first token
+    s.complete(in_flight)
+    in_flight = s.schedule()  # decode step N (in flight): second takes the last block, samples its last token
+    nxt = s.schedule()  # step N+1, scheduled before N completes (async): first needs a block, second is preempted
+    assert nxt.preempted and second.state == "waiting"
+    rids, _tokens, finished = s.complete(in_flight)
+    assert 1 in rids.tolist()  # the victim's in-flight token still reaches the client
+    assert second in finished and second.num_emitted == 2 and second not in s.waiting
 
 
 def test_decode_blocks_grow_at_block_boundaries():
@@ -172,12 +204,22 @@ def test_pd_ttft_includes_the_kv_transfer():
     res, dep = run(bench, step_s=0.01, num_prefill_instances=1, num_decode_instances=1, kv_transfer_link="nic")
     transfer = res.kv_transfer_s[0]
     _model, hw, _, plan = setup()
-    expected = CostParams().pd_handoff_s + CostParams().nic_latency_s + 8000 * plan.kv_bytes_per_token / (
+    expected = CostParams().nic_latency_s + 8000 * plan.kv_bytes_per_token / (
         hw.scaleout_bandwidth_Bps * CostParams().comm_eff)
     assert transfer == pytest.approx(expected)
-    # P prefill (1 step) + transfer + D's one-token step
-    assert res.records[0].ttft == pytest.approx(0.01 + transfer + 0.01)
+    # P prefill (1 step) + proxy hand-off + KV pull into blocks D allocated + D's one-token step
+    assert res.records[0].ttft == pytest.approx(0.01 + CostParams().pd_handoff_s + transfer + 0.01)
     assert dep.num_gpus == 4
+
+
+def test_pd_prefill_keeps_blocks_until_the_pull_and_decode_allocates_first():
+    bench = BenchConfig(num_prompts=40, random_input_len=4000, random_output_len=20, max_concurrency=40)
+    res, dep = run(bench, step_s=0.01, num_prefill_instances=1, num_decode_instances=1, kv_transfer_link="nic")
+    assert all(r.output_tokens == 20 for r in res.records)
+    assert len(res.kv_transfer_s) == 40
+    # the pulls are serialized on the decode instance's NIC: later requests wait for earlier pulls
+    ttfts = sorted(r.ttft for r in res.records)
+    assert ttfts[-1] > ttfts[0] + 10 * min(res.kv_transfer_s)
 
 
 def test_dp_ranks_step_in_lockstep():

@@ -100,6 +100,31 @@ def parse_parallel(text: str) -> dict[str, Any]:
     return out
 
 
+def normalize_setup(setup: dict[str, Any], source: str) -> dict[str, Any]:
+    """Setup keys in snake_case (``tensor-parallel-size`` works too); unknown keys are refused."""
+    allowed = {"model", "hw", "precision", "group", *Deployment.model_fields, *BenchConfig.model_fields}
+    out = {}
+    for key, value in setup.items():
+        k = str(key).strip().lstrip("-").replace("-", "_")
+        if k not in allowed:
+            raise SpecError(f"unknown setting '{key}'; use model, hw, precision, group, a vllm serve flag or a bench "
+                            "serve flag (e.g. tensor_parallel_size, max_concurrency)", source=source, field=str(key))
+        out[k] = value
+    return out
+
+
+def _check_scenario(dep: dict[str, Any], bench: dict[str, Any], source: str) -> None:
+    """Validate a row's deployment and bench settings now, naming the file."""
+    from pydantic import ValidationError
+
+    for cls, values in ((Deployment, dep), (BenchConfig, bench)):
+        try:
+            cls(**values)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise SpecError(problems, source=source) from None
+
+
 def _apply_assumptions(row: dict[str, str], dep: dict, bench: dict, spec: dict) -> list[str]:
     notes = []
     for rule in spec.get("assumptions", []) or []:
@@ -157,10 +182,12 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
                 if row.get("num_prompts"):
                     bench["num_prompts"] = int(row["num_prompts"])
                 notes = _apply_assumptions(row, dep, bench, spec)
-                if row.get("concurrency"):
+                if row.get("concurrency", "").strip():
                     bench["max_concurrency"] = int(row["concurrency"])
                 _apply_overrides(dep, bench, assume or {}, notes)
-                unknown = None if bench.get("max_concurrency") else "concurrency not stated (use --assume concurrency=N)"
+                _check_scenario(dep, bench, where)
+                unknown = None if bench.get("max_concurrency") is not None else (
+                    "concurrency not stated (use --assume concurrency=N)")
                 value = float(row["value"])
                 if not math.isfinite(value) or value <= 0:
                     raise SpecError(f"value must be a positive number, got {row['value']}", field="value")
@@ -189,6 +216,7 @@ def load_bench_json(path: Path, setup: dict[str, Any]) -> list[Measurement]:
         raise SpecError(f"cannot read bench-serve JSON ({exc})", source=str(path)) from None
     if not isinstance(data, dict) or "completed" not in data:
         raise SpecError("not a vllm bench serve --save-result file (no 'completed' key)", source=str(path))
+    setup = normalize_setup(setup, str(path.with_suffix(".yaml").name))
     missing = [k for k in ("model", "hw", "precision") if k not in setup]
     if missing:
         raise SpecError(f"say {', '.join(missing)} for this run in a sidecar {path.with_suffix('.yaml').name} or "
@@ -196,22 +224,29 @@ def load_bench_json(path: Path, setup: dict[str, Any]) -> list[Measurement]:
     dep = {k: v for k, v in setup.items() if k in Deployment.model_fields}
     bench = {k: v for k, v in setup.items() if k in BenchConfig.model_fields}
     notes: list[str] = []
-    completed = int(data["completed"]) or 1
-    bench.setdefault("num_prompts", int(data.get("num_prompts") or completed))
+
+    def number(key: str, default: float | None = None) -> float:
+        value = data.get(key, default)
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise SpecError(f"'{key}' is {value!r}, expected a number", source=str(path), field=key) from None
+
+    completed = int(number("completed")) or 1
+    bench.setdefault("num_prompts", int(number("num_prompts", completed) or completed))
     if data.get("max_concurrency") is not None:
-        bench.setdefault("max_concurrency", int(data["max_concurrency"]))
+        bench.setdefault("max_concurrency", int(number("max_concurrency")))
     rate = data.get("request_rate", "inf")
-    bench.setdefault("request_rate", math.inf if rate in ("inf", None) else float(rate))
-    bench.setdefault("burstiness", float(data.get("burstiness", 1.0)))
+    bench.setdefault("request_rate", math.inf if rate in ("inf", None) else number("request_rate"))
+    bench.setdefault("burstiness", number("burstiness", 1.0))
     if "random_input_len" not in bench:
-        bench["random_input_len"] = round(data["total_input_tokens"] / completed) + 1
+        bench["random_input_len"] = round(number("total_input_tokens") / completed) + 1
         notes.append(f"random_input_len={bench['random_input_len']}: mean prompt length from the JSON + BOS")
     if "random_output_len" not in bench:
-        bench["random_output_len"] = max(1, round(data["total_output_tokens"] / completed))
+        bench["random_output_len"] = max(1, round(number("total_output_tokens") / completed))
         notes.append(f"random_output_len={bench['random_output_len']}: mean output length from the JSON")
-    unknown = None
-    if bench.get("max_concurrency") is None and math.isinf(bench["request_rate"]):
-        unknown = "neither max_concurrency nor a finite request_rate: the load is not known"
+    _check_scenario(dep, bench, str(path))
+    unknown = None  # rate inf without a concurrency limit is a known load: every request at t = 0
     out = []
     for metric in JSON_METRICS:
         if metric not in data or data[metric] in (None, 0):
@@ -221,8 +256,8 @@ def load_bench_json(path: Path, setup: dict[str, Any]) -> list[Measurement]:
         scope = "deployment" if METRIC_CLASS[metric] == "throughput" else "request"
         out.append(Measurement(
             group=str(setup.get("group", path.stem)), model=setup["model"], hw=setup["hw"],
-            precision=setup["precision"], deployment=dep, bench=None if unknown else bench, metric=metric,
-            value=float(data[metric]), scope=scope, source=path.name, assumptions=tuple(notes), unknown=unknown))
+            precision=setup["precision"], deployment=dep, bench=bench, metric=metric,
+            value=number(metric), scope=scope, source=path.name, assumptions=tuple(notes), unknown=unknown))
     return out
 
 
@@ -247,8 +282,9 @@ def load_measurements(paths: list[str | Path] | None = None, *, assume: dict[str
                 for r in rows:
                     dep, bench, notes = dict(r.deployment), dict(r.bench or {}), list(r.assumptions)
                     _apply_overrides(dep, bench, assume, notes)
+                    _check_scenario(dep, bench, str(path))
                     fixed.append(Measurement(**{**r.__dict__, "deployment": dep, "bench": bench,
-                                                "assumptions": tuple(notes), "unknown": None}))
+                                                "assumptions": tuple(notes)}))
                 rows = fixed
             out += rows
         elif not path.exists():

@@ -22,6 +22,15 @@ def _key_values(items: list[str], flag: str) -> dict[str, Any]:
     return out
 
 
+def check_output_path(path: str, suffixes: tuple[str, ...] | None = None) -> None:
+    """Refuse an output path whose folder does not exist or whose extension is not supported, before any work."""
+    target = Path(path)
+    if not target.parent.exists():
+        raise SpecError(f"folder {target.parent} does not exist", source=str(path))
+    if suffixes and target.suffix.lower() not in suffixes:
+        raise SpecError(f"unsupported file type '{target.suffix}'; allowed: {', '.join(suffixes)}", source=str(path))
+
+
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="*", help="Measurement CSV files or bench-serve JSON files (default: the bundled "
                    "measurements).")
@@ -33,11 +42,13 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load_rows(args: argparse.Namespace):
-    from perfsim.calibration.measurements import load_measurements
+    from perfsim.calibration.measurements import load_measurements, normalize_setup
     from perfsim.specs.loading import load_yaml_file
 
-    setup = dict(load_yaml_file(Path(args.setup))) if args.setup else {}
-    setup.update(_key_values(args.set, "--set"))
+    setup = normalize_setup(dict(load_yaml_file(Path(args.setup))), args.setup) if args.setup else {}
+    setup.update(normalize_setup(_key_values(args.set, "--set"), "--set"))
+    if args.workers is not None and args.workers < 1:
+        raise SpecError("--workers must be >= 1")
     rows = load_measurements(args.files or None, assume=_key_values(args.assume, "--assume"), setup=setup)
     if not rows:
         raise SpecError("no measurement rows found")
@@ -77,6 +88,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from perfsim.calibration.profiles import params_from_profile, read_profile, resolve_profile_path
     from perfsim.calibration.validate import validate
 
+    if args.plot:
+        check_output_path(args.plot, (".png", ".svg", ".pdf", ".jpg"))
     rows = _load_rows(args)
     path = resolve_profile_path(args.calibration)
     params = params_from_profile(read_profile(str(path)) if path else None, str(path))
@@ -106,10 +119,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from perfsim.costs.params import CostParams
     from perfsim.report import format_table
 
+    if args.max_nfev < 1:
+        raise SpecError("--max-nfev must be >= 1")
     names = tuple(n.strip() for n in args.params.split(",")) if args.params else DEFAULT_FIT_PARAMS
     unknown = [n for n in names if n not in CostParams.model_fields]
     if unknown:
         raise SpecError(f"--params: unknown {', '.join(unknown)}; allowed: {', '.join(CostParams.model_fields)}")
+    if args.out:
+        check_output_path(args.out, (".yaml", ".yml"))
     rows = _load_rows(args)
     result, cvres, spec_only = run_calibration(rows, names=names, cv=not args.no_cv, workers=args.workers,
                                                max_nfev=args.max_nfev)

@@ -45,6 +45,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         scenarios = HEADLINE_SCENARIOS
     dep = dep.model_copy(update={"tensor_parallel_size": resolved.tp})
+    if args.json and args.json != "-":
+        from perfsim.commands.calibration import check_output_path
+
+        check_output_path(args.json)
     to_stdout = args.json == "-"
     predictions: list[Prediction] = []
     for label, bench in scenarios.items():

@@ -33,6 +33,7 @@ class BatchStats:
     pre_pairs: int
     pre_sparse_pairs: int
     max_seq_len: int
+    uniform_query: bool = False  # every request has the same number of new tokens
 
     @property
     def pairs(self) -> int:
@@ -47,7 +48,7 @@ class BatchStats:
     @property
     def is_uniform_decode(self) -> bool:
         """True when every request is a decode of the same query length (FULL CUDA-graph eligible)."""
-        return self.pre_reqs == 0 and self.dec_reqs > 0 and self.dec_tokens % self.dec_reqs == 0
+        return self.pre_reqs == 0 and self.dec_reqs > 0 and self.uniform_query
 
 
 EMPTY = BatchStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
@@ -90,7 +91,7 @@ def batch_stats(new_tokens, context_tokens, *, decode_threshold: int = 1, topk: 
     if n_dec == n:  # pure decode (the common case): no prefill sums to split
         t_new, t_kv, t_pairs, t_sparse = totals
         return BatchStats(n, t_new, n, t_new, t_kv, t_pairs, t_pairs if t_sparse is None else t_sparse,
-                          0, 0, 0, 0, 0, 0, max_len)
+                          0, 0, 0, 0, 0, 0, max_len, bool(new.min() == new.max()))
     d_new, d_kv, d_pairs = int(new[is_dec].sum()), int(kv[is_dec].sum()), int(pairs[is_dec].sum())
     d_sparse = d_pairs if sparse is pairs else int(sparse[is_dec].sum())
     t_new, t_kv, t_pairs, t_sparse = totals
@@ -100,5 +101,5 @@ def batch_stats(new_tokens, context_tokens, *, decode_threshold: int = 1, topk: 
         dec_reqs=n_dec, dec_tokens=d_new, dec_kv_tokens=d_kv, dec_pairs=d_pairs, dec_sparse_pairs=d_sparse,
         pre_reqs=n - n_dec, pre_tokens=t_new - d_new, pre_kv_tokens=t_kv - d_kv,
         pre_ctx_tokens=int(ctx[~is_dec].sum()), pre_pairs=t_pairs - d_pairs, pre_sparse_pairs=t_sparse - d_sparse,
-        max_seq_len=max_len,
+        max_seq_len=max_len, uniform_query=bool(new.min() == new.max()),
     )

@@ -110,7 +110,7 @@ def weight_shares(model: Model, *, tp: int = 1, moe_gpus: int = 1, with_mtp: boo
         add(f"{prefix}attn_q_b", n * attn["q_b"] / tp, dt("q_b"))
         add(f"{prefix}attn_kv_b", n * attn["kv_b"] / tp, dt("kv_b"))
         # MLA keeps dequantized BF16 copies of W_UK / W_UV (from kv_b) for the absorbed form [common.py:1631]
-        if runtime_copies:
+        if runtime_copies and dt("kv_b") != "bf16":  # a BF16 kv_b is used in place (W_UK / W_UV are views)
             add(f"{prefix}attn_kv_b_bf16_copy", n * attn["kv_b"] / tp, "bf16")
         add(f"{prefix}attn_o_proj", n * attn["o_proj"] / tp, dt("o_proj"))
         add(f"{prefix}norms", n * (attn["attn_norms"] + 2 * arch.hidden_size), "bf16")

@@ -394,7 +394,7 @@ class StepCostModel:
             self._gemm("attn_qkv_a_proj", "attention_proj", layers, t, (m.q_lora_rank or 0) + m.latent_dim, h,
                        dt("q_a")),
             self._gemm("attn_q_b_proj", "attention_proj", layers, t, heads * m.qk_head_dim, q_in, dt("q_b")),
-            self._memory_op("kv_cache_write", "attention", layers, t * (m.latent_dim * ACT_BYTES + self.kv_layer_bytes)),
+            self._memory_op("kv_cache_write", "attention", layers, t * (m.latent_dim * ACT_BYTES + self.latent_entry_bytes)),
         ]
         if self.topk:
             ops += self._indexer_proj_ops(t, layers, q_in, dt("indexer"))
@@ -561,13 +561,12 @@ class StepCostModel:
             self._grouped_gemm("moe_down", layers, assignments, active, h, inter, rdt),
             self._memory_op("moe_finalize", "moe", layers, assignments * h * ACT_BYTES + moe_tokens * h * ACT_BYTES),
         ]
-        if dep.dp > 1:
-            group = dep.tp * dep.dp
+        if dep.dp > 1:  # vLLM's allgather_reducescatter backend over the DP group
             ops.append(self._comm_op("moe_dispatch_allgather", layers,
                                      all_gather(moe_tokens * h * ACT_BYTES, dep.dp, self.moe_link)))
             ops.append(self._comm_op("moe_combine_reducescatter", layers,
-                                     reduce_scatter(moe_tokens * h * ACT_BYTES, group, self.moe_link)))
-        elif dep.tp > 1:
+                                     reduce_scatter(moe_tokens * h * ACT_BYTES, dep.dp, self.moe_link)))
+        if dep.tp > 1:
             ops.append(self._comm_op("moe_allreduce", layers, all_reduce(t * h * ACT_BYTES, dep.tp, self.tp_link)))
         return ops
 

@@ -103,6 +103,10 @@ class Engine:
                    key=lambda r: 4 * len(self.schedulers[r].waiting) + self.schedulers[r].num_running)
         req.engine = rank
         self.schedulers[rank].add(req)
+        self.notify()
+
+    def notify(self) -> None:
+        """Wake the step loop if it is idle (new work, KV arrived, or blocks freed)."""
         if self._idle and not self._wake.triggered:
             self._wake.succeed()
 
@@ -138,17 +142,23 @@ class Engine:
     def _scale_block(gpu_s: float, categories: dict[str, float], fraction: float):
         return gpu_s * fraction, {k: v * fraction for k, v in categories.items()}
 
+    def _sleep(self):
+        self._idle = True
+        self._wake = self.env.event()
+        yield self._wake
+        self._idle = False
+
     def _loop(self):
         cm = self.cost_model
         pending: tuple[list[ScheduledBatch], np.ndarray | None] | None = None
         while True:
             if pending is None or not any(len(b) for b in pending[0]):
                 if not any(s.has_schedulable() for s in self.schedulers):
-                    self._idle = True
-                    self._wake = self.env.event()
-                    yield self._wake
-                    self._idle = False
+                    yield from self._sleep()
                 batches, block_times = self._schedule_all(self.env.now)
+                if not any(len(b) for b in batches):  # nothing runnable (e.g. KV still being pulled): no step
+                    yield from self._sleep()
+                    continue
             else:
                 batches, block_times = pending
             pending = None

@@ -12,7 +12,8 @@ class Request:
     """
 
     __slots__ = ("id", "client_prompt_len", "prompt_len", "max_tokens", "send_time", "num_computed",
-                 "num_sampled", "num_emitted", "blocks", "state", "engine", "finish_time", "preemptions")
+                 "num_sampled", "num_emitted", "blocks", "state", "engine", "finish_time", "preemptions",
+                 "needs_remote_kv")
 
     def __init__(self, rid: int, client_prompt_len: int, prompt_len: int, max_tokens: int):
         self.id = rid
@@ -28,6 +29,7 @@ class Request:
         self.engine = -1
         self.finish_time = -1.0
         self.preemptions = 0
+        self.needs_remote_kv = False  # P/D decode side: the prompt's KV must be pulled from a prefill instance
 
     @property
     def num_tokens(self) -> int:

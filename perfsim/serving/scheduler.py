@@ -38,13 +38,13 @@ class ScheduledBatch:
     """One step's schedule: new tokens and prior context per scheduled request, and who samples.
 
     ``sample_seq`` identifies (by admission sequence number) the requests whose step samples a token;
-    ``sample_decode`` marks decodes among them (which may also accept speculative drafts).
+    ``sample_drafts`` is how many speculative draft tokens each of them verifies in this step.
     """
 
     new_tokens: np.ndarray
     context: np.ndarray
     sample_seq: np.ndarray
-    sample_decode: np.ndarray
+    sample_drafts: np.ndarray
     preempted: int = 0
     repeat: int = 1  # > 1: a block of identical pure-decode steps (every running request, one token each)
 
@@ -79,6 +79,11 @@ class Scheduler:
         self.accept = accept or (lambda m: np.zeros(m, dtype=np.int64))
         self.waiting: deque[Request] = deque()
         self.objs: dict[int, Request] = {}
+        self._preempted_in_flight: dict[int, Request] = {}
+        #: P/D decode side: requests whose KV blocks are allocated and whose KV is being pulled
+        self.receiving: list[Request] = []
+        #: called with a request once its blocks for a remote KV pull are allocated (starts the transfer)
+        self.on_remote_alloc: Callable[[Request], None] | None = None
         self.num_preemptions = 0
         self.n = 0
         self._next_seq = 0
@@ -97,8 +102,14 @@ class Scheduler:
         return self.n
 
     def has_work(self) -> bool:
-        """True when any request waits or runs."""
-        return bool(self.waiting) or self.n > 0
+        """True when any request waits, receives its KV, or runs."""
+        return bool(self.waiting) or self.n > 0 or bool(self.receiving)
+
+    def remote_kv_ready(self, req: Request) -> None:
+        """The pulled KV of ``req`` arrived: it rejoins the head of the waiting queue (its blocks stay)."""
+        self.receiving.remove(req)
+        req.needs_remote_kv = False
+        self.waiting.appendleft(req)
 
     def has_schedulable(self) -> bool:
         """True when a schedule() call could produce tokens (not only finished-but-in-flight requests)."""
@@ -120,7 +131,8 @@ class Scheduler:
         a = self.a
         a["rid"][i], a["seq"][i], a["prompt"][i] = req.id, self._next_seq, req.prompt_len
         a["computed"][i], a["sampled"][i], a["emitted"][i] = req.num_computed, req.num_sampled, req.num_emitted
-        a["maxtok"][i], a["blocks"][i] = req.max_tokens, blocks
+        a["maxtok"][i], a["blocks"][i] = req.max_tokens, req.blocks + blocks
+        req.blocks = 0
         self._next_seq += 1
         self.objs[req.id] = req
         req.state = "running"
@@ -141,7 +153,12 @@ class Scheduler:
         self.free_blocks += int(a["blocks"][i])
         req.num_computed = 0
         req.num_emitted = int(a["emitted"][i])
-        req.num_sampled = req.num_emitted  # in-flight placeholders are dropped with the KV
+        in_flight = int(a["sampled"][i]) > req.num_emitted
+        # a token already being computed (async scheduling) still reaches the client, as in vLLM; optimistic
+        # draft placeholders are dropped with the KV
+        req.num_sampled = req.num_emitted + (1 if in_flight else 0)
+        if in_flight:
+            self._preempted_in_flight[int(a["seq"][i])] = req
         req.blocks = 0
         req.state = "waiting"
         req.preemptions += 1
@@ -189,9 +206,14 @@ class Scheduler:
                 computed += take
                 sel = take > 0
                 samples = sel & (computed >= prompt + sampled)
-                # placeholders: the token this step samples (and k optimistic drafts for a decode)
-                sampled += samples + k * (samples & decode) if k else samples
-                parts_dec.append(decode[samples])
+                # placeholders: the token this step samples, plus the drafts it verifies (optimistic)
+                if k:
+                    drafts = np.where(samples & decode, take - 1, 0)
+                    sampled += samples + drafts
+                    parts_dec.append(drafts[samples])
+                else:
+                    sampled += samples
+                    parts_dec.append(np.zeros(int(samples.sum()), dtype=np.int64))
                 budget -= int(take.sum())
                 parts_new.append(take[sel])
                 parts_ctx.append(ctx[sel])
@@ -201,7 +223,7 @@ class Scheduler:
         if not preempted:
             budget = self._admit(budget, parts_new, parts_ctx, parts_seq, parts_dec)
         if not parts_new:
-            return ScheduledBatch(EMPTY_I, EMPTY_I, EMPTY_I, EMPTY_I.astype(bool), preempted)
+            return ScheduledBatch(EMPTY_I, EMPTY_I, EMPTY_I, EMPTY_I, preempted)
         return ScheduledBatch(np.concatenate(parts_new), np.concatenate(parts_ctx), np.concatenate(parts_seq),
                               np.concatenate(parts_dec), preempted)
 
@@ -243,7 +265,7 @@ class Scheduler:
         a["blocks"][:n] += grow
         computed += steps
         a["sampled"][:n] += steps
-        return ScheduledBatch(np.ones(n, dtype=np.int64), context, a["seq"][:n].copy(), np.ones(n, dtype=bool),
+        return ScheduledBatch(np.ones(n, dtype=np.int64), context, a["seq"][:n].copy(), np.zeros(n, dtype=np.int64),
                               0, steps)
 
     def _phase_a_sequential(self, budget: int, parts_new, parts_ctx, parts_seq, parts_dec) -> tuple[int, int]:
@@ -254,7 +276,8 @@ class Scheduler:
         rows: list[int] = []  # rows scheduled so far (their indices stay valid: victims come from the end)
         alloc: list[int] = []
         seqs: list[int] = []
-        decs: list[bool] = []
+        decs: list[int] = []  # drafts verified by each sampled entry
+        added: list[int] = []  # placeholders added to each scheduled row this step (undone if it is preempted)
         preempted = 0
         i = 0
         while i < self.n and budget > 0:
@@ -277,7 +300,12 @@ class Scheduler:
                     j = rows.index(victim)
                     budget += new[j]
                     a["computed"][victim] -= new[j]
-                    for lst in (new, ctx, rows, alloc, seqs, decs):
+                    a["sampled"][victim] -= added[j]
+                    if added[j]:
+                        k_seq = seqs.index(int(a["seq"][victim]))
+                        del seqs[k_seq]
+                        del decs[k_seq]
+                    for lst in (new, ctx, rows, alloc, added):
                         del lst[j]
                 self._preempt_last()
                 preempted += 1
@@ -292,18 +320,23 @@ class Scheduler:
             new.append(take)
             ctx.append(computed)
             rows.append(i)
+            alloc.append(blocks_needed)
             a["computed"][i] = computed + take
             if computed + take >= a["prompt"][i] + sampled:
-                a["sampled"][i] = sampled + 1 + (k if decode else 0)
+                drafts = take - 1 if decode else 0
+                a["sampled"][i] = sampled + 1 + drafts
                 seqs.append(int(a["seq"][i]))
-                decs.append(decode)
+                decs.append(drafts)
+                added.append(1 + drafts)
+            else:
+                added.append(0)
             budget -= take
             i += 1
         if new:
             parts_new.append(np.array(new, dtype=np.int64))
             parts_ctx.append(np.array(ctx, dtype=np.int64))
             parts_seq.append(np.array(seqs, dtype=np.int64))
-            parts_dec.append(np.array(decs, dtype=bool))
+            parts_dec.append(np.array(decs, dtype=np.int64))
         return preempted, budget
 
     def _admit(self, budget: int, parts_new, parts_ctx, parts_seq, parts_dec) -> int:
@@ -314,15 +347,26 @@ class Scheduler:
         seqs: list[int] = []
         while self.waiting and budget > 0 and self.n < self.max_num_seqs:
             req = self.waiting[0]
+            if req.needs_remote_kv:  # P/D: allocate the prompt's blocks, then pull its KV from the prefill side
+                blocks = -(-req.prompt_len // bs) - req.blocks
+                if blocks > self.free_blocks:
+                    break
+                self.waiting.popleft()
+                self.free_blocks -= blocks
+                req.blocks += blocks
+                self.receiving.append(req)
+                if self.on_remote_alloc is not None:
+                    self.on_remote_alloc(req)
+                continue
             take = min(req.num_tokens - req.num_computed, budget, self.max_model_len - 1 - req.num_computed)
             if take <= 0:
                 break
-            blocks = -(-(req.num_computed + take) // bs)
+            blocks = -(-(req.num_computed + take) // bs) - req.blocks
             if blocks > self.free_blocks:
                 break  # head-of-line blocking: waiting requests never preempt
             self.waiting.popleft()
-            self.free_blocks -= blocks
-            i = self._append(req, blocks)
+            self.free_blocks -= max(blocks, 0)
+            i = self._append(req, max(blocks, 0))
             new.append(take)
             ctx.append(req.num_computed)
             self.a["computed"][i] = req.num_computed + take
@@ -334,39 +378,56 @@ class Scheduler:
             parts_new.append(np.array(new, dtype=np.int64))
             parts_ctx.append(np.array(ctx, dtype=np.int64))
             parts_seq.append(np.array(seqs, dtype=np.int64))
-            parts_dec.append(np.zeros(len(seqs), dtype=bool))
+            parts_dec.append(np.zeros(len(seqs), dtype=np.int64))
         return budget
 
     def complete(self, batch: ScheduledBatch) -> tuple[np.ndarray, np.ndarray, list[Request]]:
         """Apply a finished step: (request ids that got a chunk, tokens in each chunk, finished requests)."""
         n = self.n
-        if not batch.sample_seq.size or not n:
+        if not batch.sample_seq.size:
             return EMPTY_I, EMPTY_I, []
         a = self.a
         seq = a["seq"][:n]
         rows = np.searchsorted(seq, batch.sample_seq)
         ok = rows < n
-        ok[ok] = seq[rows[ok]] == batch.sample_seq[ok]  # preempted meanwhile: nothing to emit
-        rows, dec = rows[ok], batch.sample_decode[ok]
+        ok[ok] = seq[rows[ok]] == batch.sample_seq[ok]
+        finished: list[Request] = []
+        extra_rids: list[int] = []
+        if not ok.all():  # preempted while this step ran: its token still reaches the client (vLLM 0.14.1)
+            for s in batch.sample_seq[~ok].tolist():
+                req = self._preempted_in_flight.pop(int(s), None)
+                if req is None:
+                    continue
+                req.num_emitted += 1
+                extra_rids.append(req.id)
+                if req.num_emitted >= req.max_tokens:
+                    req.state = "finished"
+                    self.waiting.remove(req)
+                    finished.append(req)
+        rows, drafts = rows[ok], batch.sample_drafts[ok]
         tokens = np.ones(rows.size, dtype=np.int64)
-        if self.k and dec.any():
-            drows = rows[dec]
-            acc = np.minimum(self.accept(drows.size), a["maxtok"][drows] - a["emitted"][drows] - 1)
-            acc = np.maximum(acc, 0)
-            tokens[dec] += acc
-            rejected = self.k - acc  # optimistic draft placeholders and their KV are rolled back
+        if self.k and drafts.any():
+            spec = drafts > 0
+            drows = rows[spec]
+            acc = np.minimum(self.accept(drows.size), drafts[spec])
+            acc = np.maximum(np.minimum(acc, a["maxtok"][drows] - a["emitted"][drows] - 1), 0)
+            tokens[spec] += acc
+            rejected = drafts[spec] - acc  # optimistic draft placeholders and their KV are rolled back
             a["sampled"][drows] -= rejected
             a["computed"][drows] -= rejected
         a["emitted"][rows] += tokens * batch.repeat
         rids = a["rid"][rows]
-        done = a["emitted"][:n] >= a["maxtok"][:n]
-        finished: list[Request] = []
-        if done.any():
-            for i in np.flatnonzero(done):
-                req = self.objs.pop(int(a["rid"][i]))
-                req.num_emitted = int(a["emitted"][i])
-                req.state = "finished"
-                self.free_blocks += int(a["blocks"][i])
-                finished.append(req)
-            self._compact(~done)
+        if extra_rids:
+            rids = np.concatenate([rids, np.array(extra_rids, dtype=np.int64)])
+            tokens = np.concatenate([tokens, np.ones(len(extra_rids), dtype=np.int64)])
+        if n:
+            done = a["emitted"][:n] >= a["maxtok"][:n]
+            if done.any():
+                for i in np.flatnonzero(done):
+                    req = self.objs.pop(int(a["rid"][i]))
+                    req.num_emitted = int(a["emitted"][i])
+                    req.state = "finished"
+                    self.free_blocks += int(a["blocks"][i])
+                    finished.append(req)
+                self._compact(~done)
         return rids, tokens, finished

@@ -129,22 +129,39 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
         decode_engines: list[Engine] = []
         rr = {"p": 0, "d": 0}
         link = _kv_link(hw, dep, params)
-        links = []
+        links: dict[str, simpy.Resource] = {}
+        prefill_of: dict[int, Engine] = {}
+        holds: dict[int, tuple[Engine, object, int]] = {}
 
         def prefill_done(shadow: Request, now: float) -> None:
-            env.process(_handoff(shadow))
-
-        def _handoff(shadow: Request):
+            """P finished the prompt: it keeps the blocks until D has pulled them (delayed free)."""
+            p_engine = prefill_of[shadow.id]
+            p_sched = p_engine.schedulers[shadow.engine]
+            held = -(-shadow.prompt_len // dep.block_size)
+            p_sched.free_blocks -= held
+            holds[shadow.id] = (p_engine, p_sched, held)
             req = reqs[shadow.id]
-            target = rr["d"] % len(decode_engines)
-            rr["d"] += 1
-            start = env.now
-            with links[target].request() as slot:
-                yield slot
-                yield env.timeout(params.pd_handoff_s + _transfer_s(link, req.prompt_len * plan.kv_bytes_per_token))
-            kv_times.append(env.now - start)
+            req.needs_remote_kv = True
             req.num_computed = req.prompt_len - 1  # D recomputes the last prompt token to emit the first token
-            decode_engines[target].submit(req)
+            target = decode_engines[rr["d"] % len(decode_engines)]
+            rr["d"] += 1
+            # the proxy gets P's response and sends the request to D
+            env.timeout(params.pd_handoff_s).callbacks.append(lambda _e, t=target, r=req: t.submit(r))
+
+        def start_pull(d_engine: Engine, req: Request) -> None:
+            env.process(_pull(d_engine, req))
+
+        def _pull(d_engine: Engine, req: Request):
+            start = env.now
+            with links[d_engine.name].request() as slot:
+                yield slot
+                yield env.timeout(_transfer_s(link, req.prompt_len * plan.kv_bytes_per_token))
+            kv_times.append(env.now - start)
+            p_engine, p_sched, held = holds.pop(req.id)
+            p_sched.free_blocks += held
+            p_engine.notify()
+            d_engine.schedulers[req.engine].remote_kv_ready(req)
+            d_engine.notify()
 
         prefill_engines = []
         for i in range(dep.num_prefill_instances):
@@ -157,12 +174,15 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
                        on_finish=client_finish, acceptance_rates=rates, seed=bench.seed + 1009 * i)
             decode_engines.append(e)
             engines[e.name] = e
-            links.append(simpy.Resource(env, capacity=1))
+            links[e.name] = simpy.Resource(env, capacity=1)
+            for sched in e.schedulers:
+                sched.on_remote_alloc = lambda req, eng=e: start_pull(eng, req)
 
         def send(req: Request) -> None:
             shadow = Request(req.id, req.client_prompt_len, req.prompt_len, 1)  # the proxy asks P for 1 token
             target = prefill_engines[rr["p"] % len(prefill_engines)]
             rr["p"] += 1
+            prefill_of[req.id] = target
             _deliver(target, shadow)
         preemption_sources = prefill_engines + decode_engines
     else:
@@ -194,7 +214,13 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
             send(req)
 
     env.process(client())
-    env.run(until=all_done)
+    try:
+        env.run(until=all_done)
+    except RuntimeError as exc:  # SimPy: no events left before every request finished
+        from perfsim.errors import PerfsimError
+
+        raise PerfsimError(f"the simulation stalled with {n - done[0]} of {n} requests unfinished ({exc}); "
+                           "please report the scenario") from None
     view = client_view(client_log, reqs)
     duration = max(r.finish_time for r in reqs)
     return SimulationResult(view, duration, n, {k: e.stats for k, e in engines.items()},

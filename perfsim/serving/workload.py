@@ -83,9 +83,9 @@ def make_workload(cfg: BenchConfig, *, special_tokens: int = 1) -> Workload:
     in_lo, in_hi = math.floor(real_in * (1 - r)), math.ceil(real_in * (1 + r))
     out_lo = max(math.floor(cfg.random_output_len * (1 - r)), 1)
     out_hi = max(math.ceil(cfg.random_output_len * (1 + r)), 1)
-    if in_hi < 1 and cfg.random_prefix_len == 0:
-        raise SpecError(f"--random-input-len {cfg.random_input_len} leaves no prompt tokens after the tokenizer's "
-                        f"{special_tokens} special token(s)")
+    if in_lo + cfg.random_prefix_len < 1:
+        raise SpecError(f"--random-input-len {cfg.random_input_len} with --random-range-ratio {r} can draw prompts with "
+                        f"no tokens after the tokenizer's {special_tokens} special token(s) (vLLM refuses this too)")
     input_lens = rng.integers(in_lo, in_hi + 1, size=n)
     output_lens = rng.integers(out_lo, out_hi + 1, size=n)
     client = input_lens + cfg.random_prefix_len

@@ -235,13 +235,16 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
                         f"{arch.max_position_embeddings}", field="max_model_len")
     max_num_seqs = dep.max_num_seqs or default_seqs
     max_tokens = dep.max_num_batched_tokens or min(default_tokens, max_num_seqs * max_model_len)
+    if dep.max_num_seqs and dep.max_num_seqs > max_tokens:
+        raise SpecError(f"max_num_seqs ({dep.max_num_seqs}) must be <= max_num_batched_tokens ({max_tokens}), as vLLM "
+                        "requires", field="max_num_seqs")
     max_num_seqs = min(max_num_seqs, max_tokens)
 
     backend = attention_backend(model, hw)
-    block = dep.block_size or default_block_size(backend)
-    if backend in ("FLASHMLA_SPARSE", "CUTLASS_MLA") and dep.block_size and dep.block_size != block:
-        notes.append(f"{backend} supports block size {default_block_size(backend)} only; using it")
-        block = default_block_size(backend)
+    block = default_block_size(backend)
+    if dep.block_size and dep.block_size != block:
+        raise SpecError(f"the {backend} attention backend vLLM 0.14.1 uses for {model.name} on {hw.name} supports "
+                        f"block size {block} only", field="block_size")
     kv = resolve_kv_cache_dtype(dep.kv_cache_dtype, model)
 
     k = dep.num_speculative_tokens

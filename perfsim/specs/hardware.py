@@ -8,6 +8,7 @@ A ``HardwareSpec`` is validated data (pydantic). Numbers are stored as written i
 from __future__ import annotations
 
 import functools
+import math
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -121,8 +122,8 @@ class HardwareSpec(BaseModel):
             if precision not in PRECISIONS:
                 raise ValueError(f"unknown precision '{precision}'; allowed: {', '.join(PRECISIONS)}")
             _check_unit(quantity, "flop_rate", precision)
-            if quantity.value <= 0:
-                raise ValueError(f"{precision}: peak must be positive, got {quantity.value}")
+            if not (math.isfinite(quantity.value) and quantity.value > 0):
+                raise ValueError(f"{precision}: peak must be a positive finite number, got {quantity.value}")
         return value
 
     @model_validator(mode="after")
@@ -134,8 +135,8 @@ class HardwareSpec(BaseModel):
             if quantity is None:
                 continue
             _check_unit(quantity, dimension, path)
-            if quantity.value <= 0:
-                raise ValueError(f"{path}: must be positive, got {quantity.value} {quantity.unit}")
+            if not (math.isfinite(quantity.value) and quantity.value > 0):
+                raise ValueError(f"{path}: must be a positive finite number, got {quantity.value} {quantity.unit}")
         if self.hbm_usable_bytes > self.hbm_capacity_bytes * 1.1:
             raise ValueError("hbm_usable: larger than hbm_capacity")
         for needed in ("bf16",):
@@ -208,8 +209,8 @@ class HardwareSpec(BaseModel):
                     "note": f"{label} x{factor:g} (what-if; was {q['value']:g} {q['unit']})"}
 
         for key, factor in factors.items():
-            if factor <= 0:
-                raise SpecError(f"scale factor must be positive, got {factor}", field=key)
+            if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0):
+                raise SpecError(f"scale factor must be a positive finite number, got {factor!r}", field=key)
             if key == "hbm_bandwidth":
                 data["hbm_bandwidth"] = bump(data["hbm_bandwidth"], factor, key)
             elif key == "hbm_capacity":

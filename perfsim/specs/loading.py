@@ -12,12 +12,25 @@ from pydantic import ValidationError
 from perfsim.errors import SpecError
 
 
-def load_yaml_file(path: Path) -> dict[str, Any]:
-    """Read a YAML mapping with the safe loader; errors name the file."""
+def _read_text(path: Path) -> str:
+    """A text file's contents; missing files, folders and binary files are clear errors."""
     if not path.exists():
         raise SpecError("file not found", source=str(path))
+    if path.is_dir():
+        raise SpecError("is a folder, expected a file", source=str(path))
     try:
-        data = yaml.safe_load(path.read_text())
+        return path.read_text()
+    except UnicodeDecodeError:
+        raise SpecError("not a text file (cannot decode it as UTF-8)", source=str(path)) from None
+    except OSError as exc:
+        raise SpecError(f"cannot read it ({exc.strerror})", source=str(path)) from None
+
+
+def load_yaml_file(path: Path) -> dict[str, Any]:
+    """Read a YAML mapping with the safe loader; errors name the file."""
+    text = _read_text(path)
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SpecError(f"not valid YAML ({exc})", source=str(path)) from None
     if not isinstance(data, dict):
@@ -27,10 +40,9 @@ def load_yaml_file(path: Path) -> dict[str, Any]:
 
 def load_json_file(path: Path) -> dict[str, Any]:
     """Read a JSON object; errors name the file."""
-    if not path.exists():
-        raise SpecError("file not found", source=str(path))
+    text = _read_text(path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise SpecError(f"not valid JSON ({exc})", source=str(path)) from None
     if not isinstance(data, dict):
