@@ -14,11 +14,13 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
 
-SETUP = """import matplotlib
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
-%matplotlib inline
-import perfsim"""
+def setup(*imports: str) -> str:
+    """First code cell: inline plots, then the imports a notebook uses (sorted as ruff wants them)."""
+    lines = "\n".join(sorted(imports))
+    return "%matplotlib inline\n" + (lines + "\n\n" if lines else "") + "import perfsim"
+
+
+PLT, NP = "import matplotlib.pyplot as plt", "import numpy as np"
 
 NOTEBOOKS = {
     "01_gb300_deepseek_v32.ipynb": [
@@ -28,7 +30,7 @@ The vLLM team published two headline figures for DeepSeek-V3.2 NVFP4 served by v
 (TP2): **7,360 tokens/s per GPU** prefill-only (ISL 2048, OSL 1, concurrency 64) and **2,816 tokens/s output
 throughput** in a mixed run (ISL 2048, OSL 1024, concurrency not stated). This notebook predicts both with
 perfsim's calibrated model and puts them next to the measurements."""),
-        ("code", SETUP),
+        ("code", setup(PLT)),
         ("md", """The post recommends `--max-num-batched-tokens 20480` for V3.2; we use it as the measurements' sidecar
 assumes."""),
         ("code", """dep = {"tensor_parallel_size": 2, "max_num_batched_tokens": 20480}
@@ -69,7 +71,7 @@ README)."""),
 
 What does the weight format buy, and how should the GPUs be split? We sweep DeepSeek-V3.2 on GB300 across
 precision and parallelism for a mixed workload (ISL 2048, OSL 1024) at three concurrencies."""),
-        ("code", SETUP),
+        ("code", setup()),
         ("code", """configs = {
     "fp4 TP2": {"precision": "fp4", "tensor_parallel_size": 2},
     "fp4 TP4": {"precision": "fp4", "tensor_parallel_size": 4},
@@ -108,7 +110,7 @@ The same DeepSeek-V3.2 mixed workload (ISL 2048, OSL 1024, concurrency 128) on H
 with the smallest tensor parallelism that fits, then on hypothetical GB300 variants with more HBM bandwidth,
 more FP4 compute or more memory. Hardware outside the calibration (everything but GB300) is marked as transferred
 in each prediction."""),
-        ("code", SETUP),
+        ("code", setup(PLT)),
         ("code", """bench = {"random_input_len": 2048, "random_output_len": 1024, "max_concurrency": 128, "num_prompts": 300}
 gpus = [("h200", "fp8"), ("b200", "fp4"), ("b300", "fp4"), ("gb300", "fp4")]
 results = {}
@@ -143,7 +145,7 @@ DeepSeek Sparse Attention (DSA) adds a lightning indexer that scores every conte
 most 2,048 of them. At short context that is extra work; at long context it caps the attention cost. We compare
 V3.2 and R1 (both NVFP4, TP2 on GB300) from 1k to 128k tokens: prefill throughput, and the decode step time that
 sets TPOT."""),
-        ("code", SETUP + "\nimport numpy as np"),
+        ("code", setup(PLT, NP)),
         ("md", """Prefill-only runs keep about 64k prompt tokens in flight, so the engine stays busy at every length."""),
         ("code", """lengths = [1024, 4096, 16384, 65536, 131072]
 prefill = {}
@@ -155,7 +157,7 @@ for model in ("deepseek-v3.2", "deepseek-r1"):
                             bench={"random_input_len": L, "random_output_len": 1, "max_concurrency": conc,
                                    "num_prompts": 4 * conc})
         prefill[model].append(p["total_token_throughput_per_gpu"])
-for L, a, b in zip(lengths, prefill["deepseek-v3.2"], prefill["deepseek-r1"]):
+for L, a, b in zip(lengths, prefill["deepseek-v3.2"], prefill["deepseek-r1"], strict=True):
     print(f"ISL {L:6d}: V3.2 {a:7.0f}  R1 {b:7.0f} tokens/s per GPU")"""),
         ("code", """contexts = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128]) * 1024
 batch = 16
@@ -193,7 +195,7 @@ TPOT; the crossover moves to shorter contexts as the batch grows, since R1's KV 
 vLLM can split prefill and decode onto separate instances (NixlConnector): prefill instances compute the KV
 cache, which is transferred to a decode instance. We compare one aggregated TP2 instance with 1P1D and 3P1D (TP2
 everywhere) at ISL 2048 and 8192, OSL 1024, for DeepSeek-V3.2 NVFP4 on GB300."""),
-        ("code", SETUP),
+        ("code", setup(PLT, NP)),
         ("code", """layouts = {"aggregated": {}, "1P1D": {"num_prefill_instances": 1, "num_decode_instances": 1},
            "3P1D": {"num_prefill_instances": 3, "num_decode_instances": 1}}
 rows = []
@@ -207,8 +209,7 @@ for isl in (2048, 8192):
         print(f"ISL {isl}: {name:10} {p.num_gpus} GPUs  total/GPU {p['total_token_throughput_per_gpu']:6.0f}  "
               f"output/GPU {p['output_throughput_per_gpu']:6.0f}  TTFT {p['mean_ttft_ms']:7.0f} ms  "
               f"TPOT {p['mean_tpot_ms']:5.1f} ms")"""),
-        ("code", """import numpy as np
-fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+        ("code", """fig, axes = plt.subplots(1, 3, figsize=(13, 4))
 names = list(layouts)
 for k, (metric, label) in enumerate([("total_token_throughput_per_gpu", "total tokens/s per GPU"),
                                      ("mean_ttft_ms", "mean TTFT (ms)"), ("mean_tpot_ms", "mean TPOT (ms)")]):
