@@ -61,7 +61,7 @@ axes[1].legend()
 fig.tight_layout()"""),
         ("md", """**Conclusion.** The prefill-only headline is reproduced within a few percent. For the mixed figure, perfsim's
 output throughput flattens out near 3,300-3,500 tokens/s per 2-GPU instance (about 1,700 per GPU) once every decode
-step reads all experts' weights and the KV cache fills (peak usage 100% at concurrency 512); 2,816 tokens/s *per
+step reads all experts' weights, sparse-attention decode runs compute-bound, and the KV cache fills (peak usage 100% at concurrency 512); 2,816 tokens/s *per
 GPU* would need about 1.6x that, while 2,816 tokens/s *per instance* is what the model predicts between
 concurrency 128 and 256. The simulation therefore reads the published 2,816 as an instance-level figure (see the
 README)."""),

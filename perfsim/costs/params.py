@@ -36,9 +36,11 @@ class CostParams(BaseModel):
     gemm_eff_bf16: float = _param(
         0.80, 0.05, 1.0, "fraction", "Peak fraction of large BF16 GEMMs before the M/N/K size factors (cuBLAS).")
     gemm_m_half_tokens: float = _param(
-        128.0, 1.0, 4096.0, "tokens",
-        "Rows (tokens per expert for grouped GEMMs) at which a GEMM reaches half its peak fraction: tile and "
-        "wave quantization of small M.")
+        16.0, 1.0, 4096.0, "tokens",
+        "Rows (tokens per expert for grouped GEMMs) at which a GEMM reaches half its peak fraction: padding of "
+        "small M to the kernel's token tile. vLLM's FlashInfer MoE tiles tokens per expert in 8-64-row tiles "
+        "(calculate_tile_tokens_dim: 1.3x the mean, next power of two), and skinny dense GEMMs put the tokens "
+        "on the narrow side of the MMA (swap-AB), so decode-sized M pads to about 8-16 rows, not 128.")
     gemm_nk_half: float = _param(
         512.0, 0.0, 8192.0, "elements",
         "Output columns N and reduction depth K at which a GEMM reaches half its peak fraction in that dimension "
