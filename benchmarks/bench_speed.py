@@ -77,7 +77,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", default="benchmarks/speed.json", help="Where to write the results.")
     ap.add_argument("--sweep-points", type=int, default=200, help="Points of the sweep case.")
-    ap.add_argument("--repeats", type=int, default=3, help="Repeats of the 1,000-prompt case (median reported).")
+    ap.add_argument("--repeats", type=int, default=7, help="Repeats of the 1,000-prompt case (median reported).")
     ap.add_argument("--quick", action="store_true", help="Skip the 10,000-prompt case and the sweeps.")
     args = ap.parse_args()
 

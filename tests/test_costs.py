@@ -41,6 +41,21 @@ def test_batch_split_decode_and_prefill():
     assert s.num_tokens == 7 and s.max_seq_len == 6
 
 
+
+def test_batch_sums_equal_per_request_pair_counts():
+    rng = np.random.default_rng(7)
+    for threshold in (1, 2):
+        new = rng.integers(1, 3, 300)
+        new[:5] = rng.integers(3, 5000, 5)  # a few prefill chunks
+        ctx = rng.integers(0, 6000, 300)
+        s = batch_stats(new, ctx, decode_threshold=threshold, topk=2048)
+        dec = new <= threshold
+        assert s.dec_pairs == causal_pairs(new[dec], ctx[dec]).sum()
+        assert s.pre_pairs == causal_pairs(new[~dec], ctx[~dec]).sum()
+        assert s.dec_sparse_pairs == capped_pairs(new[dec], ctx[dec], 2048).sum()
+        assert s.pre_sparse_pairs == capped_pairs(new[~dec], ctx[~dec], 2048).sum()
+        assert (s.dec_kv_tokens, s.pre_ctx_tokens) == ((new + ctx)[dec].sum(), ctx[~dec].sum())
+
 # ---- hand-computed operator work ----------------------------------------------------------------------
 
 def test_gemm_flops_by_hand():

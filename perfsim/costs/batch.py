@@ -66,6 +66,20 @@ def capped_pairs(new: np.ndarray, ctx: np.ndarray, cap: int) -> np.ndarray:
     return part + (new - below) * cap
 
 
+def _sums(new: np.ndarray, ctx: np.ndarray, topk: int | None, max_len: int) -> tuple[int, int, int, int]:
+    """(new tokens, kv tokens, causal pairs, top-k-capped pairs) summed over requests, via dot products."""
+    t_new = int(new.sum())
+    t_kv = t_new + int(ctx.sum())
+    # sum of q*c + q(q+1)/2; every q(q+1) is even, so halving the sum is exact
+    t_pairs = int(new @ ctx) + (int(new @ new) + t_new) // 2
+    if not topk or max_len <= topk:
+        return t_new, t_kv, t_pairs, t_pairs
+    below = np.minimum(np.maximum(topk - ctx, 0), new)
+    t_below = int(below.sum())
+    t_sparse = int(below @ ctx) + (int(below @ below) + t_below) // 2 + (t_new - t_below) * topk
+    return t_new, t_kv, t_pairs, t_sparse
+
+
 def batch_stats(new_tokens, context_tokens, *, decode_threshold: int = 1, topk: int | None = None) -> BatchStats:
     """Reduce per-request (new, context) token counts to ``BatchStats``.
 
@@ -77,29 +91,23 @@ def batch_stats(new_tokens, context_tokens, *, decode_threshold: int = 1, topk: 
     ctx = np.asarray(context_tokens, dtype=np.int64)
     if new.size == 0:
         return EMPTY
-    if new.min() < 0 or ctx.min() < 0:
+    new_min, new_max = int(new.min()), int(new.max())
+    if new_min < 0 or int(ctx.min()) < 0:
         raise ValueError("token counts must be non-negative")
-    kv = new + ctx
-    pairs = new * ctx + new * (new + 1) // 2
-    max_len = int(kv.max())
-    # sparse attention caps each query's keys at topk; when no query reaches the cap it equals ``pairs``
-    sparse = capped_pairs(new, ctx, topk) if topk and max_len > topk else pairs
-    is_dec = new <= decode_threshold
-    n_dec = int(np.count_nonzero(is_dec))
     n = int(new.size)
-    totals = (int(new.sum()), int(kv.sum()), int(pairs.sum()), int(sparse.sum()) if sparse is not pairs else None)
-    if n_dec == n:  # pure decode (the common case): no prefill sums to split
-        t_new, t_kv, t_pairs, t_sparse = totals
-        return BatchStats(n, t_new, n, t_new, t_kv, t_pairs, t_pairs if t_sparse is None else t_sparse,
-                          0, 0, 0, 0, 0, 0, max_len, bool(new.min() == new.max()))
-    d_new, d_kv, d_pairs = int(new[is_dec].sum()), int(kv[is_dec].sum()), int(pairs[is_dec].sum())
-    d_sparse = d_pairs if sparse is pairs else int(sparse[is_dec].sum())
-    t_new, t_kv, t_pairs, t_sparse = totals
-    t_sparse = t_pairs if t_sparse is None else t_sparse
+    max_len = int((new + ctx).max())
+    t_new, t_kv, t_pairs, t_sparse = _sums(new, ctx, topk, max_len)
+    uniform = new_min == new_max
+    if new_max <= decode_threshold:  # pure decode (the common case): no prefill sums to split
+        return BatchStats(n, t_new, n, t_new, t_kv, t_pairs, t_sparse, 0, 0, 0, 0, 0, 0, max_len, uniform)
+    pre = np.flatnonzero(new > decode_threshold)  # usually a few chunks: sum them, decode is the rest
+    p_new, p_ctx = new[pre], ctx[pre]
+    p_max = int((p_new + p_ctx).max())
+    s_new, s_kv, s_pairs, s_sparse = _sums(p_new, p_ctx, topk, p_max)
     return BatchStats(
         num_reqs=n, num_tokens=t_new,
-        dec_reqs=n_dec, dec_tokens=d_new, dec_kv_tokens=d_kv, dec_pairs=d_pairs, dec_sparse_pairs=d_sparse,
-        pre_reqs=n - n_dec, pre_tokens=t_new - d_new, pre_kv_tokens=t_kv - d_kv,
-        pre_ctx_tokens=int(ctx[~is_dec].sum()), pre_pairs=t_pairs - d_pairs, pre_sparse_pairs=t_sparse - d_sparse,
-        max_seq_len=max_len, uniform_query=bool(new.min() == new.max()),
+        dec_reqs=n - int(pre.size), dec_tokens=t_new - s_new, dec_kv_tokens=t_kv - s_kv,
+        dec_pairs=t_pairs - s_pairs, dec_sparse_pairs=t_sparse - s_sparse,
+        pre_reqs=int(pre.size), pre_tokens=s_new, pre_kv_tokens=s_kv, pre_ctx_tokens=int(p_ctx.sum()),
+        pre_pairs=s_pairs, pre_sparse_pairs=s_sparse, max_seq_len=max_len, uniform_query=uniform,
     )

@@ -16,6 +16,7 @@ lockstep padded to the largest rank. Nothing here knows about SimPy.
 from __future__ import annotations
 
 import bisect
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -121,6 +122,25 @@ class _StaticPart:
     categories: dict[str, float]
 
 
+#: Static-part caches shared by every StepCostModel built from equal specs, so that the points of a sweep
+#: (same deployment, other workloads) reuse each other's step shapes. Bounded: least recently used dropped.
+_SHARED_STATIC: OrderedDict[str, dict[tuple, _StaticPart]] = OrderedDict()
+_SHARED_STATIC_MAX = 8
+
+
+def _shared_static_cache(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, params: CostParams
+                         ) -> dict[tuple, _StaticPart]:
+    key = "\n".join((repr(model), hw.model_dump_json(), repr(dep), params.model_dump_json()))
+    cache = _SHARED_STATIC.get(key)
+    if cache is None:
+        cache = _SHARED_STATIC[key] = {}
+        while len(_SHARED_STATIC) > _SHARED_STATIC_MAX:
+            _SHARED_STATIC.popitem(last=False)
+    else:
+        _SHARED_STATIC.move_to_end(key)
+    return cache
+
+
 def capture_sizes(max_size: int) -> list[int]:
     """vLLM 0.14 CUDA-graph capture sizes: 1, 2, 4, then steps of 8 below 256 and of 16 from 256."""
     sizes = [1, 2, 4] + list(range(8, 256, 8)) + list(range(256, max_size + 1, 16))
@@ -152,7 +172,7 @@ class StepCostModel:
         self.topk = arch.indexer.topk if arch.indexer else None
         self.sparse_padding = (SPARSE_PREFILL_HEAD_PADDING_BLACKWELL if hw.is_blackwell
                                else SPARSE_PREFILL_HEAD_PADDING_HOPPER)
-        self._static_cache: dict[tuple, _StaticPart] = {}
+        self._static_cache = _shared_static_cache(model, hw, dep, self.params)
 
     # ---- public API -----------------------------------------------------------------------------
     def stats(self, new_tokens, context_tokens) -> BatchStats:
