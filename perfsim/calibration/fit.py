@@ -183,13 +183,19 @@ def errors_pct(rows: Sequence[Measurement], predictions: np.ndarray) -> np.ndarr
     return 100.0 * (predictions - measured) / measured
 
 
+def abs_error_stats(errors_pct: Sequence[float] | np.ndarray) -> dict:
+    """Count, median and 90th percentile of absolute errors given in percent."""
+    e = np.abs(np.asarray(errors_pct, dtype=float))
+    return {"n": int(e.size), "median_abs_pct": float(np.median(e)), "p90_abs_pct": float(np.percentile(e, 90))}
+
+
 def error_summary(rows: Sequence[Measurement], predictions: np.ndarray, by: str = "metric_class") -> dict[str, dict]:
     """Median and 90th-percentile absolute error (%) per metric class (or per ``group``)."""
     err = errors_pct(rows, predictions)
     out: dict[str, dict] = {}
     keys = sorted({getattr(r, by) for r in rows})
     for k in keys:
-        e = np.array([abs(err[i]) for i, r in enumerate(rows) if getattr(r, by) == k and not np.isnan(err[i])])
-        if e.size:
-            out[k] = {"n": int(e.size), "median_abs_pct": float(np.median(e)), "p90_abs_pct": float(np.percentile(e, 90))}
+        e = [err[i] for i, r in enumerate(rows) if getattr(r, by) == k and not np.isnan(err[i])]
+        if e:
+            out[k] = abs_error_stats(e)
     return out

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import least_squares
 
+from perfsim.calibration.fit import abs_error_stats
 from perfsim.collect.model import parameters_for, predict_kernel
 from perfsim.collect.schema import KernelRow, read_rows
 from perfsim.costs.params import CostParams
@@ -75,12 +76,20 @@ def fit_kernels(rows: Sequence[KernelRow], hw: HardwareSpec, *, start: CostParam
     return params, rel
 
 
-def _error_table(rows, errors) -> dict[str, dict]:
-    out = {}
-    for op in sorted({r.op for r in rows}):
-        e = np.abs([err for r, err in zip(rows, errors, strict=True) if r.op == op])
-        out[op] = {"n": int(e.size), "median_abs_pct": float(np.median(e)), "p90_abs_pct": float(np.percentile(e, 90))}
-    return out
+def error_table(rows: Sequence[KernelRow], errors: np.ndarray) -> dict[str, dict]:
+    """Median and 90th-percentile absolute error (%) per operator kind."""
+    return {op: abs_error_stats([err for r, err in zip(rows, errors, strict=True) if r.op == op])
+            for op in sorted({r.op for r in rows})}
+
+
+def load_kernel_file(path: Path, hw_arg: str | None) -> tuple[list[KernelRow], HardwareSpec]:
+    """Rows of a kernel CSV and the hardware they were measured on (``--hw``, else guessed from the device)."""
+    rows = read_rows(path)
+    hw_name = hw_arg or guess_hardware(rows)
+    if hw_name is None:
+        raise SpecError(f"cannot tell which hardware '{rows[0].gpu_name}' is; pass --hw NAME or a hardware YAML "
+                        f"(known: {', '.join(known_hardware())})", source=str(path))
+    return rows, load_hardware(hw_name)
 
 
 def cmd_calibrate_kernels(args: argparse.Namespace) -> int:
@@ -89,12 +98,7 @@ def cmd_calibrate_kernels(args: argparse.Namespace) -> int:
     from perfsim.report import format_table
 
     path = Path(args.kernels)
-    rows = read_rows(path)
-    hw_name = getattr(args, "hw", None) or guess_hardware(rows)
-    if hw_name is None:
-        raise SpecError(f"cannot tell which hardware '{rows[0].gpu_name}' is; pass --hw NAME or a hardware YAML "
-                        f"(known: {', '.join(known_hardware())})", source=str(path))
-    hw = load_hardware(hw_name)
+    rows, hw = load_kernel_file(path, getattr(args, "hw", None))
     before = kernel_errors(rows, hw, CostParams())
     params, rel = fit_kernels(rows, hw)
     after = kernel_errors(rows, hw, params)
@@ -114,7 +118,7 @@ def cmd_calibrate_kernels(args: argparse.Namespace) -> int:
             "domain": {"hardware": [hw.name]},
             "params": {n: {"value": float(f"{getattr(params, n):.4g}"), "rel_sigma": float(f"{rel[n]:.3g}"),
                            "default": getattr(CostParams(), n), "unit": CostParams.unit(n)} for n in names},
-            "spec_only_error": _error_table(rows, before), "fit_error": _error_table(rows, after),
+            "spec_only_error": error_table(rows, before), "fit_error": error_table(rows, after),
         }
         write_profile(Path(args.out), profile)
         print(f"wrote {args.out}")

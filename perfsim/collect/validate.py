@@ -8,12 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from perfsim.collect.fit import _error_table, guess_hardware, kernel_errors
+from perfsim.collect.fit import error_table, kernel_errors, load_kernel_file
 from perfsim.collect.model import predict_kernel
-from perfsim.collect.schema import read_rows
-from perfsim.errors import SpecError
 from perfsim.report import format_table
-from perfsim.specs.hardware import known_hardware, load_hardware
 
 
 def cmd_validate_kernels(args: argparse.Namespace) -> int:
@@ -21,15 +18,10 @@ def cmd_validate_kernels(args: argparse.Namespace) -> int:
     from perfsim.calibration.profiles import load_params
 
     path = Path(args.kernels)
-    rows = read_rows(path)
-    hw_name = getattr(args, "hw", None) or guess_hardware(rows)
-    if hw_name is None:
-        raise SpecError(f"cannot tell which hardware '{rows[0].gpu_name}' is; pass --hw NAME or a hardware YAML "
-                        f"(known: {', '.join(known_hardware())})", source=str(path))
-    hw = load_hardware(hw_name)
+    rows, hw = load_kernel_file(path, getattr(args, "hw", None))
     params, provenance = load_params(args.calibration, hw)
     errors = kernel_errors(rows, hw, params)
-    table = _error_table(rows, errors)
+    table = error_table(rows, errors)
     if args.json:
         print(json.dumps({"hardware": hw.name, "calibration": provenance, "by_op": table,
                           "rows": [{"kernel": r.label, "measured_s": r.median_s,
