@@ -69,45 +69,41 @@ def _label(keys: list[str], values: tuple) -> str:
     return ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True)) or "all"
 
 
+def _line_plot(records, path, by: list[str], x: str, y: str, *, xlabel: str, ylabel: str, title: str,
+               log2_x: bool = False):
+    """One line of ``y`` against ``x`` per combination of the ``by`` settings."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for key, pts in _series(records, x, y, by).items():
+        xs, ys = zip(*pts, strict=True)
+        ax.plot(xs, ys, marker="o", label=_label(by, key))
+    if log2_x:
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    if by:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def throughput_vs_concurrency(records, path: str | Path | None = None, *, by: list[str] | None = None,
                               metric: str = "output_throughput_per_gpu"):
     """Throughput per GPU (tokens/s) against client concurrency, one line per other varied setting."""
-    plt = _plt()
-    by = by or []
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for key, pts in _series(records, "max_concurrency", metric, by).items():
-        xs, ys = zip(*pts, strict=True)
-        ax.plot(xs, ys, marker="o", label=_label(by, key))
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("max concurrency (requests)")
-    ax.set_ylabel(metric.replace("_", " ") + " (tokens/s)")
-    ax.set_title("Throughput vs concurrency")
-    ax.grid(True, alpha=0.3)
-    if by:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _save(fig, path)
+    return _line_plot(records, path, by or [], "max_concurrency", metric, xlabel="max concurrency (requests)",
+                      ylabel=metric.replace("_", " ") + " (tokens/s)", title="Throughput vs concurrency",
+                      log2_x=True)
 
 
 def pareto(records, path: str | Path | None = None, *, by: list[str] | None = None):
-    """Latency-throughput trade-off: tokens/s per GPU against tokens/s per user (1000 / mean TPOT)."""
-    plt = _plt()
-    by = by or []
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in records:
-        if not r.get("error") and r.get("mean_tpot_ms"):
-            r["tokens_per_s_per_user"] = 1000.0 / r["mean_tpot_ms"]
-    for key, pts in _series(records, "tokens_per_s_per_user", "output_throughput_per_gpu", by).items():
-        xs, ys = zip(*pts, strict=True)
-        ax.plot(xs, ys, marker="o", label=_label(by, key))
-    ax.set_xlabel("interactivity: output tokens/s per user (1000 / mean TPOT)")
-    ax.set_ylabel("output tokens/s per GPU")
-    ax.set_title("Throughput vs interactivity (Pareto front)")
-    ax.grid(True, alpha=0.3)
-    if by:
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    return _save(fig, path)
+    """Latency-throughput trade-off: tokens/s per GPU against tokens/s per user (1000 / mean TPOT in ms)."""
+    with_user_rate = [{**r, "tokens_per_s_per_user": 1000.0 / r["mean_tpot_ms"]}
+                      for r in records if not r.get("error") and r.get("mean_tpot_ms")]
+    return _line_plot(with_user_rate, path, by or [], "tokens_per_s_per_user", "output_throughput_per_gpu",
+                      xlabel="interactivity: output tokens/s per user (1000 / mean TPOT)",
+                      ylabel="output tokens/s per GPU", title="Throughput vs interactivity (Pareto front)")
 
 
 def step_breakdown(costs: dict[str, Any], path: str | Path | None = None, *, title: str = "Step time by category"):
