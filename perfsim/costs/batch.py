@@ -111,3 +111,17 @@ def batch_stats(new_tokens, context_tokens, *, decode_threshold: int = 1, topk: 
         pre_reqs=int(pre.size), pre_tokens=s_new, pre_kv_tokens=s_kv, pre_ctx_tokens=int(p_ctx.sum()),
         pre_pairs=s_pairs, pre_sparse_pairs=s_sparse, max_seq_len=max_len, uniform_query=uniform,
     )
+
+
+def uniform_decode_stats(num_reqs: int, context_tokens: int, *, decode_threshold: int = 1,
+                         topk: int | None = None) -> BatchStats:
+    """``batch_stats`` of ``num_reqs`` one-token decodes that all follow ``context_tokens`` cached tokens.
+
+    ``decode_threshold`` (>= 1, as vLLM's always is) is accepted for symmetry with ``batch_stats``.
+    """
+    if num_reqs <= 0:
+        return EMPTY
+    kv = context_tokens + 1
+    pairs = num_reqs * kv
+    sparse = num_reqs * min(kv, topk) if topk else pairs
+    return BatchStats(num_reqs, num_reqs, num_reqs, num_reqs, pairs, pairs, sparse, 0, 0, 0, 0, 0, 0, kv, True)

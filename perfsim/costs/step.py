@@ -16,13 +16,14 @@ lockstep padded to the largest rank. Nothing here knows about SimPy.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from perfsim.costs.batch import BatchStats, batch_stats
+from perfsim.costs.batch import EMPTY, BatchStats, batch_stats, uniform_decode_stats
 from perfsim.costs.comm import all_gather, all_reduce, group_link, reduce_scatter
 from perfsim.costs.params import CostParams
 from perfsim.costs.roofline import OpTime, gemm_efficiency, roofline
@@ -42,9 +43,18 @@ KERNELS_ATTENTION_MLA = 12
 KERNELS_ATTENTION_DSA = 33
 KERNELS_DENSE_MLP = 5
 KERNELS_MOE = 12
+#: Kernels outside the decoder layers: embedding, final norm, lm_head, logits gather, sampler, input prep.
+KERNELS_OUTSIDE_LAYERS = 6
+#: Extra kernels of an MTP drafter pass besides its layer: the two input norms, concat, eh_proj, shared-head norm,
+#: draft sampling, and the hidden-state / position bookkeeping between passes.
+KERNELS_MTP_EXTRA = 8
 #: Kernels launched eagerly between piecewise CUDA-graph pieces (the attention custom ops).
 EAGER_KERNELS_MLA = 6
 EAGER_KERNELS_DSA = 20
+#: Piecewise CUDA graphs split each layer around the attention op: two graph replays per layer.
+GRAPH_PIECES_PER_LAYER = 2
+#: Step shapes kept per cost-model spec set before the cache is cleared (a shape is a few kB).
+STATIC_CACHE_MAX_SHAPES = 4096
 #: FlashMLA sparse prefill pads local heads to this many on SM100 (64 on Hopper) [flashmla_sparse.py:722];
 #: ranks with fewer than 32 heads and an FP8 cache run everything through the decode kernel instead.
 SPARSE_PREFILL_HEAD_PADDING_BLACKWELL = 128
@@ -122,6 +132,17 @@ class _StaticPart:
     categories: dict[str, float]
 
 
+def _as_mtp(op: OpTime) -> OpTime:
+    """The same operator, filed under the MTP drafter."""
+    return dataclasses.replace(op, name=op.name if op.name.startswith("mtp") else "mtp_" + op.name, category="mtp")
+
+
+def _scaled(op: OpTime, times: int) -> OpTime:
+    """``times`` identical runs of an operator as one entry."""
+    return dataclasses.replace(op, time_s=op.time_s * times, flops=op.flops * times, bytes=op.bytes * times,
+                               comm_bytes=op.comm_bytes * times)
+
+
 #: Static-part caches shared by every StepCostModel built from equal specs, so that the points of a sweep
 #: (same deployment, other workloads) reuse each other's step shapes. Bounded: least recently used dropped.
 _SHARED_STATIC: OrderedDict[str, dict[tuple, _StaticPart]] = OrderedDict()
@@ -170,6 +191,7 @@ class StepCostModel:
         self.sizes = capture_sizes(dep.max_cudagraph_capture_size) if dep.cudagraph_mode != "NONE" else []
         self.decode_threshold = 1 if dep.attention_backend == "CUTLASS_MLA" else 1 + dep.num_speculative_tokens
         self.topk = arch.indexer.topk if arch.indexer else None
+        self.kernels_attention = KERNELS_ATTENTION_DSA if self.topk else KERNELS_ATTENTION_MLA
         self.sparse_padding = (SPARSE_PREFILL_HEAD_PADDING_BLACKWELL if hw.is_blackwell
                                else SPARSE_PREFILL_HEAD_PADDING_HOPPER)
         self._static_cache = _shared_static_cache(model, hw, dep, self.params)
@@ -183,7 +205,7 @@ class StepCostModel:
         """Cost of one step; ``ranks`` holds one batch per DP rank (idle ranks: an empty batch)."""
         batches = [ranks] if isinstance(ranks, BatchStats) else list(ranks)
         if len(batches) != self.dep.dp:
-            batches = batches + [batch_stats([], [])] * (self.dep.dp - len(batches))
+            batches = batches + [EMPTY] * (self.dep.dp - len(batches))
         t_max = max(max(b.num_tokens for b in batches), 1)
         uniform = all(b.is_uniform_decode or b.num_tokens == 0 for b in batches)
         graph, padded = self._graph_mode(t_max, uniform)
@@ -267,7 +289,7 @@ class StepCostModel:
     # ---- one rank -----------------------------------------------------------------------------------
     def _static(self, tokens: int, padded: int, moe_tokens: int, rows: int, graph: str) -> _StaticPart:
         """Operators that depend only on token counts (projections, MLP/MoE, logits), cached by shape."""
-        key = (tokens, padded, moe_tokens, rows, graph)
+        key = ("step", tokens if self.topk else padded, padded, moe_tokens, rows, graph)
         part = self._static_cache.get(key)
         if part is None:
             arch = self.model.arch
@@ -277,17 +299,20 @@ class StepCostModel:
                    + self._dense_mlp_ops(padded, n_dense, mtp=False)
                    + self._moe_ops(padded, moe_tokens, n_moe, mtp=False)
                    + self._logits_ops(rows, "lm_head", self.model.recipe.dtype("lm_head")))
-            kernels = n_layers * (KERNELS_ATTENTION_DSA if self.topk else KERNELS_ATTENTION_MLA)
-            kernels += n_dense * KERNELS_DENSE_MLP + n_moe * KERNELS_MOE + 6
+            kernels = n_layers * self.kernels_attention
+            kernels += n_dense * KERNELS_DENSE_MLP + n_moe * KERNELS_MOE + KERNELS_OUTSIDE_LAYERS
             eager = self._eager_kernels(graph, kernels, n_layers)
             categories: dict[str, float] = {}
             for o in ops:
                 categories[o.category] = categories.get(o.category, 0.0) + o.time_s
             part = _StaticPart(tuple(ops), sum(o.time_s for o in ops), kernels, eager, categories)
-            if len(self._static_cache) > 4096:
-                self._static_cache.clear()
-            self._static_cache[key] = part
+            self._cache_put(key, part)
         return part
+
+    def _cache_put(self, key: tuple, part: _StaticPart) -> None:
+        if len(self._static_cache) >= STATIC_CACHE_MAX_SHAPES:
+            self._static_cache.clear()
+        self._static_cache[key] = part
 
     def _dynamic_ops(self, b: BatchStats, padded: int, rows: int) -> tuple[list[OpTime], int, int]:
         """Operators that depend on contexts (attention cores, indexer scores) and the MTP draft."""
@@ -389,7 +414,7 @@ class StepCostModel:
             return 1
         if graph == "PIECEWISE":
             per_layer = EAGER_KERNELS_DSA if self.topk else EAGER_KERNELS_MLA
-            return layers * (per_layer + 2)  # + replay of the graph pieces around the attention op
+            return layers * (per_layer + GRAPH_PIECES_PER_LAYER)
         return kernels
 
     # ---- operator groups ------------------------------------------------------------------------------
@@ -604,22 +629,36 @@ class StepCostModel:
         return ops
 
     def _mtp_draft_ops(self, b: BatchStats, t: int, rows: int) -> tuple[list[OpTime], int, int]:
-        """The MTP drafter: one pass over the step's tokens, then k-1 one-token passes per request."""
+        """The MTP drafter: one pass over the step's tokens, then k-1 one-token passes per request.
+
+        Each pass is a cached count-only part plus its attention core; the k-1 one-token passes are
+        identical, so one is costed and scaled.
+        """
         k = self.dep.num_speculative_tokens
-        kernels_layer = (KERNELS_ATTENTION_DSA if self.topk else KERNELS_ATTENTION_MLA) + KERNELS_MOE + 8
-        ops: list[OpTime] = []
-        passes = [(b, t)]
+        reqs = max(b.num_reqs, 1)
+        first = self._mtp_static(b.num_tokens, t, reqs)
+        ops = list(first.ops) + [_as_mtp(o) for o in self._attention_core_ops(b, 1, mtp=True)]
+        kernels, eager = first.kernels, first.eager
         if k > 1:
-            one = batch_stats([1] * max(b.num_reqs, 1), [b.max_seq_len] * max(b.num_reqs, 1),
-                              decode_threshold=self.decode_threshold, topk=self.topk)
-            passes += [(one, max(b.num_reqs, 1))] * (k - 1)
-        for stats, tokens in passes:
-            ops.append(self._gemm("mtp_eh_proj", "mtp", 1, tokens, self.h, 2 * self.h, "bf16"))
-            layer_ops = (self._attention_ops(stats, tokens, 1, mtp=True)
-                         + self._moe_ops(tokens, tokens * self.dep.dp, 1, mtp=True)
-                         + self._logits_ops(max(stats.num_reqs, 1), "mtp_lm_head", "bf16"))
-            ops += [OpTime("mtp_" + o.name if not o.name.startswith("mtp") else o.name, "mtp", o.layers, o.time_s,
-                           o.flops, o.bytes, o.comm_bytes, o.bound, o.dtype) for o in layer_ops]
-        kernels = kernels_layer * len(passes)
-        eager = kernels if self.topk else kernels // 2  # the V3.2 drafter runs eagerly in vLLM 0.14.1
+            one = uniform_decode_stats(reqs, b.max_seq_len, decode_threshold=self.decode_threshold, topk=self.topk)
+            rest = self._mtp_static(reqs, reqs, reqs)
+            ops += [_scaled(_as_mtp(o), k - 1) for o in rest.ops + tuple(self._attention_core_ops(one, 1, mtp=True))]
+            kernels += rest.kernels * (k - 1)
+            eager += rest.eager * (k - 1)
         return ops, kernels, eager
+
+    def _mtp_static(self, tokens: int, t: int, rows: int) -> _StaticPart:
+        """Count-only operators of one drafter pass over ``t`` padded tokens sampling ``rows`` rows (cached)."""
+        key = ("mtp", tokens, t, rows)
+        part = self._static_cache.get(key)
+        if part is None:
+            ops = [self._gemm("mtp_eh_proj", "mtp", 1, t, self.h, 2 * self.h, "bf16")]
+            ops += [_as_mtp(o) for o in (self._attention_static_ops(tokens, t, 1, mtp=True)
+                                         + self._moe_ops(t, t * self.dep.dp, 1, mtp=True)
+                                         + self._logits_ops(rows, "mtp_lm_head", "bf16"))]
+            kernels = self.kernels_attention + KERNELS_MOE + KERNELS_MTP_EXTRA
+            # the V3.2 drafter runs eagerly in vLLM 0.14.1; an MLA drafter keeps its graph pieces
+            eager = kernels if self.topk else kernels // 2
+            part = _StaticPart(tuple(ops), sum(o.time_s for o in ops), kernels, eager, {"mtp": sum(o.time_s for o in ops)})
+            self._cache_put(key, part)
+        return part
