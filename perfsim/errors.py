@@ -9,6 +9,18 @@ class PerfsimError(Exception):
     The CLI prints ``str(error)`` and exits with code 2 (usage or input error).
     """
 
+    def __reduce__(self):
+        # subclasses take other __init__ arguments than their message: rebuild from the final state, so that
+        # errors raised in worker processes (sweeps, calibration) reach the parent intact
+        return (_restore_error, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore_error(cls: type[PerfsimError], args: tuple, state: dict) -> PerfsimError:
+    err = cls.__new__(cls)
+    Exception.__init__(err, *args)
+    err.__dict__.update(state)
+    return err
+
 
 class SpecError(PerfsimError):
     """A hardware, model, deployment or workload spec is missing, malformed or impossible.

@@ -20,6 +20,7 @@ from scipy.optimize import least_squares
 
 from perfsim.calibration.measurements import Measurement, ScenarioTable
 from perfsim.costs.params import CostParams
+from perfsim.errors import PerfsimError
 
 #: the parameters fitted by default: one efficiency per kernel class the data exercise, the HBM fraction
 #: for decode, the EP load imbalance, the API server's per-request latency and the gap between kernels
@@ -53,7 +54,6 @@ class Evaluator:
         self.table = ScenarioTable(self.rows)
         self.workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
         self._pool: ProcessPoolExecutor | None = None
-        self.evaluations = 0
 
     def predict(self, params: CostParams) -> np.ndarray:
         """Predicted value per row (NaN for rows whose scenario is unknown)."""
@@ -66,14 +66,19 @@ class Evaluator:
         if self.workers > 1 and len(jobs) > 1:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(self.workers)
-            results = list(self._pool.map(_predict_scenario, jobs, chunksize=max(1, len(jobs) // (4 * self.workers))))
+            pending = self._pool.map(_predict_scenario, jobs, chunksize=max(1, len(jobs) // (4 * self.workers)))
         else:
-            results = [_predict_scenario(j) for j in jobs]
+            pending = map(_predict_scenario, jobs)
+        results = []
+        for key in keys:
+            try:
+                results.append(next(pending))
+            except PerfsimError as exc:  # name the measurement row whose settings cannot be simulated
+                raise PerfsimError(f"{self.rows[self.table.scenarios[key][0]].source}: {exc}") from None
         out = np.full(len(self.rows), np.nan)
         for key, result in zip(keys, results, strict=True):
             for i in self.table.scenarios[key]:
                 out[i] = self.rows[i].predicted(result)
-        self.evaluations += 1
         return out
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ whose scenario stays unknown (e.g. no concurrency) is kept with the reason and n
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import re
@@ -20,7 +21,7 @@ from perfsim.errors import SpecError
 from perfsim.paths import data_dir
 from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import Deployment
-from perfsim.specs.loading import load_yaml_file
+from perfsim.specs.loading import load_yaml_file, read_text, validation_error_to_spec_error
 
 METRIC_CLASS = {
     "total_token_throughput": "throughput", "output_throughput": "throughput", "request_throughput": "throughput",
@@ -121,8 +122,22 @@ def _check_scenario(dep: dict[str, Any], bench: dict[str, Any], source: str) -> 
         try:
             cls(**values)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise SpecError(problems, source=source) from None
+            raise validation_error_to_spec_error(exc, source) from None
+
+
+def _check_sidecar(spec: dict[str, Any], source: str) -> None:
+    """The sidecar's ``models``/``precisions`` are name maps and ``assumptions`` a list of rules."""
+    for key in ("models", "precisions"):
+        if not isinstance(spec.get(key) or {}, dict):
+            raise SpecError("expected a mapping of CSV names to perfsim names", source=source, field=key)
+    rules = spec.get("assumptions") or []
+    if not isinstance(rules, list):
+        raise SpecError("expected a list of {match, deployment, bench, why} rules", source=source, field="assumptions")
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict) or not all(isinstance(rule.get(k) or {}, dict)
+                                                 for k in ("match", "deployment", "bench")):
+            raise SpecError("expected a mapping with 'match', 'deployment' and/or 'bench' mappings and 'why'",
+                            source=source, field=f"assumptions[{i}]")
 
 
 def _apply_assumptions(row: dict[str, str], dep: dict, bench: dict, spec: dict) -> list[str]:
@@ -160,46 +175,49 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
     """Rows of a measurement CSV (see measurements/README.md), with its YAML sidecar's assumptions."""
     sidecar = path.with_suffix(".yaml")
     spec = load_yaml_file(sidecar) if sidecar.exists() else {}
+    _check_sidecar(spec, str(sidecar))
     models, precisions = spec.get("models", {}) or {}, spec.get("precisions", {}) or {}
     out: list[Measurement] = []
-    with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
-        required = {"group", "model", "precision", "hardware", "parallel", "isl", "osl", "metric", "value", "scope"}
-        missing = required - set(reader.fieldnames or [])
-        if missing:
-            raise SpecError(f"missing columns {', '.join(sorted(missing))}", source=str(path))
-        for line, row in enumerate(reader, start=2):
-            where = f"{path.name}:{line}"
-            try:
-                metric = row["metric"].strip()
-                if metric not in METRIC_CLASS:
-                    raise SpecError(f"metric '{metric}' unknown; allowed: {', '.join(METRIC_CLASS)}", field="metric")
-                scope = row["scope"].strip()
-                if scope not in SCOPES:
-                    raise SpecError(f"scope '{scope}' unknown; allowed: {', '.join(SCOPES)}", field="scope")
-                dep = parse_parallel(row["parallel"])
-                bench: dict[str, Any] = {"random_input_len": int(row["isl"]), "random_output_len": int(row["osl"])}
-                if row.get("num_prompts"):
-                    bench["num_prompts"] = int(row["num_prompts"])
-                notes = _apply_assumptions(row, dep, bench, spec)
-                if row.get("concurrency", "").strip():
-                    bench["max_concurrency"] = int(row["concurrency"])
-                _apply_overrides(dep, bench, assume or {}, notes)
-                _check_scenario(dep, bench, where)
-                unknown = None if bench.get("max_concurrency") is not None else (
-                    "concurrency not stated (use --assume concurrency=N)")
-                value = float(row["value"])
-                if not math.isfinite(value) or value <= 0:
-                    raise SpecError(f"value must be a positive number, got {row['value']}", field="value")
-            except SpecError as exc:
-                raise SpecError(str(exc), source=where) from None
-            except ValueError as exc:
-                raise SpecError(f"bad number ({exc})", source=where) from None
-            out.append(Measurement(
-                group=row["group"], model=models.get(row["model"], row["model"]), hw=row["hardware"],
-                precision=precisions.get(row["precision"], row["precision"]), deployment=dep,
-                bench=None if unknown else bench, metric=metric, value=value, scope=scope, source=where,
-                note=row.get("note", ""), assumptions=tuple(notes), unknown=unknown))
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    required = {"group", "model", "precision", "hardware", "parallel", "isl", "osl", "metric", "value", "scope"}
+    missing = required - set(reader.fieldnames or [])
+    if missing:
+        raise SpecError(f"missing columns {', '.join(sorted(missing))}", source=str(path))
+    for line, row in enumerate(reader, start=2):
+        where = f"{path.name}:{line}"
+        if None in row or any(v is None for v in row.values()):  # csv's markers of extra / missing cells
+            cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or [])
+            raise SpecError(f"{cells} cells where the header has {len(reader.fieldnames or [])}", source=where)
+        try:
+            metric = row["metric"].strip()
+            if metric not in METRIC_CLASS:
+                raise SpecError(f"metric '{metric}' unknown; allowed: {', '.join(METRIC_CLASS)}", field="metric")
+            scope = row["scope"].strip()
+            if scope not in SCOPES:
+                raise SpecError(f"scope '{scope}' unknown; allowed: {', '.join(SCOPES)}", field="scope")
+            dep = parse_parallel(row["parallel"])
+            bench: dict[str, Any] = {"random_input_len": int(row["isl"]), "random_output_len": int(row["osl"])}
+            if row.get("num_prompts"):
+                bench["num_prompts"] = int(row["num_prompts"])
+            notes = _apply_assumptions(row, dep, bench, spec)
+            if row.get("concurrency", "").strip():
+                bench["max_concurrency"] = int(row["concurrency"])
+            _apply_overrides(dep, bench, assume or {}, notes)
+            _check_scenario(dep, bench, where)
+            unknown = None if bench.get("max_concurrency") is not None else (
+                "concurrency not stated (use --assume concurrency=N)")
+            value = float(row["value"])
+            if not math.isfinite(value) or value <= 0:
+                raise SpecError(f"value must be a positive number, got {row['value']}", field="value")
+        except SpecError as exc:
+            raise exc if exc.source else SpecError(str(exc), source=where) from None
+        except ValueError as exc:
+            raise SpecError(f"bad number ({exc})", source=where) from None
+        out.append(Measurement(
+            group=row["group"], model=models.get(row["model"], row["model"]), hw=row["hardware"],
+            precision=precisions.get(row["precision"], row["precision"]), deployment=dep,
+            bench=None if unknown else bench, metric=metric, value=value, scope=scope, source=where,
+            note=row.get("note", ""), assumptions=tuple(notes), unknown=unknown))
     return out
 
 
@@ -261,15 +279,25 @@ def load_bench_json(path: Path, setup: dict[str, Any]) -> list[Measurement]:
     return out
 
 
+def default_measurement_files() -> list[Path]:
+    """The measurement tables bundled with perfsim (``measurements/*.csv``)."""
+    return sorted(data_dir("measurements").glob("*.csv"))
+
+
 def load_measurements(paths: list[str | Path] | None = None, *, assume: dict[str, Any] | None = None,
                       setup: dict[str, Any] | None = None) -> list[Measurement]:
     """Measurements from CSV files and bench-serve JSON files (default: the bundled measurements)."""
-    files = [Path(p) for p in paths] if paths else sorted(data_dir("measurements").glob("*.csv"))
+    files = [Path(p) for p in paths] if paths is not None else default_measurement_files()
     out: list[Measurement] = []
     for path in files:
+        if not path.exists():
+            raise SpecError("file not found", source=str(path))
         if path.is_dir():
-            out += load_measurements(sorted(path.glob("*.csv")) + sorted(path.glob("*.json")), assume=assume,
-                                     setup=setup)
+            inside = sorted(path.glob("*.csv")) + sorted(path.glob("*.json"))
+            if not inside:
+                raise SpecError("no .csv measurement tables or .json bench-serve results in this folder",
+                                source=str(path))
+            out += load_measurements(inside, assume=assume, setup=setup)
         elif path.suffix == ".csv":
             out += load_csv(path, assume)
         elif path.suffix == ".json":
@@ -287,8 +315,6 @@ def load_measurements(paths: list[str | Path] | None = None, *, assume: dict[str
                                                 "assumptions": tuple(notes)}))
                 rows = fixed
             out += rows
-        elif not path.exists():
-            raise SpecError("file not found", source=str(path))
         else:
             raise SpecError("expected a .csv measurement table or a bench-serve .json result", source=str(path))
     return out

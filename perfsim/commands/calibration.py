@@ -134,9 +134,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               f"{getattr(CostParams(), n):.4g}") for n in names]
     print(format_table(table, ["parameter", "value", "unit", "1 sigma", "default"], align="lrlrr"))
     name = Path(args.out).stem if args.out else "calibration"
-    from perfsim.paths import data_dir
+    from perfsim.calibration.measurements import default_measurement_files
 
-    files = args.files or [f"measurements/{p.name}" for p in sorted(data_dir("measurements").glob("*.csv"))]
+    files = args.files or [f"measurements/{p.name}" for p in default_measurement_files()]
     profile = build_profile(name, rows, result, cvres, spec_only, files)
     if args.out:
         write_profile(Path(args.out), profile)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from perfsim.errors import SpecError
 
 
-def _read_text(path: Path) -> str:
+def read_text(path: Path) -> str:
     """A text file's contents; missing files, folders and binary files are clear errors."""
     if not path.exists():
         raise SpecError("file not found", source=str(path))
@@ -28,7 +28,7 @@ def _read_text(path: Path) -> str:
 
 def load_yaml_file(path: Path) -> dict[str, Any]:
     """Read a YAML mapping with the safe loader; errors name the file."""
-    text = _read_text(path)
+    text = read_text(path)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -40,7 +40,7 @@ def load_yaml_file(path: Path) -> dict[str, Any]:
 
 def load_json_file(path: Path) -> dict[str, Any]:
     """Read a JSON object; errors name the file."""
-    text = _read_text(path)
+    text = read_text(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
