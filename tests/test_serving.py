@@ -147,6 +147,37 @@ def test_async_preemption_keeps_the_in_flight_token():
     assert second in finished and second.num_emitted == 2 and second not in s.waiting
 
 
+
+def test_async_mtp_schedules_no_empty_steps_when_drafts_are_rejected():
+    """vLLM skips a request only when its in-flight steps finish it even if every draft is rejected."""
+    s = sched(num_spec_tokens=2)  # default acceptance: every draft rejected
+    req = Request(0, 8, 8, 4)
+    s.add(req)
+    in_flight = s.schedule()  # prefill; samples token 1
+    steps = 1
+    while req.state != "finished":
+        nxt = s.schedule()  # async: scheduled before the previous step completes
+        s.complete(in_flight)
+        in_flight = nxt
+        steps += 1
+        assert steps < 20
+        if req.state != "finished":
+            assert len(nxt) == 1  # every step after the prefill carries the request (verify of 1 + 2 drafts)
+    # 4 tokens, one per step when all drafts are rejected: prefill + 3 verify steps, then the result arrives
+    assert req.num_emitted == 4 and steps <= 5
+
+
+def test_mtp_drafts_stop_at_max_model_len():
+    s = sched(num_spec_tokens=3, max_model_len=100)
+    s.add(Request(0, 90, 90, 10))
+    s.complete(s.schedule())
+    for _ in range(20):
+        b = s.schedule()
+        if not len(b):
+            break
+        assert int((b.context + b.new_tokens).max()) <= 99  # positions stay below max_model_len, as in vLLM
+        s.complete(b)
+
 def test_decode_blocks_grow_at_block_boundaries():
     s = sched(block_size=16)
     s.add(Request(0, 16, 16, 3))

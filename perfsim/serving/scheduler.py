@@ -30,7 +30,9 @@ import numpy as np
 
 from perfsim.serving.request import Request
 
-_FIELDS = ("rid", "seq", "prompt", "computed", "sampled", "emitted", "maxtok", "blocks")
+#: per running request: ids, token counts (``sampled`` includes in-flight placeholders and optimistic drafts;
+#: ``flight`` is the drafts of in-flight steps not yet verified) and KV blocks held
+_FIELDS = ("rid", "seq", "prompt", "computed", "sampled", "flight", "emitted", "maxtok", "blocks")
 
 
 @dataclass
@@ -115,8 +117,12 @@ class Scheduler:
         """True when a schedule() call could produce tokens (not only finished-but-in-flight requests)."""
         if self.waiting:
             return True
-        n = self.n
-        return bool(n) and bool(np.any(self.a["sampled"][:n] < self.a["maxtok"][:n]))
+        return bool(np.any(self._needs_steps()))
+
+    def _needs_steps(self) -> np.ndarray:
+        """Per running request: True unless its in-flight steps surely reach max_tokens (vLLM skips those)."""
+        a, n = self.a, self.n
+        return a["sampled"][:n] - a["flight"][:n] < a["maxtok"][:n]
 
     @property
     def kv_usage(self) -> float:
@@ -131,7 +137,7 @@ class Scheduler:
         a = self.a
         a["rid"][i], a["seq"][i], a["prompt"][i] = req.id, self._next_seq, req.prompt_len
         a["computed"][i], a["sampled"][i], a["emitted"][i] = req.num_computed, req.num_sampled, req.num_emitted
-        a["maxtok"][i], a["blocks"][i] = req.max_tokens, req.blocks + blocks
+        a["maxtok"][i], a["blocks"][i], a["flight"][i] = req.max_tokens, req.blocks + blocks, 0
         req.blocks = 0
         self._next_seq += 1
         self.objs[req.id] = req
@@ -180,7 +186,7 @@ class Scheduler:
         parts_dec: list[np.ndarray] = []
         if n:
             prompt, computed, sampled = a["prompt"][:n], a["computed"][:n], a["sampled"][:n]
-            active = sampled < a["maxtok"][:n]  # else only the last token is in flight (async)
+            active = self._needs_steps()  # else the in-flight steps finish it even if every draft is rejected
             need = prompt + sampled - computed
             decode = (need == 1) & (sampled > 0) & active
             if k:
@@ -189,9 +195,8 @@ class Scheduler:
             else:
                 want = need * active
                 look = 0
-            if int((computed + want).max()) >= self.max_model_len:  # rare: clamp at max_model_len - 1
-                cap = self.max_model_len - 1 - computed + (k * decode if k else 0)
-                want = np.minimum(want, np.maximum(cap, 0))
+            if k and int((computed + want).max()) >= self.max_model_len:  # drafts stop at max_model_len - 1
+                want = np.minimum(want, np.maximum(self.max_model_len - 1 - computed, 0))
             if int(want.sum()) <= budget:
                 take = want
             else:  # in admission order, each takes what is left of the budget
@@ -210,6 +215,7 @@ class Scheduler:
                 if k:
                     drafts = np.where(samples & decode, take - 1, 0)
                     sampled += samples + drafts
+                    a["flight"][:n] += drafts
                     parts_dec.append(drafts[samples])
                 else:
                     sampled += samples
@@ -282,13 +288,13 @@ class Scheduler:
         i = 0
         while i < self.n and budget > 0:
             computed, sampled = int(a["computed"][i]), int(a["sampled"][i])
-            if sampled >= a["maxtok"][i]:
+            if sampled - a["flight"][i] >= a["maxtok"][i]:
                 i += 1
                 continue
             need = int(a["prompt"][i]) + sampled - computed
             decode = need == 1 and sampled > 0
             want = need + (k if decode else 0)
-            take = min(want, budget, self.max_model_len - 1 - computed + (k if decode else 0))
+            take = min(want, budget, self.max_model_len - 1 - computed)
             if take <= 0:
                 i += 1
                 continue
@@ -325,6 +331,7 @@ class Scheduler:
             if computed + take >= a["prompt"][i] + sampled:
                 drafts = take - 1 if decode else 0
                 a["sampled"][i] = sampled + 1 + drafts
+                a["flight"][i] += drafts
                 seqs.append(int(a["seq"][i]))
                 decs.append(drafts)
                 added.append(1 + drafts)
@@ -358,7 +365,7 @@ class Scheduler:
                 if self.on_remote_alloc is not None:
                     self.on_remote_alloc(req)
                 continue
-            take = min(req.num_tokens - req.num_computed, budget, self.max_model_len - 1 - req.num_computed)
+            take = min(req.num_tokens - req.num_computed, budget)
             if take <= 0:
                 break
             blocks = -(-(req.num_computed + take) // bs) - req.blocks
@@ -412,6 +419,7 @@ class Scheduler:
             acc = np.minimum(self.accept(drows.size), drafts[spec])
             acc = np.maximum(np.minimum(acc, a["maxtok"][drows] - a["emitted"][drows] - 1), 0)
             tokens[spec] += acc
+            a["flight"][drows] -= drafts[spec]
             rejected = drafts[spec] - acc  # optimistic draft placeholders and their KV are rolled back
             a["sampled"][drows] -= rejected
             a["computed"][drows] -= rejected
