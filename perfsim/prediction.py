@@ -149,11 +149,11 @@ def _result_json(m: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
     }
     spec_keys = {}
     if dep.num_speculative_tokens:
-        drafts = sum(e.drafts for e in sim.engines.values())
-        by_pos = [sum(e.accepted_by_position[i] for e in sim.engines.values() if e.accepted_by_position)
+        drafts = sum(e.spec.num_drafts for e in sim.engines.values())
+        by_pos = [sum(e.spec.accepted_by_position[i] for e in sim.engines.values())
                   for i in range(dep.num_speculative_tokens)]
         accepted = sum(by_pos)
-        draft_tokens = drafts * dep.num_speculative_tokens
+        draft_tokens = sum(e.spec.draft_tokens for e in sim.engines.values())
         spec_keys = {
             "spec_decode_acceptance_rate": 100.0 * accepted / draft_tokens if draft_tokens else 0.0,
             "spec_decode_acceptance_length": 1 + accepted / drafts if drafts else 1.0,

@@ -17,50 +17,53 @@ import simpy
 
 from perfsim.costs.step import StepCostModel
 from perfsim.serving.request import Request
-from perfsim.serving.scheduler import ScheduledBatch, Scheduler
+from perfsim.serving.scheduler import ScheduledBatch, Scheduler, SpecStats
+
+#: vLLM's DP load balancer scores a rank by waiting x 4 + running (v1/engine/core_client.py,
+#: DPLBAsyncMPClient.get_core_engine_for_request); vLLM's counts may lag by up to 100 ms, perfsim's are exact
+DP_LB_WAITING_WEIGHT = 4
 
 
 @dataclass
 class EngineStats:
-    """Per-engine counters over a run (times in seconds)."""
+    """Per-engine counters over a run (times in seconds), each step counted for the batch it ran.
+
+    Running requests are averaged over DP ranks; KV usage is the fullest rank's.
+    """
 
     steps: int = 0
     busy_s: float = 0.0
     running_reqs_x_s: float = 0.0  # integral of running requests over busy time
-    tokens: int = 0
     kv_usage_x_s: float = 0.0
     peak_kv_usage: float = 0.0
     category_s: dict[str, float] = field(default_factory=dict)
-    drafts: int = 0
-    accepted_by_position: list[int] = field(default_factory=list)
-
-    def mean_running(self) -> float:
-        """Mean running requests per rank, weighted by step time."""
-        return self.running_reqs_x_s / self.busy_s if self.busy_s else 0.0
-
-    def mean_kv_usage(self) -> float:
-        """Mean KV block usage (0-1), weighted by step time."""
-        return self.kv_usage_x_s / self.busy_s if self.busy_s else 0.0
+    spec: SpecStats = field(default_factory=SpecStats)
 
 
 class Acceptance:
     """Draws how many MTP draft tokens a verification step accepts (consecutive from the first)."""
 
-    def __init__(self, rates: Sequence[float], seed: int, stats: EngineStats):
-        self.rates = list(rates)
-        self.rng = np.random.default_rng(seed)
-        self.stats = stats
-        stats.accepted_by_position = [0] * len(self.rates)
+    def __init__(self, rates: Sequence[float], rng: np.random.Generator):
+        self.rates = np.asarray(rates)
+        self.rng = rng
 
     def __call__(self, m: int) -> np.ndarray:
         """Accepted drafts for each of ``m`` verified decodes (consecutive accepts from position 1)."""
-        hits = self.rng.random((m, len(self.rates))) < np.asarray(self.rates)
-        run = np.cumprod(hits, axis=1)
-        self.stats.drafts += m
-        per_position = run.sum(axis=0)
-        for i, count in enumerate(per_position):
-            self.stats.accepted_by_position[i] += int(count)
-        return run.sum(axis=1).astype(np.int64)
+        hits = self.rng.random((m, self.rates.size)) < self.rates
+        return np.cumprod(hits, axis=1).sum(axis=1).astype(np.int64)
+
+
+@dataclass
+class _Plan:
+    """The next step (or block of identical decode steps) of every rank, with a block's precomputed cost."""
+
+    batches: list[ScheduledBatch]
+    block_times: np.ndarray | None = None  # seconds of each step of a decode block
+    block_gpu_s: float = 0.0
+    block_categories: dict[str, float] = field(default_factory=dict)
+
+    def empty(self) -> bool:
+        return not any(len(b) for b in self.batches)
 
 
 class Engine:
@@ -68,8 +71,10 @@ class Engine:
 
     def __init__(self, env: simpy.Environment, name: str, cost_model: StepCostModel, *, num_blocks: int,
                  on_finish: Callable[[Request, float], None], log: list | None = None,
-                 acceptance_rates: Sequence[float] = (), seed: int = 0, record_categories: bool = True,
-                 allow_blocks: bool = False):
+                 acceptance_rates: Sequence[float] = (), seed: Sequence[int] = (0,), allow_blocks: bool = False,
+                 hold_finished: bool = False):
+        """``seed``: entropy of this instance's random draws (MTP acceptance), one stream per DP rank;
+        ``hold_finished``: finished requests keep their KV blocks until released (P/D prefill)."""
         dep = cost_model.dep
         self.env, self.name, self.cost_model = env, name, cost_model
         self.async_scheduling = dep.async_scheduling
@@ -78,29 +83,25 @@ class Engine:
         # (time or block of step-end times, request ids, tokens per chunk) of every step or decode block whose
         # chunks reach the client; a block means every request got one chunk at every step end
         self.log = log
-        self.record_categories = record_categories
         self.allow_blocks = allow_blocks
-        self._block_profile: tuple[float, dict[str, float]] = (0.0, {})
         self.schedulers = []
         for rank in range(dep.dp):
-            accept = Acceptance(acceptance_rates, seed + 7919 * rank, self.stats) if dep.num_speculative_tokens else None
+            accept = (Acceptance(acceptance_rates, np.random.default_rng([*seed, rank]))
+                      if dep.num_speculative_tokens else None)
             self.schedulers.append(Scheduler(
                 max_num_seqs=dep.max_num_seqs, max_num_batched_tokens=dep.max_num_batched_tokens,
                 num_blocks=num_blocks, block_size=dep.block_size, max_model_len=dep.max_model_len,
-                num_spec_tokens=dep.num_speculative_tokens, accept=accept))
+                num_spec_tokens=dep.num_speculative_tokens, accept=accept, spec_stats=self.stats.spec,
+                hold_finished=hold_finished))
         self._wake = env.event()
         self._idle = True
         self.process = env.process(self._loop())
 
     # ---- requests in ---------------------------------------------------------------------------
-    def load(self) -> int:
-        """Requests waiting or running on this instance."""
-        return sum(len(s.waiting) + s.num_running for s in self.schedulers)
-
     def submit(self, req: Request) -> None:
         """Route a request to the DP rank with the lowest 4 x waiting + running (vLLM's DP load balancer)."""
-        rank = min(range(len(self.schedulers)),
-                   key=lambda r: 4 * len(self.schedulers[r].waiting) + self.schedulers[r].num_running)
+        rank = min(range(len(self.schedulers)), key=lambda r: DP_LB_WAITING_WEIGHT * len(self.schedulers[r].waiting)
+                   + self.schedulers[r].num_running)
         req.engine = rank
         self.schedulers[rank].add(req)
         self.notify()
@@ -116,7 +117,7 @@ class Engine:
         return sum(s.num_preemptions for s in self.schedulers)
 
     # ---- the step loop ---------------------------------------------------------------------------
-    def _schedule_all(self, start_s: float) -> tuple[list[ScheduledBatch], np.ndarray | None]:
+    def _schedule_all(self, start_s: float) -> _Plan:
         """Schedule the next step on every rank, or a block of identical decode steps when that is exact.
 
         A block is used only when this engine is alone in the simulation and no other event (an arrival)
@@ -134,9 +135,8 @@ class Engine:
                     if steps < limit:
                         times = times[:steps]
                         gpu_s, categories = self._scale_block(gpu_s, categories, steps / limit)
-                    self._block_profile = (gpu_s, categories)
-                    return [s.schedule_decode_block(steps) for s in self.schedulers], times
-        return [s.schedule() for s in self.schedulers], None
+                    return _Plan([s.schedule_decode_block(steps) for s in self.schedulers], times, gpu_s, categories)
+        return _Plan([s.schedule() for s in self.schedulers])
 
     @staticmethod
     def _scale_block(gpu_s: float, categories: dict[str, float], fraction: float):
@@ -150,32 +150,26 @@ class Engine:
 
     def _loop(self):
         cm = self.cost_model
-        pending: tuple[list[ScheduledBatch], np.ndarray | None] | None = None
+        pending: _Plan | None = None
         while True:
-            if pending is None or not any(len(b) for b in pending[0]):
-                if not any(s.has_schedulable() for s in self.schedulers):
-                    yield from self._sleep()
-                batches, block_times = self._schedule_all(self.env.now)
-                if not any(len(b) for b in batches):  # nothing runnable (e.g. KV still being pulled): no step
-                    yield from self._sleep()
-                    continue
-            else:
-                batches, block_times = pending
+            plan = pending if pending is not None and not pending.empty() else self._schedule_all(self.env.now)
             pending = None
-            if block_times is None:
-                stats = [cm.stats(b.new_tokens, b.context) for b in batches]
-                dt, gpu_s, categories = cm.step_profile(stats)
+            if plan.empty():  # nothing runnable (idle, or KV still being pulled): no step until woken
+                yield from self._sleep()
+                continue
+            if plan.block_times is None:
+                dt, gpu_s, categories = cm.step_profile([cm.stats(b.new_tokens, b.context) for b in plan.batches])
                 step_ends = None
             else:
-                gpu_s, categories = self._block_profile
-                step_ends = self.env.now + np.cumsum(block_times)
+                gpu_s, categories = plan.block_gpu_s, plan.block_categories
+                step_ends = self.env.now + np.cumsum(plan.block_times)
                 dt = float(step_ends[-1] - self.env.now)
+            self._record(gpu_s, categories, dt, 1 if plan.block_times is None else len(plan.block_times))
             if self.async_scheduling:
                 pending = self._schedule_all(self.env.now + dt)  # scheduled while this step runs on the GPU
-            self._record(gpu_s, categories, batches, dt, 1 if block_times is None else len(block_times))
             yield self.env.timeout(dt)
             now = self.env.now
-            for sched, batch in zip(self.schedulers, batches, strict=True):
+            for sched, batch in zip(self.schedulers, plan.batches, strict=True):
                 rids, tokens, finished = sched.complete(batch)
                 if self.log is not None and rids.size:
                     self.log.append((now if step_ends is None else step_ends, rids, tokens))
@@ -183,19 +177,16 @@ class Engine:
                     req.finish_time = now
                     self.on_finish(req, now)
 
-    def _record(self, gpu_s: float, categories: dict[str, float], batches: list[ScheduledBatch], dt: float,
-                steps: int) -> None:
+    def _record(self, gpu_s: float, categories: dict[str, float], dt: float, steps: int) -> None:
         st = self.stats
         st.steps += steps
         st.busy_s += dt
-        st.tokens += sum(b.num_tokens for b in batches) * steps
         running = sum(s.num_running for s in self.schedulers) / len(self.schedulers)
         st.running_reqs_x_s += running * dt
         usage = max(s.kv_usage for s in self.schedulers)
         st.kv_usage_x_s += usage * dt
         st.peak_kv_usage = max(st.peak_kv_usage, usage)
-        if self.record_categories:
-            scale = dt / (gpu_s or 1.0)
-            acc = st.category_s
-            for cat, seconds in categories.items():
-                acc[cat] = acc.get(cat, 0.0) + seconds * scale
+        scale = dt / (gpu_s or 1.0)
+        acc = st.category_s
+        for cat, seconds in categories.items():
+            acc[cat] = acc.get(cat, 0.0) + seconds * scale

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -32,7 +32,18 @@ from perfsim.serving.request import Request
 
 #: per running request: ids, token counts (``sampled`` includes in-flight placeholders and optimistic drafts;
 #: ``flight`` is the drafts of in-flight steps not yet verified) and KV blocks held
+#: rows of the running-request arrays before the first doubling
+INITIAL_ROWS = 64
 _FIELDS = ("rid", "seq", "prompt", "computed", "sampled", "flight", "emitted", "maxtok", "blocks")
+
+
+@dataclass
+class SpecStats:
+    """Speculative-decoding counters as vLLM's SpecDecodingStats keeps them (drafts actually scheduled)."""
+
+    num_drafts: int = 0  # verify steps of requests that carried at least one draft
+    draft_tokens: int = 0
+    accepted_by_position: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -50,11 +61,6 @@ class ScheduledBatch:
     preempted: int = 0
     repeat: int = 1  # > 1: a block of identical pure-decode steps (every running request, one token each)
 
-    @property
-    def num_tokens(self) -> int:
-        """Tokens computed in this step."""
-        return int(self.new_tokens.sum())
-
     def __len__(self) -> int:
         return int(self.new_tokens.size)
 
@@ -66,11 +72,14 @@ class Scheduler:
     """FCFS V1 scheduler of one engine (one DP rank) with its own KV block pool.
 
     ``num_blocks`` usable KV blocks of ``block_size`` tokens; ``num_spec_tokens`` draft tokens per decode;
-    ``accept(m)`` draws, for m verified decodes, how many drafts each accepted (an int array).
+    ``accept(m)`` draws, for m verified decodes, how many drafts each accepted (an int array); ``spec_stats``
+    collects the acceptance counters. ``hold_finished``: finished requests keep their KV blocks until
+    ``release`` (a P/D prefill instance, whose KV the decode side still has to pull).
     """
 
     def __init__(self, *, max_num_seqs: int, max_num_batched_tokens: int, num_blocks: int, block_size: int,
-                 max_model_len: int, num_spec_tokens: int = 0, accept: Callable[[int], np.ndarray] | None = None):
+                 max_model_len: int, num_spec_tokens: int = 0, accept: Callable[[int], np.ndarray] | None = None,
+                 spec_stats: SpecStats | None = None, hold_finished: bool = False):
         self.max_num_seqs = max_num_seqs
         self.max_num_batched_tokens = max_num_batched_tokens
         self.block_size = block_size
@@ -79,6 +88,11 @@ class Scheduler:
         self.max_model_len = max_model_len
         self.k = num_spec_tokens
         self.accept = accept or (lambda m: np.zeros(m, dtype=np.int64))
+        self.spec_stats = spec_stats or SpecStats()
+        if len(self.spec_stats.accepted_by_position) < num_spec_tokens:
+            self.spec_stats.accepted_by_position = [0] * num_spec_tokens
+        self.hold_finished = hold_finished
+        self._held_blocks: dict[int, int] = {}
         self.waiting: deque[Request] = deque()
         self.objs: dict[int, Request] = {}
         self._preempted_in_flight: dict[int, Request] = {}
@@ -89,8 +103,7 @@ class Scheduler:
         self.num_preemptions = 0
         self.n = 0
         self._next_seq = 0
-        cap = 64
-        self.a = {f: np.zeros(cap, dtype=np.int64) for f in _FIELDS}
+        self.a = {f: np.zeros(INITIAL_ROWS, dtype=np.int64) for f in _FIELDS}
 
     # ---- queue -------------------------------------------------------------------------------
     def add(self, req: Request) -> None:
@@ -113,11 +126,9 @@ class Scheduler:
         req.needs_remote_kv = False
         self.waiting.appendleft(req)
 
-    def has_schedulable(self) -> bool:
-        """True when a schedule() call could produce tokens (not only finished-but-in-flight requests)."""
-        if self.waiting:
-            return True
-        return bool(np.any(self._needs_steps()))
+    def release(self, request_id: int) -> None:
+        """Free the KV blocks a finished request kept (``hold_finished``), e.g. once P/D decode pulled them."""
+        self.free_blocks += self._held_blocks.pop(request_id)
 
     def _needs_steps(self) -> np.ndarray:
         """Per running request: True unless its in-flight steps surely reach max_tokens (vLLM skips those)."""
@@ -388,6 +399,16 @@ class Scheduler:
             parts_dec.append(np.zeros(len(seqs), dtype=np.int64))
         return budget
 
+    def _accepted(self, drafts: np.ndarray) -> np.ndarray:
+        """Draw accepted drafts for verifies of ``drafts`` drafts each, and count them as vLLM does."""
+        acc = np.minimum(self.accept(drafts.size), drafts)
+        st = self.spec_stats
+        st.num_drafts += int(drafts.size)
+        st.draft_tokens += int(drafts.sum())
+        for pos in range(int(acc.max(initial=0))):
+            st.accepted_by_position[pos] += int(np.count_nonzero(acc > pos))
+        return acc
+
     def complete(self, batch: ScheduledBatch) -> tuple[np.ndarray, np.ndarray, list[Request]]:
         """Apply a finished step: (request ids that got a chunk, tokens in each chunk, finished requests)."""
         n = self.n
@@ -400,13 +421,18 @@ class Scheduler:
         ok[ok] = seq[rows[ok]] == batch.sample_seq[ok]
         finished: list[Request] = []
         extra_rids: list[int] = []
-        if not ok.all():  # preempted while this step ran: its token still reaches the client (vLLM 0.14.1)
-            for s in batch.sample_seq[~ok].tolist():
+        extra_tokens: list[int] = []
+        if not ok.all():  # preempted while this step ran: its tokens still reach the client (vLLM 0.14.1)
+            for s, d in zip(batch.sample_seq[~ok].tolist(), batch.sample_drafts[~ok].tolist(), strict=True):
                 req = self._preempted_in_flight.pop(int(s), None)
                 if req is None:
                     continue
-                req.num_emitted += 1
+                accepted = int(self._accepted(np.array([d]))[0]) if d else 0
+                emitted = min(1 + accepted, req.max_tokens - req.num_emitted)
+                req.num_emitted += emitted
+                req.num_sampled = req.num_emitted  # recomputed on resume, the accepted drafts included
                 extra_rids.append(req.id)
+                extra_tokens.append(emitted)
                 if req.num_emitted >= req.max_tokens:
                     req.state = "finished"
                     self.waiting.remove(req)
@@ -416,7 +442,7 @@ class Scheduler:
         if self.k and drafts.any():
             spec = drafts > 0
             drows = rows[spec]
-            acc = np.minimum(self.accept(drows.size), drafts[spec])
+            acc = self._accepted(drafts[spec])
             acc = np.maximum(np.minimum(acc, a["maxtok"][drows] - a["emitted"][drows] - 1), 0)
             tokens[spec] += acc
             a["flight"][drows] -= drafts[spec]
@@ -427,7 +453,7 @@ class Scheduler:
         rids = a["rid"][rows]
         if extra_rids:
             rids = np.concatenate([rids, np.array(extra_rids, dtype=np.int64)])
-            tokens = np.concatenate([tokens, np.ones(len(extra_rids), dtype=np.int64)])
+            tokens = np.concatenate([tokens, np.array(extra_tokens, dtype=np.int64)])
         if n:
             done = a["emitted"][:n] >= a["maxtok"][:n]
             if done.any():
@@ -435,7 +461,10 @@ class Scheduler:
                     req = self.objs.pop(int(a["rid"][i]))
                     req.num_emitted = int(a["emitted"][i])
                     req.state = "finished"
-                    self.free_blocks += int(a["blocks"][i])
+                    if self.hold_finished:
+                        self._held_blocks[req.id] = int(a["blocks"][i])
+                    else:
+                        self.free_blocks += int(a["blocks"][i])
                     finished.append(req)
                 self._compact(~done)
         return rids, tokens, finished

@@ -26,6 +26,13 @@ from perfsim.specs.deployment import DEFAULT_MTP_ACCEPTANCE, ResolvedDeployment
 from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.model import Model
 
+#: roles in the random-stream keys of engines (with the bench seed and the instance index)
+SEED_INSTANCE, SEED_PREFILL, SEED_DECODE = 0, 1, 2
+#: KV pulls a decode instance runs at once. NIXL transfers share the decode node's link; one at a time at
+#: full bandwidth moves the same bytes per second as concurrent ones sharing it, and finishes the first
+#: request's pull sooner (FIFO rather than processor sharing)
+KV_PULLS_AT_ONCE = 1
+
 
 @dataclass
 class SimulationResult:
@@ -131,15 +138,11 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
         link = _kv_link(hw, dep, params)
         links: dict[str, simpy.Resource] = {}
         prefill_of: dict[int, Engine] = {}
-        holds: dict[int, tuple[Engine, object, int]] = {}
+        prefill_rank: dict[int, int] = {}
 
         def prefill_done(shadow: Request, now: float) -> None:
-            """P finished the prompt: it keeps the blocks until D has pulled them (delayed free)."""
-            p_engine = prefill_of[shadow.id]
-            p_sched = p_engine.schedulers[shadow.engine]
-            held = -(-shadow.prompt_len // dep.block_size)
-            p_sched.free_blocks -= held
-            holds[shadow.id] = (p_engine, p_sched, held)
+            """P finished the prompt: its scheduler keeps the blocks until D has pulled them (delayed free)."""
+            prefill_rank[shadow.id] = shadow.engine
             req = reqs[shadow.id]
             req.needs_remote_kv = True
             req.num_computed = req.prompt_len - 1  # D recomputes the last prompt token to emit the first token
@@ -157,8 +160,8 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
                 yield slot
                 yield env.timeout(_transfer_s(link, req.prompt_len * plan.kv_bytes_per_token))
             kv_times.append(env.now - start)
-            p_engine, p_sched, held = holds.pop(req.id)
-            p_sched.free_blocks += held
+            p_engine = prefill_of[req.id]
+            p_engine.schedulers[prefill_rank.pop(req.id)].release(req.id)
             p_engine.notify()
             d_engine.schedulers[req.engine].remote_kv_ready(req)
             d_engine.notify()
@@ -166,15 +169,16 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
         prefill_engines = []
         for i in range(dep.num_prefill_instances):
             e = Engine(env, f"prefill{i}", cost_model, num_blocks=plan.num_gpu_blocks,
-                       on_finish=prefill_done, acceptance_rates=rates, seed=bench.seed + 101 * i)
+                       on_finish=prefill_done, acceptance_rates=rates, seed=(bench.seed, SEED_PREFILL, i),
+                       hold_finished=True)
             prefill_engines.append(e)
             engines[e.name] = e
         for i in range(dep.num_decode_instances):
             e = Engine(env, f"decode{i}", cost_model, num_blocks=plan.num_gpu_blocks, log=client_log,
-                       on_finish=client_finish, acceptance_rates=rates, seed=bench.seed + 1009 * i)
+                       on_finish=client_finish, acceptance_rates=rates, seed=(bench.seed, SEED_DECODE, i))
             decode_engines.append(e)
             engines[e.name] = e
-            links[e.name] = simpy.Resource(env, capacity=1)
+            links[e.name] = simpy.Resource(env, capacity=KV_PULLS_AT_ONCE)
             for sched in e.schedulers:
                 sched.on_remote_alloc = lambda req, eng=e: start_pull(eng, req)
 
@@ -189,7 +193,7 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
         instances = []
         for i in range(dep.num_instances):
             e = Engine(env, f"engine{i}", cost_model, num_blocks=plan.num_gpu_blocks, log=client_log,
-                       on_finish=client_finish, acceptance_rates=rates, seed=bench.seed + 101 * i,
+                       on_finish=client_finish, acceptance_rates=rates, seed=(bench.seed, SEED_INSTANCE, i),
                        allow_blocks=fast and dep.num_instances == 1)
             instances.append(e)
             engines[e.name] = e
