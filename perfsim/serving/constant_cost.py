@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from perfsim.costs.batch import BatchStats, batch_stats
 from perfsim.costs.step import StepCost
 from perfsim.specs.deployment import ResolvedDeployment
@@ -36,12 +38,6 @@ class ConstantStepCost:
 
     def decode_block_profile(self, contexts, steps: int):
         """Times of ``steps`` identical decode steps (constant), GPU seconds and categories."""
-        import numpy as np
-
         tokens = max((c.size for c in contexts), default=0)
         t = self.step_s + self.per_token_s * tokens
         return np.full(steps, t), t * steps, {"constant": t * steps}
-
-    def step_time(self, ranks: BatchStats | Sequence[BatchStats]) -> float:
-        """Seconds of one step."""
-        return self.step(ranks).total_s

@@ -140,6 +140,10 @@ class Scheduler:
         """Fraction of KV blocks in use."""
         return 1.0 - self.free_blocks / self.num_blocks if self.num_blocks else 0.0
 
+    def _blocks_for(self, tokens):
+        """KV blocks that hold ``tokens`` tokens (int or array)."""
+        return -(-tokens // self.block_size)
+
     # ---- array bookkeeping ----------------------------------------------------------------------
     def _append(self, req: Request, blocks: int) -> int:
         if self.n == self.a["rid"].size:
@@ -187,7 +191,7 @@ class Scheduler:
     def schedule(self) -> ScheduledBatch:
         """Decide the next step's batch (vLLM ``Scheduler.schedule``, FCFS)."""
         budget = self.max_num_batched_tokens
-        bs, k = self.block_size, self.k
+        k = self.k
         n = self.n
         a = self.a
         preempted = 0
@@ -213,7 +217,7 @@ class Scheduler:
             else:  # in admission order, each takes what is left of the budget
                 before = np.cumsum(want) - want
                 take = np.minimum(np.maximum(budget - before, 0), want)
-            new_blocks = np.maximum(-(-(computed + take + look) // bs) - a["blocks"][:n], 0)
+            new_blocks = np.maximum(self._blocks_for(computed + take + look) - a["blocks"][:n], 0)
             need_blocks = int(new_blocks.sum())
             if need_blocks <= self.free_blocks:
                 self.free_blocks -= need_blocks
@@ -255,7 +259,7 @@ class Scheduler:
         n = self.n
         if self.k or self.waiting or n == 0 or n > self.max_num_batched_tokens:
             return 0
-        a, bs = self.a, self.block_size
+        a = self.a
         computed, sampled = a["computed"][:n], a["sampled"][:n]
         if np.any(a["prompt"][:n] + sampled - computed != 1) or np.any(sampled == 0):
             return 0
@@ -264,7 +268,7 @@ class Scheduler:
         if limit < 2:
             return 0
         blocks = a["blocks"][:n]
-        while limit >= 2 and int(np.maximum(-(-(computed + limit) // bs) - blocks, 0).sum()) > self.free_blocks:
+        while limit >= 2 and int(np.maximum(self._blocks_for(computed + limit) - blocks, 0).sum()) > self.free_blocks:
             limit //= 2
         return limit if limit >= 2 else 0
 
@@ -274,10 +278,10 @@ class Scheduler:
 
     def schedule_decode_block(self, steps: int) -> ScheduledBatch:
         """Schedule ``steps`` identical decode steps at once (after ``decode_block_limit`` allowed them)."""
-        n, a, bs = self.n, self.a, self.block_size
+        n, a = self.n, self.a
         computed = a["computed"][:n]
         context = computed.copy()
-        grow = np.maximum(-(-(computed + steps) // bs) - a["blocks"][:n], 0)
+        grow = np.maximum(self._blocks_for(computed + steps) - a["blocks"][:n], 0)
         self.free_blocks -= int(grow.sum())
         a["blocks"][:n] += grow
         computed += steps
@@ -287,7 +291,7 @@ class Scheduler:
 
     def _phase_a_sequential(self, budget: int, parts_new, parts_ctx, parts_seq, parts_dec) -> tuple[int, int]:
         """The literal in-order Phase A loop, with LIFO preemption when blocks run out."""
-        a, bs, k = self.a, self.block_size, self.k
+        a, k = self.a, self.k
         new: list[int] = []
         ctx: list[int] = []
         rows: list[int] = []  # rows scheduled so far (their indices stay valid: victims come from the end)
@@ -309,7 +313,7 @@ class Scheduler:
             if take <= 0:
                 i += 1
                 continue
-            blocks_needed = -(-(computed + take + (k if decode else 0)) // bs) - int(a["blocks"][i])
+            blocks_needed = self._blocks_for(computed + take + (k if decode else 0)) - int(a["blocks"][i])
             stop = False
             while blocks_needed > self.free_blocks:
                 victim = self.n - 1
@@ -359,14 +363,13 @@ class Scheduler:
 
     def _admit(self, budget: int, parts_new, parts_ctx, parts_seq, parts_dec) -> int:
         """Phase B: FCFS admission of waiting requests (the last admitted may be chunked)."""
-        bs = self.block_size
         new: list[int] = []
         ctx: list[int] = []
         seqs: list[int] = []
         while self.waiting and budget > 0 and self.n < self.max_num_seqs:
             req = self.waiting[0]
             if req.needs_remote_kv:  # P/D: allocate the prompt's blocks, then pull its KV from the prefill side
-                blocks = -(-req.prompt_len // bs) - req.blocks
+                blocks = self._blocks_for(req.prompt_len) - req.blocks
                 if blocks > self.free_blocks:
                     break
                 self.waiting.popleft()
@@ -379,7 +382,7 @@ class Scheduler:
             take = min(req.num_tokens - req.num_computed, budget)
             if take <= 0:
                 break
-            blocks = -(-(req.num_computed + take) // bs) - req.blocks
+            blocks = self._blocks_for(req.num_computed + take) - req.blocks
             if blocks > self.free_blocks:
                 break  # head-of-line blocking: waiting requests never preempt
             self.waiting.popleft()
@@ -454,17 +457,18 @@ class Scheduler:
         if extra_rids:
             rids = np.concatenate([rids, np.array(extra_rids, dtype=np.int64)])
             tokens = np.concatenate([tokens, np.array(extra_tokens, dtype=np.int64)])
-        if n:
-            done = a["emitted"][:n] >= a["maxtok"][:n]
-            if done.any():
-                for i in np.flatnonzero(done):
-                    req = self.objs.pop(int(a["rid"][i]))
-                    req.num_emitted = int(a["emitted"][i])
-                    req.state = "finished"
-                    if self.hold_finished:
-                        self._held_blocks[req.id] = int(a["blocks"][i])
-                    else:
-                        self.free_blocks += int(a["blocks"][i])
-                    finished.append(req)
-                self._compact(~done)
+        done_rows = rows[a["emitted"][rows] >= a["maxtok"][rows]]  # only rows that got tokens can finish
+        if done_rows.size:
+            for i in np.sort(done_rows).tolist():
+                req = self.objs.pop(int(a["rid"][i]))
+                req.num_emitted = int(a["emitted"][i])
+                req.state = "finished"
+                if self.hold_finished:
+                    self._held_blocks[req.id] = int(a["blocks"][i])
+                else:
+                    self.free_blocks += int(a["blocks"][i])
+                finished.append(req)
+            keep = np.ones(n, dtype=bool)
+            keep[done_rows] = False
+            self._compact(keep)
         return rids, tokens, finished

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import simpy
@@ -48,9 +49,9 @@ class SimulationResult:
     log: list = field(default_factory=list, repr=False)
     requests: list[Request] = field(default_factory=list, repr=False)
 
-    @property
+    @cached_property
     def records(self) -> list[RequestRecord]:
-        """Per-request chunk times, in request order (built on demand)."""
+        """Per-request chunk times, in request order (built on first access)."""
         return per_request_records(self.log, self.requests)
 
 
