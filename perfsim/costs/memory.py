@@ -8,6 +8,7 @@ MLA's latent KV is replicated on every TP rank, so KV bytes per token do not shr
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -15,11 +16,12 @@ from perfsim.errors import DoesNotFitError, SpecError
 from perfsim.specs.deployment import (
     Deployment,
     ResolvedDeployment,
+    indexer_key_bytes,
     kv_bytes_per_token_layer,
     resolve_deployment,
 )
 from perfsim.specs.hardware import HardwareSpec
-from perfsim.specs.model import WEIGHT_BYTES, Model
+from perfsim.specs.model import ACT_BYTES, FP32_BYTES, INDEX_BYTES, WEIGHT_BYTES, Model
 
 GiB = 2**30
 
@@ -33,6 +35,14 @@ HIDDEN_COPIES_AT_PEAK = 5
 FUSED_MOE_CHUNK_TOKENS = 16384
 #: fp32 logits copies held by the sampler during the profile run (logits + processed logits)
 SAMPLER_LOGITS_COPIES = 2
+#: V3.2 indexer: K-cache gather buffer of this many x max_model_len key entries [v1/attention/backends/mla/indexer.py:188]
+INDEXER_WORKSPACE_PER_MAX_LEN = 40
+#: FlashMLA sparse prefill: BF16 latent workspace of this many x max_model_len tokens, FP8 cache only
+#: [v1/attention/backends/mla/flashmla_sparse.py:367]
+SPARSE_PREFILL_WORKSPACE_PER_MAX_LEN = 5
+#: dense MLA chunked-prefill context workspace, in tokens: min(max(8 x max_model_len, 4 x max_num_seqs x
+#: block_size), 64k), at least max_num_seqs x block_size [v1/attention/backends/mla/common.py:524-552]
+MLA_WORKSPACE_MAX_LEN_FACTOR, MLA_WORKSPACE_PAGES_PER_SEQ, MLA_WORKSPACE_CAP_TOKENS = 8, 4, 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -75,12 +85,9 @@ class MemoryPlan:
         """Tokens the KV cache of one engine (one DP rank) holds."""
         return self.num_gpu_blocks * self.block_size
 
-    def weights_by_module(self) -> dict[str, float]:
-        """Weight bytes per module class on one GPU."""
-        out: dict[str, float] = {}
-        for w in self.weights:
-            out[w.module] = out.get(w.module, 0.0) + w.bytes_per_gpu
-        return out
+    def fits(self, max_model_len: int) -> bool:
+        """Whether the KV cache holds one request of ``max_model_len`` tokens (vLLM's start-up check)."""
+        return self.kv_cache_bytes >= self.kv_bytes_per_token * max_model_len
 
 
 def weight_shares(model: Model, *, tp: int = 1, moe_gpus: int = 1, with_mtp: bool = False,
@@ -148,21 +155,25 @@ def activation_peak_bytes(model: Model, dep: ResolvedDeployment) -> float:
     arch = model.arch
     tokens = dep.max_num_batched_tokens
     h = arch.hidden_size
-    hidden = HIDDEN_COPIES_AT_PEAK * tokens * h * 2
-    moe_tokens = min(tokens * (dep.dp if dep.ep > 1 else 1), FUSED_MOE_CHUNK_TOKENS)
+    hidden = HIDDEN_COPIES_AT_PEAK * tokens * h * ACT_BYTES
+    moe_tokens = min(tokens * dep.dp, FUSED_MOE_CHUNK_TOKENS)  # MoE layers see every DP rank's tokens
     inter = arch.moe.intermediate_size * (1 if dep.ep > 1 else 1 / dep.moe_tp)
-    moe = moe_tokens * arch.moe.top_k * (2 * inter * 2 + h * 2)
+    moe = moe_tokens * arch.moe.top_k * (2 * inter + h) * ACT_BYTES
     heads = arch.mla.num_heads // dep.tp
     if model.has_sparse_attention:
         ml = dep.max_model_len
-        attn = 40 * ml * 132 + (5 * ml * arch.mla.latent_dim * 2 if dep.kv_fp8 else 0)
-        attn += tokens * arch.indexer.topk * 4 * (2 if dep.num_speculative_tokens else 1)
+        attn = INDEXER_WORKSPACE_PER_MAX_LEN * ml * indexer_key_bytes(arch.indexer)
+        if dep.kv_fp8:
+            attn += SPARSE_PREFILL_WORKSPACE_PER_MAX_LEN * ml * arch.mla.latent_dim * ACT_BYTES
+        # top-k indices of every token (a second buffer for the MTP drafter's)
+        attn += tokens * arch.indexer.topk * INDEX_BYTES * (2 if dep.num_speculative_tokens else 1)
     else:
-        ws = min(max(8 * dep.max_model_len, 4 * dep.max_num_seqs * dep.block_size), 64 * 1024)
+        ws = min(max(MLA_WORKSPACE_MAX_LEN_FACTOR * dep.max_model_len,
+                     MLA_WORKSPACE_PAGES_PER_SEQ * dep.max_num_seqs * dep.block_size), MLA_WORKSPACE_CAP_TOKENS)
         ws = max(ws, dep.max_num_seqs * dep.block_size)
-        attn = ws * heads * (arch.mla.qk_nope_head_dim + arch.mla.v_head_dim) * 2
+        attn = ws * heads * (arch.mla.qk_nope_head_dim + arch.mla.v_head_dim) * ACT_BYTES
     rows = min(dep.max_num_seqs, tokens) * (1 + dep.num_speculative_tokens)
-    logits = SAMPLER_LOGITS_COPIES * rows * arch.vocab_size * 4
+    logits = SAMPLER_LOGITS_COPIES * rows * arch.vocab_size * FP32_BYTES
     return float(hidden + moe + attn + logits)
 
 
@@ -176,10 +187,11 @@ def memory_plan(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> Memo
     per_layer = kv_bytes_per_token_layer(model, dep.kv_cache_dtype)
     layers = model.arch.num_layers + (1 if dep.num_speculative_tokens else 0)
     per_token = per_layer * layers
-    free = budget - sum(w.bytes_per_gpu for w in weights) - act - NON_TORCH_BYTES
-    blocks = max(0, math.floor(free / (per_token * dep.block_size)) - 1) if free > 0 else 0
-    return MemoryPlan(usable, budget, weights, act, NON_TORCH_BYTES, per_token, per_layer, layers,
-                      dep.block_size, blocks)
+    plan = MemoryPlan(usable, budget, weights, act, NON_TORCH_BYTES, per_token, per_layer, layers,
+                      dep.block_size, 0)
+    free = plan.kv_cache_bytes
+    blocks = max(0, math.floor(free / (per_token * dep.block_size)) - 1) if free > 0 else 0  # minus the null block
+    return dataclasses.replace(plan, num_gpu_blocks=blocks)
 
 
 def check_fits(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> MemoryPlan:
@@ -188,9 +200,9 @@ def check_fits(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> Memor
     Like vLLM, a deployment fits when its KV cache holds at least one request of ``max_model_len`` tokens.
     """
     plan = memory_plan(model, hw, dep)
-    need = plan.kv_bytes_per_token * dep.max_model_len
-    if plan.kv_cache_bytes >= need:
+    if plan.fits(dep.max_model_len):
         return plan
+    need = plan.kv_bytes_per_token * dep.max_model_len
     short = need - plan.kv_cache_bytes
     suggestion = ""
     fit_tp = smallest_fitting_tp(model, hw, Deployment(
@@ -225,7 +237,7 @@ def smallest_fitting_tp(model: Model, hw: HardwareSpec, dep: Deployment) -> int 
             else:
                 possible = True
                 plan = memory_plan(model, hw, resolved)
-                if plan.kv_cache_bytes >= plan.kv_bytes_per_token * resolved.max_model_len:
+                if plan.fits(resolved.max_model_len):
                     return tp
         tp *= 2
     if not possible and first_error is not None:

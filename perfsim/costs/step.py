@@ -27,12 +27,13 @@ from perfsim.costs.batch import EMPTY, BatchStats, batch_stats, uniform_decode_s
 from perfsim.costs.comm import all_gather, all_reduce, group_link, reduce_scatter
 from perfsim.costs.params import CostParams
 from perfsim.costs.roofline import OpTime, gemm_efficiency, roofline
-from perfsim.specs.deployment import FP8_DS_MLA_BYTES, ResolvedDeployment, kv_bytes_per_token_layer
+from perfsim.specs.deployment import ResolvedDeployment, indexer_key_bytes, mla_entry_bytes
 from perfsim.specs.hardware import HardwareSpec
-from perfsim.specs.model import WEIGHT_BYTES, Model
+from perfsim.specs.model import ACT_BYTES, FP32_BYTES, INDEX_BYTES, WEIGHT_BYTES, Model
 
-ACT_BYTES = 2  # activations travel in BF16 between kernels
-LOGIT_BYTES = 4  # fp32 logits / scores
+LOGIT_BYTES = FP32_BYTES  # logits and indexer scores are fp32
+FP8_BYTES = 1
+
 
 #: Fused add + RMSNorm passes over a [tokens, hidden] BF16 tensor per decoder layer: each of the two
 #: norms reads hidden and residual and writes both (4 passes), plus RoPE / KV-write traffic folded in.
@@ -182,10 +183,8 @@ class StepCostModel:
         self.eff = {"nvfp4": p.gemm_eff_nvfp4, "fp8": p.gemm_eff_fp8, "bf16": p.gemm_eff_bf16}
         self.peak = {d: hw.peak_flops(d) or 0.0 for d in ("nvfp4", "fp8", "bf16")}
         # skinny GEMMs (a few rows) run as CUDA-core GEMV / split-K kernels, not on wasted tensor tiles
-        self.vector_flops = (hw.peak_flops("fp32") or self.peak["bf16"] / 16) * p.gemm_eff_bf16
-        self.kv_layer_bytes = kv_bytes_per_token_layer(model, dep.kv_cache_dtype)
-        self.latent_entry_bytes = (FP8_DS_MLA_BYTES if dep.kv_cache_dtype == "fp8_ds_mla"
-                                   else arch.mla.latent_dim * (1 if dep.kv_fp8 else 2))
+        self.vector_flops = (hw.peak_flops("fp32") or 0.0) * p.gemm_eff_bf16
+        self.latent_entry_bytes = mla_entry_bytes(model, dep.kv_cache_dtype)
         self.tp_link = group_link(hw, dep.tp, p)
         self.moe_link = group_link(hw, dep.tp * dep.dp, p)
         self.sizes = capture_sizes(dep.max_cudagraph_capture_size) if dep.cudagraph_mode != "NONE" else []
@@ -277,9 +276,9 @@ class StepCostModel:
         return OpTime(name, category, layers, t * layers, 0.0, nbytes * layers, 0.0, "memory")
 
     def _attention_op(self, name: str, layers: int, flops: float, nbytes: float, exps: float, eff: float,
-                      dtype: str = "bf16") -> OpTime:
+                      dtype: str = "bf16", category: str = "attention") -> OpTime:
         t, bound = roofline(flops, self.peak[dtype] * eff, nbytes, self._bw(nbytes), exps, self.sfu)
-        return OpTime(name, "attention", layers, t * layers, flops * layers, nbytes * layers, 0.0, bound, dtype)
+        return OpTime(name, category, layers, t * layers, flops * layers, nbytes * layers, 0.0, bound, dtype)
 
     @staticmethod
     def _comm_op(name: str, layers: int, time_and_bytes: tuple[float, float]) -> OpTime:
@@ -494,11 +493,6 @@ class StepCostModel:
                                           p.attn_decode_eff))
         return ops
 
-    def _indexer_key_bytes(self) -> int:
-        ix = self.model.arch.indexer
-        assert ix is not None
-        return ix.head_dim + 4 * max(1, ix.head_dim // 128)
-
     def _indexer_proj_ops(self, t: int, layers: int, q_in: int, dtype: str) -> list[OpTime]:
         """Indexer projections (replicated on every TP rank) and the FP8 quantization / key-cache write."""
         ix, h = self.model.arch.indexer, self.h
@@ -508,8 +502,8 @@ class StepCostModel:
             self._gemm("indexer_wk", "indexer", layers, t, ix.head_dim, h, dtype),
             self._gemm("indexer_weights_proj", "indexer", layers, t, ix.num_heads, h, "bf16"),
             self._memory_op("indexer_quant_cache", "indexer", layers,
-                            t * (ix.num_heads * ix.head_dim * (ACT_BYTES + 1) + ix.head_dim * ACT_BYTES
-                                 + self._indexer_key_bytes())),
+                            t * (ix.num_heads * ix.head_dim * (ACT_BYTES + FP8_BYTES) + ix.head_dim * ACT_BYTES
+                                 + indexer_key_bytes(ix))),
         ]
 
     def _indexer_score_ops(self, b: BatchStats, layers: int) -> list[OpTime]:
@@ -518,15 +512,14 @@ class StepCostModel:
         assert ix is not None
         pairs = b.pre_pairs + b.dec_pairs
         logits_flops = 2.0 * ix.num_heads * ix.head_dim * pairs
-        logits_bytes = (b.kv_tokens * self._indexer_key_bytes() + pairs * LOGIT_BYTES
+        logits_bytes = (b.kv_tokens * indexer_key_bytes(ix) + pairs * LOGIT_BYTES
                         + b.num_tokens * ix.num_heads * ix.head_dim)
-        fp8_peak = self.peak["fp8"] or self.peak["bf16"]
-        t_logits, bound = roofline(logits_flops, fp8_peak * p.indexer_eff, logits_bytes, self._bw(logits_bytes))
-        topk_bytes = pairs * LOGIT_BYTES + b.num_tokens * ix.topk * 4
+        logits_dtype = "fp8" if self.peak["fp8"] else "bf16"  # Ampere-class GPUs run the FP8 logits in BF16
+        topk_bytes = pairs * LOGIT_BYTES + b.num_tokens * ix.topk * INDEX_BYTES
         t_topk = topk_bytes / (self.hw.hbm_bandwidth_Bps * p.topk_eff)
         return [
-            OpTime("indexer_logits", "indexer", layers, t_logits * layers, logits_flops * layers,
-                   logits_bytes * layers, 0.0, bound, "fp8"),
+            self._attention_op("indexer_logits", layers, logits_flops, logits_bytes, 0.0, p.indexer_eff,
+                               logits_dtype, category="indexer"),
             OpTime("indexer_topk", "indexer", layers, t_topk * layers, 0.0, topk_bytes * layers, 0.0, "memory"),
         ]
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from perfsim.errors import SpecError
 from perfsim.specs.hardware import HardwareSpec
-from perfsim.specs.model import Model
+from perfsim.specs.model import FP32_BYTES, IndexerDims, Model
 
 VLLM_VERSION = "0.14.1"
 
@@ -27,9 +27,10 @@ SERVE_DEFAULTS_LARGE_GPU = (8192, 1024)
 SERVE_DEFAULTS_SMALL_GPU = (2048, 256)
 LARGE_GPU_MIN_BYTES = 70 * 2**30
 
-#: KV bytes per token and layer of each cache layout (MLA latent = 512 + 64 values)
-MLA_LATENT_VALUES = 576
+#: KV bytes per token and layer of V3.2's FP8 cache layout (other layouts: latent_dim values of 1 or 2 bytes)
 FP8_DS_MLA_BYTES = 656  # 512 fp8 NoPE + 4 fp32 scales + 64 bf16 RoPE [flashmla_sparse.py:58-70]
+#: the V3.2 indexer's FP8 key carries one fp32 scale per this many values [indexer.py, fp8 quant block]
+INDEXER_SCALE_BLOCK = 128
 
 
 class Deployment(BaseModel):
@@ -174,20 +175,23 @@ def resolve_kv_cache_dtype(requested: str, model: Model) -> str:
     return resolved
 
 
-def kv_bytes_per_token_layer(model: Model, kv_cache_dtype: str) -> int:
-    """KV cache bytes per token and attention layer on one GPU (MLA latent is not split by TP).
-
-    Adds the V3.2 indexer key cache (128 fp8 + one fp32 scale = 132 B) for sparse-attention models.
-    """
+def mla_entry_bytes(model: Model, kv_cache_dtype: str) -> int:
+    """Bytes of one token's MLA latent (compressed KV + RoPE key) in the cache of one layer on one GPU."""
     if kv_cache_dtype == "fp8_ds_mla":
-        main = FP8_DS_MLA_BYTES
-    else:
-        main = model.arch.mla.latent_dim * (1 if kv_cache_dtype.startswith("fp8") else 2)
-    indexer = 0
-    if model.arch.indexer is not None:
-        d = model.arch.indexer.head_dim
-        indexer = d + 4 * max(1, d // 128)
-    return main + indexer
+        return FP8_DS_MLA_BYTES
+    return model.arch.mla.latent_dim * (1 if kv_cache_dtype.startswith("fp8") else 2)
+
+
+def indexer_key_bytes(ix: IndexerDims) -> int:
+    """Bytes of one token's V3.2 indexer key: FP8 values plus an fp32 scale per block (128 + 4 = 132 B)."""
+    return ix.head_dim + FP32_BYTES * max(1, ix.head_dim // INDEXER_SCALE_BLOCK)
+
+
+def kv_bytes_per_token_layer(model: Model, kv_cache_dtype: str) -> int:
+    """KV cache bytes per token and attention layer on one GPU (MLA latent is not split by TP), the V3.2
+    indexer's key cache included."""
+    indexer = indexer_key_bytes(model.arch.indexer) if model.arch.indexer is not None else 0
+    return mla_entry_bytes(model, kv_cache_dtype) + indexer
 
 
 def serve_defaults(hw: HardwareSpec) -> tuple[int, int]:

@@ -27,6 +27,12 @@ from perfsim.specs.loading import load_json_file, load_yaml_file, validation_err
 WeightDtype = Literal["nvfp4", "fp8", "bf16", "fp32"]
 
 #: storage bytes per weight element, block scales included
+#: activations travel in BF16 between kernels
+ACT_BYTES = 2
+#: fp32 logits, scores and scales
+FP32_BYTES = 4
+#: int32 token indices (the indexer's top-k)
+INDEX_BYTES = 4
 WEIGHT_BYTES: dict[str, float] = {
     "nvfp4": (4 + 8 / 16) / 8,  # E2M1 + one E4M3 scale per 16 values = 4.5 bits
     "fp8": 1 + 4 / (128 * 128),  # E4M3 + one FP32 scale per 128x128 block
