@@ -6,9 +6,9 @@ Used to fit the size-dependent efficiency curves to measured kernels and to repo
 from __future__ import annotations
 
 from perfsim.collect.schema import KernelRow
-from perfsim.costs.comm import Link, all_reduce
+from perfsim.costs.comm import all_reduce, link
 from perfsim.costs.params import CostParams
-from perfsim.costs.roofline import gemm_efficiency, roofline
+from perfsim.costs.roofline import achievable_bandwidth, gemm_efficiency, roofline
 from perfsim.specs.hardware import HardwareSpec
 
 #: which GEMM efficiency parameter a measured dtype informs (fp32 is the CPU test path's dtype)
@@ -23,8 +23,7 @@ def _peak(hw: HardwareSpec, dtype: str) -> float:
 
 
 def _bandwidth(hw: HardwareSpec, p: CostParams, nbytes: float) -> float:
-    bw = hw.hbm_bandwidth_Bps * p.hbm_eff
-    return bw * nbytes / (nbytes + p.mem_bytes_half) if p.mem_bytes_half > 0 else bw
+    return achievable_bandwidth(hw.hbm_bandwidth_Bps * p.hbm_eff, nbytes, p.mem_bytes_half)
 
 
 def predict_kernel(row: KernelRow, hw: HardwareSpec, p: CostParams) -> tuple[float, str]:
@@ -40,8 +39,7 @@ def predict_kernel(row: KernelRow, hw: HardwareSpec, p: CostParams) -> tuple[flo
         dtype = "bf16" if row.dtype != "fp32" else "fp32"
         return roofline(row.flops, _peak(hw, dtype) * eff, row.bytes, _bandwidth(hw, p, row.bytes))
     if row.op == "all_reduce":
-        link = Link("nvlink", hw.scaleup_bandwidth_Bps * p.comm_eff, p.comm_latency_s)
-        return all_reduce(row.bytes, row.ranks, link)[0], "communication"
+        return all_reduce(row.bytes, row.ranks, link(hw, "nvlink", p))[0], "communication"
     raise ValueError(f"unknown op {row.op}")
 
 

@@ -41,6 +41,11 @@ class BatchStats:
         return self.dec_pairs + self.pre_pairs
 
     @property
+    def sparse_pairs(self) -> int:
+        """All (query, key) pairs of the step with each query capped at the sparse top-k."""
+        return self.dec_sparse_pairs + self.pre_sparse_pairs
+
+    @property
     def kv_tokens(self) -> int:
         """Sum over requests of context + new tokens."""
         return self.dec_kv_tokens + self.pre_kv_tokens

@@ -23,11 +23,16 @@ class Link:
     latency_s: float
 
 
-def group_link(hw: HardwareSpec, group_gpus: int, params: CostParams) -> Link:
-    """NVLink when the group fits in one scale-up domain, otherwise the NIC."""
-    if group_gpus <= hw.scaleup_domain_gpus:
+def link(hw: HardwareSpec, kind: str, params: CostParams) -> Link:
+    """The achievable ``nvlink`` (scale-up) or ``nic`` (scale-out) link of one GPU."""
+    if kind == "nvlink":
         return Link("nvlink", hw.scaleup_bandwidth_Bps * params.comm_eff, params.comm_latency_s)
     return Link("nic", hw.scaleout_bandwidth_Bps * params.comm_eff, params.nic_latency_s)
+
+
+def group_link(hw: HardwareSpec, group_gpus: int, params: CostParams) -> Link:
+    """NVLink when the group fits in one scale-up domain, otherwise the NIC."""
+    return link(hw, "nvlink" if group_gpus <= hw.scaleup_domain_gpus else "nic", params)
 
 
 def all_reduce(message_bytes: float, group: int, link: Link) -> tuple[float, float]:

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-#: what limits an operator
-BOUNDS = ("compute", "memory", "sfu", "communication", "overhead")
-
 
 @dataclass(frozen=True)
 class OpTime:
     """One operator of a step on one GPU, summed over the layers it appears in.
 
     ``time_s`` in seconds; ``flops``, ``bytes`` (HBM) and ``comm_bytes`` (sent over links) are totals
-    over ``layers`` layers. ``category`` groups operators for breakdowns (attention, moe, dense, comm, ...).
+    over ``layers`` layers. ``bound`` says what limits it: compute, memory, sfu, communication or overhead.
+    ``category`` groups operators for breakdowns (attention, moe, dense, comm, ...).
     """
 
     name: str
@@ -56,6 +54,12 @@ def size_efficiency(rows: float, peak_fraction: float, half_rows: float) -> floa
     if rows <= 0:
         return peak_fraction
     return peak_fraction * rows / (rows + half_rows)
+
+
+def achievable_bandwidth(bandwidth_Bps: float, nbytes: float, bytes_half: float) -> float:
+    """Bandwidth (B/s) one kernel moving ``nbytes`` reaches: short kernels never reach full speed
+    (half of ``bandwidth_Bps`` at ``bytes_half`` bytes; 0 = always full speed)."""
+    return bandwidth_Bps * nbytes / (nbytes + bytes_half) if bytes_half > 0 and nbytes > 0 else bandwidth_Bps
 
 
 def gemm_efficiency(m: float, n: float, k: float, peak_fraction: float, m_half: float, nk_half: float) -> float:

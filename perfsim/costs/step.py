@@ -26,7 +26,7 @@ import numpy as np
 from perfsim.costs.batch import EMPTY, BatchStats, batch_stats, uniform_decode_stats
 from perfsim.costs.comm import all_gather, all_reduce, group_link, reduce_scatter
 from perfsim.costs.params import CostParams
-from perfsim.costs.roofline import OpTime, gemm_efficiency, roofline
+from perfsim.costs.roofline import OpTime, achievable_bandwidth, gemm_efficiency, roofline
 from perfsim.specs.deployment import ResolvedDeployment, indexer_key_bytes, mla_entry_bytes
 from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.model import ACT_BYTES, FP32_BYTES, INDEX_BYTES, WEIGHT_BYTES, Model
@@ -35,8 +35,8 @@ LOGIT_BYTES = FP32_BYTES  # logits and indexer scores are fp32
 FP8_BYTES = 1
 
 
-#: Fused add + RMSNorm passes over a [tokens, hidden] BF16 tensor per decoder layer: each of the two
-#: norms reads hidden and residual and writes both (4 passes), plus RoPE / KV-write traffic folded in.
+#: Passes over a [tokens, hidden] BF16 tensor per decoder layer by its two fused add + RMSNorm kernels, each
+#: reading hidden and residual and writing both (RoPE touches only small q/k slices; the KV write is its own op).
 HIDDEN_PASSES_PER_LAYER = 8
 #: Kernels per decoder layer (for kernel-boundary gaps). The V3.2 attention path issued about 33 kernels
 #: per layer before vLLM's 2026 fusion work (vLLM blog, 2026-05-11); MLA about 12; an MoE block ~12.
@@ -247,16 +247,12 @@ class StepCostModel:
         return WEIGHT_BYTES[compute_dtype] if compute_dtype in ("nvfp4", "fp8") else ACT_BYTES
 
     def _gemm(self, name: str, category: str, layers: int, m: float, n: float, k: float, wdtype: str) -> OpTime:
-        cd = self._compute_dtype(wdtype)
-        eff = gemm_efficiency(m, n, k, self.eff[cd], self.params.gemm_m_half_tokens, self.params.gemm_nk_half)
-        rate = max(self.peak[cd] * eff, self.vector_flops)
-        flops = 2.0 * m * n * k
-        nbytes = n * k * WEIGHT_BYTES[wdtype] + m * k * self._act_in_bytes(cd) + m * n * ACT_BYTES
-        t, bound = roofline(flops, rate, nbytes, self._bw(nbytes))
-        return OpTime(name, category, layers, t * layers, flops * layers, nbytes * layers, 0.0, bound, cd)
+        """An (m x k) @ (k x n) GEMM with ``wdtype`` weights: one expert's grouped GEMM."""
+        return self._grouped_gemm(name, layers, m, 1, n, k, wdtype, category)
 
     def _grouped_gemm(self, name: str, layers: int, assignments: float, experts: float, n: float, k: float,
-                      wdtype: str) -> OpTime:
+                      wdtype: str, category: str = "moe") -> OpTime:
+        """``assignments`` token rows spread over ``experts`` (n x k) weight matrices, each read once."""
         cd = self._compute_dtype(wdtype)
         rows_per_expert = assignments / experts if experts else 0.0
         eff = gemm_efficiency(rows_per_expert, n, k, self.eff[cd], self.params.gemm_m_half_tokens,
@@ -264,12 +260,11 @@ class StepCostModel:
         flops = 2.0 * assignments * n * k
         nbytes = experts * n * k * WEIGHT_BYTES[wdtype] + assignments * (k * self._act_in_bytes(cd) + n * ACT_BYTES)
         t, bound = roofline(flops, max(self.peak[cd] * eff, self.vector_flops), nbytes, self._bw(nbytes))
-        return OpTime(name, "moe", layers, t * layers, flops * layers, nbytes * layers, 0.0, bound, cd)
+        return OpTime(name, category, layers, t * layers, flops * layers, nbytes * layers, 0.0, bound, cd)
 
     def _bw(self, nbytes: float) -> float:
-        """Achievable bandwidth (B/s) of one kernel moving ``nbytes``: short kernels never reach full speed."""
-        half = self.params.mem_bytes_half
-        return self.bw * nbytes / (nbytes + half) if half > 0 and nbytes > 0 else self.bw
+        """Achievable bandwidth (B/s) of one kernel moving ``nbytes``."""
+        return achievable_bandwidth(self.bw, nbytes, self.params.mem_bytes_half)
 
     def _memory_op(self, name: str, category: str, layers: int, nbytes: float) -> OpTime:
         t = nbytes / self._bw(nbytes) if nbytes > 0 else 0.0
@@ -510,7 +505,7 @@ class StepCostModel:
         """FP8 MQA logits of every query against its causal keys, then the per-row top-k."""
         ix, p = self.model.arch.indexer, self.params
         assert ix is not None
-        pairs = b.pre_pairs + b.dec_pairs
+        pairs = b.pairs
         logits_flops = 2.0 * ix.num_heads * ix.head_dim * pairs
         logits_bytes = (b.kv_tokens * indexer_key_bytes(ix) + pairs * LOGIT_BYTES
                         + b.num_tokens * ix.num_heads * ix.head_dim)
@@ -530,11 +525,11 @@ class StepCostModel:
         fp8_cache = self.dep.kv_cache_dtype == "fp8_ds_mla"
         if fp8_cache and heads < MIN_HEADS_FOR_SPARSE_PREFILL_KERNEL:
             # "mixed batch" mode: every token through the FP8 sparse decode kernel, no head padding
-            dec_pairs, dec_tokens, pre_pairs = b.dec_sparse_pairs + b.pre_sparse_pairs, b.num_tokens, 0
+            dec_pairs, dec_tokens, pre_pairs = b.sparse_pairs, b.num_tokens, 0
         elif fp8_cache:
             dec_pairs, dec_tokens, pre_pairs = b.dec_sparse_pairs, b.dec_tokens, b.pre_sparse_pairs
         else:  # BF16 cache: every token through the (padded) sparse prefill kernel
-            dec_pairs, dec_tokens, pre_pairs = 0, 0, b.dec_sparse_pairs + b.pre_sparse_pairs
+            dec_pairs, dec_tokens, pre_pairs = 0, 0, b.sparse_pairs
         if dec_tokens:
             nbytes = dec_pairs * self.latent_entry_bytes + dec_tokens * heads * m.latent_dim * ACT_BYTES * 2
             ops.append(self._attention_op("sparse_attn_decode", layers, per_pair * heads * dec_pairs, nbytes,

@@ -15,7 +15,7 @@ from functools import cached_property
 import numpy as np
 import simpy
 
-from perfsim.costs.comm import Link
+from perfsim.costs.comm import link, transfer
 from perfsim.costs.memory import MemoryPlan
 from perfsim.costs.params import CostParams
 from perfsim.costs.step import StepCostModel
@@ -136,7 +136,7 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
     if dep.disaggregated:
         decode_engines: list[Engine] = []
         rr = {"p": 0, "d": 0}
-        link = _kv_link(hw, dep, params)
+        kv_link = link(hw, "nvlink" if dep.kv_transfer_link == "nvlink" else "nic", params)
         links: dict[str, simpy.Resource] = {}
         prefill_of: dict[int, Engine] = {}
         prefill_rank: dict[int, int] = {}
@@ -159,7 +159,7 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
             start = env.now
             with links[d_engine.name].request() as slot:
                 yield slot
-                yield env.timeout(_transfer_s(link, req.prompt_len * plan.kv_bytes_per_token))
+                yield env.timeout(transfer(req.prompt_len * plan.kv_bytes_per_token, kv_link))
             kv_times.append(env.now - start)
             p_engine = prefill_of[req.id]
             p_engine.schedulers[prefill_rank.pop(req.id)].release(req.id)
@@ -295,11 +295,4 @@ def per_request_records(log: list, reqs: list[Request]) -> list[RequestRecord]:
                           np.concatenate(chunks[i]) if chunks[i] else np.zeros(0)) for i, r in enumerate(reqs)]
 
 
-def _kv_link(hw: HardwareSpec, dep: ResolvedDeployment, params: CostParams) -> Link:
-    if dep.kv_transfer_link == "nvlink":
-        return Link("nvlink", hw.scaleup_bandwidth_Bps * params.comm_eff, params.comm_latency_s)
-    return Link("nic", hw.scaleout_bandwidth_Bps * params.comm_eff, params.nic_latency_s)
 
-
-def _transfer_s(link: Link, nbytes: float) -> float:
-    return link.latency_s + nbytes / link.bandwidth_Bps
