@@ -205,17 +205,10 @@ class StepCostModel:
         batches = [ranks] if isinstance(ranks, BatchStats) else list(ranks)
         if len(batches) != self.dep.dp:
             batches = batches + [EMPTY] * (self.dep.dp - len(batches))
-        t_max = max(max(b.num_tokens for b in batches), 1)
-        uniform = all(b.is_uniform_decode or b.num_tokens == 0 for b in batches)
-        graph, padded = self._graph_mode(t_max, uniform)
-        moe_tokens = padded * self.dep.dp
-        worst: StepCost | None = None
-        for b in batches:
-            cost = self._rank_step(b, padded, moe_tokens, graph)
-            if worst is None or cost.total_s > worst.total_s:
-                worst = cost
-        assert worst is not None
-        return worst
+        rank, (total, gpu, launch, cpu, overhead, static, dynamic), padded, graph = self._slowest_rank(batches)
+        b = batches[rank]
+        return StepCost(total, gpu, launch, cpu, overhead, static.ops + tuple(dynamic), b.num_tokens, padded,
+                        b.num_reqs, graph)
 
     def step_time(self, ranks: BatchStats | Sequence[BatchStats]) -> float:
         """Seconds of one step (the scheduler's step period)."""
@@ -332,10 +325,19 @@ class StepCostModel:
         total = (forward if forward > cpu else cpu) if dep.async_scheduling else forward + cpu
         return total, gpu, launch, cpu, overhead, static, dynamic
 
-    def _rank_step(self, b: BatchStats, padded: int, moe_tokens: int, graph: str) -> StepCost:
-        total, gpu, launch, cpu, overhead, static, dynamic = self._rank_times(b, padded, moe_tokens, graph)
-        return StepCost(total, gpu, launch, cpu, overhead, static.ops + tuple(dynamic), b.num_tokens, padded,
-                        b.num_reqs, graph)
+    def _slowest_rank(self, ranks: Sequence[BatchStats]) -> tuple[int, tuple, int, str]:
+        """(rank, its _rank_times, padded tokens, graph mode) of the slowest DP rank: all ranks pad alike."""
+        t_max = max(max(b.num_tokens for b in ranks), 1)
+        uniform = all(b.is_uniform_decode or b.num_tokens == 0 for b in ranks)
+        graph, padded = self._graph_mode(t_max, uniform)
+        moe_tokens = padded * self.dep.dp
+        best, worst_rank = None, 0
+        for r, b in enumerate(ranks):
+            times = self._rank_times(b, padded, moe_tokens, graph)
+            if best is None or times[0] > best[0]:
+                best, worst_rank = times, r
+        assert best is not None
+        return worst_rank, best, padded, graph
 
     def step_profile(self, ranks: Sequence[BatchStats]) -> tuple[float, float, dict[str, float]]:
         """Fast path for the simulator: (step seconds, GPU seconds, GPU seconds by category) of the slowest rank."""
@@ -343,17 +345,7 @@ class StepCostModel:
         return total, gpu, categories
 
     def _profile(self, ranks: Sequence[BatchStats]) -> tuple[float, float, dict[str, float], tuple]:
-        t_max = max(max(b.num_tokens for b in ranks), 1)
-        uniform = all(b.is_uniform_decode or b.num_tokens == 0 for b in ranks)
-        graph, padded = self._graph_mode(t_max, uniform)
-        moe_tokens = padded * self.dep.dp
-        best = None
-        worst_rank = 0
-        for r, b in enumerate(ranks):
-            times = self._rank_times(b, padded, moe_tokens, graph)
-            if best is None or times[0] > best[0]:
-                best, worst_rank = times, r
-        assert best is not None
+        worst_rank, best, _padded, _graph = self._slowest_rank(ranks)
         total, gpu, launch, cpu, overhead, static, dynamic = best
         categories = dict(static.categories)
         for o in dynamic:

@@ -27,6 +27,10 @@ SERVE_DEFAULTS_LARGE_GPU = (8192, 1024)
 SERVE_DEFAULTS_SMALL_GPU = (2048, 256)
 LARGE_GPU_MIN_BYTES = 70 * 2**30
 
+#: default max_cudagraph_capture_size: min(max_num_seqs x decode query length x 2, 512, max_num_batched_tokens)
+#: [config/vllm.py:1124-1128]
+CAPTURE_SEQS_FACTOR, MAX_CAPTURE_SIZE = 2, 512
+
 #: KV bytes per token and layer of V3.2's FP8 cache layout (other layouts: latent_dim values of 1 or 2 bytes)
 FP8_DS_MLA_BYTES = 656  # 512 fp8 NoPE + 4 fp32 scales + 64 bf16 RoPE [flashmla_sparse.py:58-70]
 #: the V3.2 indexer's FP8 key carries one fp32 scale per this many values [indexer.py, fp8 quant block]
@@ -262,7 +266,7 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
         notes.append("MTP with this attention backend downgrades CUDA graphs to PIECEWISE (vLLM 0.14.1)")
     else:
         graph_mode = "FULL_AND_PIECEWISE"
-    capture = min(max_num_seqs * (1 + k) * 2, 512, max_tokens)
+    capture = min(max_num_seqs * (1 + k) * CAPTURE_SEQS_FACTOR, MAX_CAPTURE_SIZE, max_tokens)
 
     if not hw.supports("nvfp4") and model.precision == "fp4":
         notes.append(f"{hw.name} has no FP4 tensor cores: NVFP4 layers run weight-only (Marlin W4A16) at the "
