@@ -20,16 +20,14 @@ from perfsim.calibration.fit import (
     fit,
 )
 from perfsim.calibration.measurements import Measurement
+from perfsim.calibration.profiles import parallel_kind
 from perfsim.costs.params import CostParams
 from perfsim.specs.deployment import VLLM_VERSION
 
 
 def _parallel_kind(dep: dict[str, Any]) -> str:
-    if dep.get("num_prefill_instances"):
-        return "pd"
-    if dep.get("enable_expert_parallel"):
-        return "dp+ep"
-    return "dp" if dep.get("data_parallel_size", 1) > 1 else "tp"
+    return parallel_kind(dp=dep.get("data_parallel_size", 1), expert_parallel=bool(dep.get("enable_expert_parallel")),
+                         disaggregated=bool(dep.get("num_prefill_instances")))
 
 
 def _canonical_model(name: str) -> str:

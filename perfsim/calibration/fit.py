@@ -19,6 +19,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from perfsim.calibration.measurements import Measurement, ScenarioTable
+from perfsim.calibration.stats import abs_error_stats
 from perfsim.costs.params import CostParams
 from perfsim.errors import PerfsimError
 
@@ -186,12 +187,6 @@ def errors_pct(rows: Sequence[Measurement], predictions: np.ndarray) -> np.ndarr
     """Signed relative error of each prediction in percent (NaN where not predicted)."""
     measured = np.array([r.value for r in rows])
     return 100.0 * (predictions - measured) / measured
-
-
-def abs_error_stats(errors_pct: Sequence[float] | np.ndarray) -> dict:
-    """Count, median and 90th percentile of absolute errors given in percent."""
-    e = np.abs(np.asarray(errors_pct, dtype=float))
-    return {"n": int(e.size), "median_abs_pct": float(np.median(e)), "p90_abs_pct": float(np.percentile(e, 90))}
 
 
 def error_summary(rows: Sequence[Measurement], predictions: np.ndarray, by: str = "metric_class") -> dict[str, dict]:

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from perfsim.calibration.stats import abs_error_stats
 from perfsim.costs.params import CostParams
 from perfsim.errors import SpecError, UnknownNameError
 from perfsim.paths import data_dir
@@ -21,8 +23,12 @@ from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.loading import load_yaml_file, validation_error_to_spec_error
 
 DEFAULT_PROFILE = "vllm-0.14.1"
-#: error bands widen by this factor for each way a prediction leaves the calibrated domain
+#: error bands widen by this factor for each way a prediction leaves the calibrated domain, compounding: a
+#: judgement, not a fit (no held-out data outside the domain exist to fit it); two departures give 2.25x
 EXTRAPOLATION_WIDENING = 1.5
+#: error bands come from the cross-validation residuals of rows with the same model and parallelism when
+#: at least this many exist, else from every row of the metric class
+MIN_SIMILAR_ROWS = 3
 
 
 def known_profiles() -> list[str]:
@@ -48,9 +54,48 @@ def resolve_profile_path(name: str | None) -> Path | None:
     return path
 
 
+class ProfileDomain(BaseModel):
+    """What a profile was fitted on (hardware, models, ...; length and load ranges as [low, high])."""
+
+    model_config = ConfigDict(extra="allow")
+    hardware: list[str] = []
+    models: list[str] = []
+    precisions: list[str] = []
+    parallel: list[str] = []
+    isl: tuple[int, int] | None = None
+    osl: tuple[int, int] | None = None
+    concurrency: tuple[int, int] | None = None
+    mtp: bool = False
+    disaggregated: bool = False
+
+
+class ProfileResidual(BaseModel):
+    """One cross-validation residual: a measured row's group keys and its signed error (%)."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str
+    parallel: str
+    metric_class: str
+    error_pct: float
+
+
+class _ProfileShape(BaseModel):
+    """The parts of a profile that predictions read; the rest is a record for people."""
+
+    model_config = ConfigDict(extra="allow")
+    params: dict[str, float | dict[str, Any]]
+    domain: ProfileDomain = ProfileDomain()
+    cv_residuals: list[ProfileResidual] = []
+
+
 @functools.lru_cache(maxsize=16)
 def _read_profile(path: str, _stamp: float) -> dict[str, Any]:
-    return load_yaml_file(Path(path))
+    data = load_yaml_file(Path(path))
+    try:
+        _ProfileShape(**data)
+    except ValidationError as exc:
+        raise validation_error_to_spec_error(exc, path) from None
+    return data
 
 
 def read_profile(name: str | None) -> dict[str, Any] | None:
@@ -68,9 +113,12 @@ def params_from_profile(profile: dict[str, Any] | None, source: str = "profile")
     values = profile.get("params")
     if not isinstance(values, dict):
         raise SpecError("expected a 'params' mapping of cost parameter values", source=source, field="params")
+    for key, v in values.items():
+        if isinstance(v, dict) and "value" not in v:
+            raise SpecError("expected 'value: NUMBER' (or a bare number)", source=source, field=f"params.{key}")
     try:
         return CostParams(**{k: (v["value"] if isinstance(v, dict) else v) for k, v in values.items()})
-    except Exception as exc:
+    except ValidationError as exc:
         raise validation_error_to_spec_error(exc, source) from None
 
 
@@ -83,11 +131,16 @@ def load_params(name: str | None, hw: HardwareSpec) -> tuple[CostParams, str]:
     if path is None:
         return CostParams(), "spec-only (no calibration)"
     profile = read_profile(str(path))
-    params = params_from_profile(profile, str(path))
-    fitted_on = set((profile or {}).get("domain", {}).get("hardware", []))
-    where = "calibrated on this hardware" if hw.name in fitted_on else (
+    return params_from_profile(profile, str(path)), f"{path.stem} ({provenance(profile, hw)})"
+
+
+def provenance(profile: dict[str, Any] | None, hw: HardwareSpec) -> str:
+    """'spec-only', 'calibrated on this hardware' or 'transferred from <the profile's hardware>'."""
+    if profile is None:
+        return "spec-only"
+    fitted_on = (profile.get("domain") or {}).get("hardware", [])
+    return "calibrated on this hardware" if hw.name in fitted_on else (
         f"transferred from {', '.join(sorted(fitted_on)) or 'other hardware'}")
-    return params, f"{path.stem} ({where})"
 
 
 def write_profile(path: Path, profile: dict[str, Any]) -> None:
@@ -98,9 +151,15 @@ def write_profile(path: Path, profile: dict[str, Any]) -> None:
     path.write_text(header + yaml.safe_dump(profile, sort_keys=False, width=110))
 
 
+def parallel_kind(*, dp: int, expert_parallel: bool, disaggregated: bool) -> str:
+    """The parallelism class calibration rows and error bands are grouped by: pd, dp+ep, dp or tp."""
+    if disaggregated:
+        return "pd"
+    return "dp+ep" if expert_parallel else ("dp" if dp > 1 else "tp")
+
+
 def _parallel_kind(dep) -> str:
-    kind = "pd" if dep.disaggregated else ("dp+ep" if dep.ep > 1 else ("dp" if dep.dp > 1 else "tp"))
-    return kind
+    return parallel_kind(dp=dep.dp, expert_parallel=dep.ep > 1, disaggregated=dep.disaggregated)
 
 
 def prediction_band(calibration: str | None, model, hw: HardwareSpec, dep, bench) -> dict[str, Any]:
@@ -115,13 +174,12 @@ def prediction_band(calibration: str | None, model, hw: HardwareSpec, dep, bench
         return {"provenance": "spec-only", "error_band": None,
                 "notes": ["spec-only prediction: no calibration applied; expect large errors (see perfsim validate "
                           "--calibration none)"]}
-    domain = profile.get("domain", {})
+    domain = profile.get("domain") or {}
     notes: list[str] = []
-    provenance = "calibrated on this hardware" if hw.name in domain.get("hardware", []) else (
-        f"transferred from {', '.join(domain.get('hardware', [])) or 'other hardware'}")
+    where = provenance(profile, hw)
     widen = 1.0
     if hw.name not in domain.get("hardware", []):
-        notes.append(f"hardware {hw.name} was not calibrated ({provenance}); efficiencies assumed to carry over")
+        notes.append(f"hardware {hw.name} was not calibrated ({where}); efficiencies assumed to carry over")
         widen *= EXTRAPOLATION_WIDENING
     checks = [
         ("model", model.name, domain.get("models", [])),
@@ -146,12 +204,9 @@ def prediction_band(calibration: str | None, model, hw: HardwareSpec, dep, bench
     band: dict[str, dict[str, float]] = {}
     for cls in sorted({r["metric_class"] for r in residuals}):
         pool = [r for r in similar if r["metric_class"] == cls]
-        if len(pool) < 3:  # too few similar rows: every row of this metric class
+        if len(pool) < MIN_SIMILAR_ROWS:  # too few similar rows: every row of this metric class
             pool = [r for r in residuals if r["metric_class"] == cls]
-        errs = sorted(abs(r["error_pct"]) for r in pool)
-        mid = len(errs) // 2
-        median = errs[mid] if len(errs) % 2 else 0.5 * (errs[mid - 1] + errs[mid])
-        p90 = errs[min(len(errs) - 1, math.ceil(0.9 * len(errs)) - 1)]
-        band[cls] = {"median_abs_pct": round(median * widen, 1), "p90_abs_pct": round(p90 * widen, 1),
-                     "rows": len(errs)}
-    return {"provenance": provenance, "error_band": band, "extrapolated": widen > 1.0, "notes": notes}
+        stats = abs_error_stats([r["error_pct"] for r in pool])
+        band[cls] = {"median_abs_pct": round(stats["median_abs_pct"] * widen, 1),
+                     "p90_abs_pct": round(stats["p90_abs_pct"] * widen, 1), "rows": stats["n"]}
+    return {"provenance": where, "error_band": band, "extrapolated": widen > 1.0, "notes": notes}

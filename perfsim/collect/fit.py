@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import least_squares
 
-from perfsim.calibration.fit import abs_error_stats
+from perfsim.calibration.stats import abs_error_stats
 from perfsim.collect.model import parameters_for, predict_kernel
 from perfsim.collect.schema import KernelRow, read_rows
 from perfsim.costs.params import CostParams
