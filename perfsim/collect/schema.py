@@ -101,6 +101,9 @@ def read_rows(path: Path) -> list[KernelRow]:
             row = KernelRow(**values)
             if row.op not in OPS:
                 raise SpecError(f"op '{row.op}' unknown; allowed: {', '.join(OPS)}", source=f"{path.name}:{line}")
+            if row.dtype not in DTYPES:
+                raise SpecError(f"dtype '{row.dtype}' unknown; allowed: {', '.join(DTYPES)}",
+                                source=f"{path.name}:{line}", field="dtype")
             if row.median_s <= 0:
                 raise SpecError("median_s must be positive", source=f"{path.name}:{line}")
             rows.append(row)

@@ -22,15 +22,6 @@ def _key_values(items: list[str], flag: str) -> dict[str, Any]:
     return out
 
 
-def check_output_path(path: str, suffixes: tuple[str, ...] | None = None) -> None:
-    """Refuse an output path whose folder does not exist or whose extension is not supported, before any work."""
-    target = Path(path)
-    if not target.parent.exists():
-        raise SpecError(f"folder {target.parent} does not exist", source=str(path))
-    if suffixes and target.suffix.lower() not in suffixes:
-        raise SpecError(f"unsupported file type '{target.suffix}'; allowed: {', '.join(suffixes)}", source=str(path))
-
-
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("files", nargs="*", help="Measurement CSV files or bench-serve JSON files (default: the bundled "
                    "measurements).")
@@ -87,6 +78,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return cmd_validate_kernels(args)
     from perfsim.calibration.profiles import params_from_profile, read_profile, resolve_profile_path
     from perfsim.calibration.validate import validate
+    from perfsim.commands.common import check_output_path
 
     if args.plot:
         check_output_path(args.plot, (".png", ".svg", ".pdf", ".jpg"))
@@ -109,6 +101,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit, cross-validate and write the profile."""
+    from perfsim.commands.common import check_output_path
+
+    if args.max_nfev < 1:
+        raise SpecError("--max-nfev must be >= 1")
+    if args.out:
+        check_output_path(args.out, (".yaml", ".yml"))
     if args.kernels:
         from perfsim.collect.fit import cmd_calibrate_kernels
 
@@ -119,14 +117,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from perfsim.costs.params import CostParams
     from perfsim.report import format_table
 
-    if args.max_nfev < 1:
-        raise SpecError("--max-nfev must be >= 1")
     names = tuple(n.strip() for n in args.params.split(",")) if args.params else DEFAULT_FIT_PARAMS
     unknown = [n for n in names if n not in CostParams.model_fields]
     if unknown:
         raise SpecError(f"--params: unknown {', '.join(unknown)}; allowed: {', '.join(CostParams.model_fields)}")
-    if args.out:
-        check_output_path(args.out, (".yaml", ".yml"))
     rows = _load_rows(args)
     result, cvres, spec_only = run_calibration(rows, names=names, cv=not args.no_cv, workers=args.workers,
                                                max_nfev=args.max_nfev)

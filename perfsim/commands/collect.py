@@ -27,6 +27,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     """Run the microbenchmarks and write the CSV."""
     from perfsim.collect.runner import collect
     from perfsim.collect.schema import OPS, write_rows
+    from perfsim.commands.common import check_output_path
     from perfsim.errors import SpecError
 
     ops = [o.strip() for o in args.ops.split(",")] if args.ops else None
@@ -35,6 +36,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
         raise SpecError(f"--ops: unknown {', '.join(bad)}; allowed: {', '.join(OPS)}")
     if args.repeats is not None and args.repeats < 1:
         raise SpecError("--repeats must be >= 1")
+    if args.warmup is not None and args.warmup < 0:
+        raise SpecError("--warmup must be >= 0")
+    check_output_path(args.out, (".csv",))
     rows = collect(args.device, quick=args.quick, ops=ops, repeats=args.repeats, warmup=args.warmup,
                    progress=lambda msg: print(f"  {msg}", file=sys.stderr))
     write_rows(Path(args.out), rows)

@@ -46,7 +46,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         scenarios = HEADLINE_SCENARIOS
     dep = dep.model_copy(update={"tensor_parallel_size": resolved.tp})
     if args.json and args.json != "-":
-        from perfsim.commands.calibration import check_output_path
+        from perfsim.commands.common import check_output_path
 
         check_output_path(args.json)
     to_stdout = args.json == "-"

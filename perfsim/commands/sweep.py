@@ -50,12 +50,14 @@ def load_grid(path: Path) -> tuple[dict, dict]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the sweep, write the CSV and optional plots."""
-    from perfsim.commands.calibration import check_output_path
+    from perfsim.commands.common import check_output_folder, check_output_path
     from perfsim.sweeps import sweep
 
     if args.workers is not None and args.workers < 1:
         raise SpecError("--workers must be >= 1")
     check_output_path(args.out, (".csv",))
+    if args.plot:
+        check_output_folder(args.plot)
     base, grid = load_grid(Path(args.grid))
     result = sweep(grid, base=base, workers=args.workers)
     result.write_csv(args.out)
