@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from perfsim import __version__
-from perfsim.costs.memory import MemoryPlan, check_fits, smallest_fitting_tp
+from perfsim.costs.memory import MemoryPlan, check_fits, no_fitting_tp_message, smallest_fitting_tp
 from perfsim.costs.params import CostParams
 from perfsim.errors import DoesNotFitError, SpecError
 from perfsim.serving.metrics import bench_metrics
@@ -23,6 +23,7 @@ from perfsim.serving.simulate import SimulationResult, acceptance_rates, simulat
 from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import VLLM_VERSION, Deployment, ResolvedDeployment, resolve_deployment
 from perfsim.specs.hardware import HardwareSpec, load_hardware
+from perfsim.specs.loading import validation_error_to_spec_error
 from perfsim.specs.model import Model, load_model
 
 #: The two published headline scenarios of DeepSeek-V3.2 NVFP4 on GB300 (vLLM blog, 2026-02-13).
@@ -69,16 +70,14 @@ def _bench_date() -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime(stamp))
 
 
-def _build(cls, values: dict | None, what: str):
-    """Validate settings given as a dict; errors become one ``SpecError`` naming the fields."""
+def build_settings(cls, values: dict | None, what: str):
+    """``cls(**values)`` for a pydantic settings class; errors become one ``SpecError`` naming the fields."""
     from pydantic import ValidationError
 
     try:
         return cls(**(values or {}))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
-                             for e in exc.errors())
-        raise SpecError(f"invalid {what} settings: {problems}") from None
+        raise SpecError(f"invalid {what} settings: {validation_error_to_spec_error(exc, None)}") from None
     except TypeError as exc:
         raise SpecError(f"invalid {what} settings: {exc}") from None
 
@@ -87,8 +86,7 @@ def resolve(model: Model, hw: HardwareSpec, dep: Deployment) -> tuple[ResolvedDe
     """Resolve vLLM defaults (auto TP: the smallest that fits) and check the memory plan."""
     tp = dep.tensor_parallel_size or smallest_fitting_tp(model, hw, dep)
     if tp is None:
-        raise DoesNotFitError(f"{model.name} ({model.precision}) does not fit on any tensor-parallel group of "
-                              f"{hw.name} within its {hw.scaleup_domain_gpus}-GPU scale-up domain")
+        raise DoesNotFitError(no_fitting_tp_message(model, hw))
     resolved = resolve_deployment(dep, model, hw, tp)
     return resolved, check_fits(model, hw, resolved)
 
@@ -107,8 +105,8 @@ def predict(model: str | Model = "deepseek-v3.2", hw: str | HardwareSpec = "gb30
 
     m = model if isinstance(model, Model) else load_model(model, precision)
     gpu = hw if isinstance(hw, HardwareSpec) else load_hardware(hw)
-    dep = deployment if isinstance(deployment, Deployment) else _build(Deployment, deployment, "deployment")
-    cfg = bench if isinstance(bench, BenchConfig) else _build(BenchConfig, bench, "bench")
+    dep = deployment if isinstance(deployment, Deployment) else build_settings(Deployment, deployment, "deployment")
+    cfg = bench if isinstance(bench, BenchConfig) else build_settings(BenchConfig, bench, "bench")
     resolved, plan = resolve(m, gpu, dep)
     if params is None:
         params, provenance = load_params(calibration, gpu)

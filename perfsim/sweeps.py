@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from perfsim.errors import PerfsimError, SpecError
+from perfsim.prediction import build_settings
 from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import Deployment
+from perfsim.specs.hardware import SCALE_KEYS
 from perfsim.specs.setup import Setup
 
 #: the metrics copied into every sweep record
@@ -31,7 +33,8 @@ RECORD_METRICS = (
 )
 
 
-def _split(point: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+def split_point(point: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
+    """(setup, deployment, bench, hw_scale factors, other) settings of a grid point; unknown names refused."""
     setup, dep, bench, scale, other = {}, {}, {}, {}, {}
     for key, value in point.items():
         k = key.replace("-", "_")
@@ -42,10 +45,14 @@ def _split(point: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
         elif k in BenchConfig.model_fields:
             bench[k] = value
         elif k.startswith("hw_scale."):
+            factor = k.split(".", 1)[1]
+            if factor not in SCALE_KEYS and not factor.startswith("flops_"):
+                raise SpecError(f"unknown what-if factor '{factor}'; allowed: {', '.join(SCALE_KEYS)}, "
+                                "flops_<precision>", field=key)
             try:
-                scale[k.split(".", 1)[1]] = float(value)
+                scale[factor] = float(value)
             except (TypeError, ValueError):
-                raise SpecError(f"sweep key '{key}': factor {value!r} is not a number", field=key) from None
+                raise SpecError(f"factor {value!r} is not a number", field=key) from None
         elif k in ("calibration", "label"):
             other[k] = value
         else:
@@ -55,6 +62,14 @@ def _split(point: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]:
     return setup, dep, bench, scale, other
 
 
+def check_point(point: Mapping[str, Any]) -> None:
+    """Refuse a grid point whose names or values are invalid (before anything is simulated)."""
+    setup, dep, bench, _scale, _other = split_point(point)
+    build_settings(Setup, setup, "setup")
+    build_settings(Deployment, dep, "deployment")
+    build_settings(BenchConfig, bench, "bench")
+
+
 def run_point(point: Mapping[str, Any]) -> dict[str, Any]:
     """Predict one grid point; returns a flat record (settings, metrics, provenance, or the error)."""
     from perfsim.prediction import predict
@@ -62,7 +77,7 @@ def run_point(point: Mapping[str, Any]) -> dict[str, Any]:
 
     record: dict[str, Any] = dict(point)
     try:
-        setup, dep, bench, scale, other = _split(point)
+        setup, dep, bench, scale, other = split_point(point)
         s = Setup(**setup)
         hw = load_hardware(s.hw)
         if scale:
@@ -140,7 +155,7 @@ def sweep(grid: Mapping[str, Iterable[Any]], *, base: Mapping[str, Any] | None =
     if empty:
         raise SpecError(f"sweep keys with no values: {', '.join(empty)}")
     for point in points:
-        _split(point)  # unknown names and non-numeric factors fail before anything runs
+        check_point(point)  # unknown names and invalid values fail before anything runs
     started = time.perf_counter()
     workers = workers or (os.cpu_count() or 1)
     show = progress and sys.stderr.isatty()

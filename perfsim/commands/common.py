@@ -1,11 +1,17 @@
-"""Helpers shared by commands: resolve a deployment from flags, choosing TP when it is left to auto."""
+"""Helpers shared by commands: output-path checks, and resolving a deployment from flags (auto TP)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from perfsim.commands.options import name_flags
-from perfsim.costs.memory import MemoryPlan, check_fits, memory_plan, smallest_fitting_tp
+from perfsim.costs.memory import (
+    MemoryPlan,
+    check_fits,
+    memory_plan,
+    no_fitting_tp_message,
+    smallest_fitting_tp,
+)
 from perfsim.errors import DoesNotFitError, SpecError
 from perfsim.specs.deployment import Deployment, ResolvedDeployment, resolve_deployment
 from perfsim.specs.hardware import HardwareSpec
@@ -44,8 +50,7 @@ def resolve_for_cli(model: Model, hw: HardwareSpec, dep: Deployment, *, must_fit
     try:
         tp = dep.tensor_parallel_size or smallest_fitting_tp(model, hw, dep)
         if tp is None:
-            message = (f"{model.name} ({model.precision}) does not fit on any tensor-parallel group of {hw.name} "
-                       f"within its {hw.scaleup_domain_gpus}-GPU scale-up domain")
+            message = no_fitting_tp_message(model, hw)
             if must_fit:
                 raise DoesNotFitError(message)
             tp = min(hw.scaleup_domain_gpus, model.arch.mla.num_heads)

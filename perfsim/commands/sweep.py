@@ -38,13 +38,17 @@ def load_grid(path: Path) -> tuple[dict, dict]:
     base = data.get("base") or {}
     if not isinstance(base, dict):
         raise SpecError("expected a mapping", source=str(path), field="base")
-    from perfsim.sweeps import _split
+    from perfsim.sweeps import check_point, grid_points
 
-    for key in [*base, *grid]:
+    empty = [k for k, v in grid.items() if isinstance(v, list) and not v]
+    if empty:
+        raise SpecError("expected a non-empty list of values", source=str(path), field=f"grid.{empty[0]}")
+    for point in grid_points(grid, base):
         try:
-            _split({key: 1})
+            check_point(point)
         except SpecError as exc:
-            raise SpecError(str(exc), source=str(path), field=key) from None
+            where = ", ".join(f"{k}={point[k]!r}" for k in grid)
+            raise SpecError(f"{exc} (at {where})", source=str(path)) from None
     return base, grid
 
 

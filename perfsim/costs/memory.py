@@ -220,6 +220,12 @@ def check_fits(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> Memor
         f"{need / GiB:.1f} GiB more: {short / GiB:.1f} GiB short.{suggestion}")
 
 
+def no_fitting_tp_message(model: Model, hw: HardwareSpec) -> str:
+    """Why automatic TP found nothing: the model does not fit any TP group inside one scale-up domain."""
+    return (f"{model.name} ({model.precision}) does not fit on any tensor-parallel group of {hw.name} "
+            f"within its {hw.scaleup_domain_gpus}-GPU scale-up domain")
+
+
 def smallest_fitting_tp(model: Model, hw: HardwareSpec, dep: Deployment) -> int | None:
     """The smallest power-of-two TP (dividing the heads, within the scale-up domain) whose plan fits.
 

@@ -228,12 +228,15 @@ class HardwareSpec(BaseModel):
                 data["scaleout"]["bandwidth_per_direction"] = bump(
                     data["scaleout"]["bandwidth_per_direction"], factor, key)
             else:
-                allowed = ["hbm_bandwidth", "hbm_capacity", "flops", "scaleup_bandwidth", "scaleout_bandwidth"]
-                allowed += [f"flops_{p}" for p in data["peak_dense"]]
+                allowed = [*SCALE_KEYS] + [f"flops_{p}" for p in data["peak_dense"]]
                 raise SpecError(f"cannot scale '{key}'; allowed: {', '.join(allowed)}", field=key)
         suffix = ",".join(f"{k}x{v:g}" for k, v in factors.items())
         data["name"] = f"{self.name}[{suffix}]" if suffix else self.name
         return HardwareSpec.model_validate(data)
+
+
+#: what-if factors ``HardwareSpec.scaled`` accepts, besides ``flops_<precision>``
+SCALE_KEYS = ("hbm_bandwidth", "hbm_capacity", "flops", "scaleup_bandwidth", "scaleout_bandwidth")
 
 
 def _check_unit(quantity: Quantity, dimension: str, field: str) -> None:
