@@ -11,6 +11,8 @@ import numpy as np
 
 from perfsim.calibration.fit import (
     DEFAULT_FIT_PARAMS,
+    FIT_MAX_NFEV,
+    MEASUREMENT_LOG_SIGMA,
     CrossValidation,
     Evaluator,
     FitResult,
@@ -56,7 +58,7 @@ def domain_of(rows: Sequence[Measurement]) -> dict[str, Any]:
 
 
 def run_calibration(rows: Sequence[Measurement], *, names: Sequence[str] = DEFAULT_FIT_PARAMS, cv: bool = True,
-                    workers: int | None = None, max_nfev: int = 60, progress=print
+                    workers: int | None = None, max_nfev: int = FIT_MAX_NFEV, progress=print
                     ) -> tuple[FitResult, CrossValidation | None, np.ndarray]:
     """Fit on all known rows, then leave-one-group-out CV. Returns (fit, cv, spec-only predictions)."""
     evaluator = Evaluator(rows, workers=workers)
@@ -65,6 +67,8 @@ def run_calibration(rows: Sequence[Measurement], *, names: Sequence[str] = DEFAU
         progress(f"spec-only: {_fmt(error_summary(rows, spec_only))}")
         result = fit(evaluator, names=names, max_nfev=max_nfev)
         progress(f"fit ({result.nfev} evaluations): {_fmt(error_summary(rows, result.predictions))}")
+        if not result.success:
+            progress(f"warning: the fit stopped before converging ({result.message}); raise --max-nfev to continue")
         cvres = None
         if cv:
             cvres = cross_validate(evaluator, result)
@@ -100,8 +104,8 @@ def build_profile(name: str, rows: Sequence[Measurement], result: FitResult, cvr
         "rows": {"fitted": int(sum(r.unknown is None for r in rows)),
                  "unknown": [f"{r.source} {r.label}: {r.unknown}" for r in rows if r.unknown],
                  "groups": groups},
-        "method": ("scipy.optimize.least_squares on log(predicted/measured) (10% measurement sigma) with log-normal "
-                   "priors around the spec-only defaults; leave-one-group-out cross-validation"),
+        "method": (f"scipy.optimize.least_squares on log(predicted/measured) ({MEASUREMENT_LOG_SIGMA:.0%} measurement "
+                   "sigma) with log-normal priors around the spec-only defaults; leave-one-group-out cross-validation"),
         "domain": domain_of(rows),
         "params": params,
         "spec_only_error": error_summary(rows, spec_only),

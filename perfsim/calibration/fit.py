@@ -19,7 +19,7 @@ import numpy as np
 from scipy.optimize import least_squares
 
 from perfsim.calibration.measurements import Measurement, ScenarioTable
-from perfsim.calibration.stats import abs_error_stats
+from perfsim.calibration.stats import CV_MAX_NFEV, FIT_MAX_NFEV, abs_error_stats
 from perfsim.costs.params import CostParams
 from perfsim.errors import PerfsimError
 
@@ -37,6 +37,11 @@ MEASUREMENT_LOG_SIGMA = 0.10
 FD_STEP = 0.1
 #: for parameters whose physical lower bound is 0, the log-space lower bound is this fraction of the upper one
 POSITIVE_FLOOR = 1e-4
+#: stop when parameters move < 0.1 % (log space) or the cost < 0.01 %: the simulation's own step noise is
+#: larger than that, so tighter tolerances only spend evaluations
+FIT_XTOL, FIT_FTOL = 1e-3, 1e-4
+#: simulation processes of a calibration: scenarios are few, and more workers than this mostly add start-up
+MAX_WORKERS = 4
 
 
 def _predict_scenario(args: tuple) -> dict[str, float]:
@@ -53,7 +58,7 @@ class Evaluator:
     def __init__(self, rows: Sequence[Measurement], workers: int | None = None):
         self.rows = list(rows)
         self.table = ScenarioTable(self.rows)
-        self.workers = workers if workers is not None else min(os.cpu_count() or 1, 4)
+        self.workers = workers if workers is not None else min(os.cpu_count() or 1, MAX_WORKERS)
         self._pool: ProcessPoolExecutor | None = None
 
     def predict(self, params: CostParams) -> np.ndarray:
@@ -103,7 +108,8 @@ class FitResult:
     message: str = ""
 
 
-def _bounds(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def log_bounds(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Log-space (low, high) bounds of parameters (a lower bound of 0 becomes ``POSITIVE_FLOOR`` x high)."""
     lo, hi = [], []
     for n in names:
         a, b = CostParams.bounds(n)
@@ -113,7 +119,7 @@ def _bounds(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fit(evaluator: Evaluator, *, names: Sequence[str] = DEFAULT_FIT_PARAMS, start: CostParams | None = None,
-        rows_mask: np.ndarray | None = None, max_nfev: int = 60, prior: CostParams | None = None,
+        rows_mask: np.ndarray | None = None, max_nfev: int = FIT_MAX_NFEV, prior: CostParams | None = None,
         prior_weight: float = 1.0) -> FitResult:
     """Least-squares fit of ``names`` on the rows selected by ``rows_mask`` (default: every known row).
 
@@ -125,10 +131,13 @@ def fit(evaluator: Evaluator, *, names: Sequence[str] = DEFAULT_FIT_PARAMS, star
     rows = evaluator.rows
     mask = np.array([r.unknown is None for r in rows]) if rows_mask is None else rows_mask
     measured = np.array([r.value for r in rows])
-    lo, hi = _bounds(names)
-    p0 = np.clip([math.log(max(getattr(prior, n), 1e-12)) for n in names], lo, hi)
+    lo, hi = log_bounds(names)
+    # parameters whose default is 0 (off) take their log-space floor; the start stays strictly inside the bounds
+    p0 = np.clip([math.log(getattr(prior, n)) if getattr(prior, n) > 0 else -math.inf for n in names], lo, hi)
     sig = np.array([PRIOR_LOG_SIGMA.get(n, DEFAULT_PRIOR_LOG_SIGMA) for n in names])
-    x0 = np.clip([math.log(max(getattr(start, n), 1e-12)) for n in names], lo + 1e-9, hi - 1e-9)
+    inside = 1e-9 * (hi - lo)
+    x0 = np.clip([math.log(getattr(start, n)) if getattr(start, n) > 0 else -math.inf for n in names],
+                 lo + inside, hi - inside)
     cache: dict[bytes, np.ndarray] = {}
 
     def params_of(x: np.ndarray) -> CostParams:
@@ -145,19 +154,25 @@ def fit(evaluator: Evaluator, *, names: Sequence[str] = DEFAULT_FIT_PARAMS, star
     # a discrete-event simulation is piecewise smooth: take finite-difference steps of 10 % so the
     # Jacobian sees the trend rather than the steps
     res = least_squares(residuals, x0, bounds=(lo, hi), method="trf", diff_step=FD_STEP, x_scale=1.0,
-                        max_nfev=max_nfev, xtol=1e-3, ftol=1e-4)
+                        max_nfev=max_nfev, xtol=FIT_XTOL, ftol=FIT_FTOL)
     params = params_of(res.x)
-    rel = {}
-    try:
-        jac = res.jac
-        dof = max(1, int(mask.sum()) - len(names))
-        s2 = float(np.sum(res.fun[: int(mask.sum())] ** 2) / dof) * MEASUREMENT_LOG_SIGMA**2
-        cov = np.linalg.pinv(jac.T @ jac) * s2 / MEASUREMENT_LOG_SIGMA**2
-        rel = {n: float(math.sqrt(max(cov[i, i], 0.0))) for i, n in enumerate(names)}
-    except (np.linalg.LinAlgError, ValueError):
-        rel = {n: float("nan") for n in names}
+    rel = relative_sigmas(res, int(mask.sum()), names)
     return FitResult(names, params, rel, evaluator.predict(params), float(res.cost), int(res.nfev),
                      bool(res.success), str(res.message))
+
+
+def relative_sigmas(res, n_data: int, names: Sequence[str]) -> dict[str, float]:
+    """1-sigma uncertainty of each log-space parameter of a ``least_squares`` result (relative, as a fraction).
+
+    The first ``n_data`` residuals are data: the covariance is scaled by their reduced chi-square.
+    """
+    try:
+        dof = max(1, n_data - len(names))
+        chi2_per_dof = float(np.sum(res.fun[:n_data] ** 2) / dof)
+        cov = np.linalg.pinv(res.jac.T @ res.jac) * chi2_per_dof
+        return {n: float(math.sqrt(max(cov[i, i], 0.0))) for i, n in enumerate(names)}
+    except (np.linalg.LinAlgError, ValueError):
+        return {n: float("nan") for n in names}
 
 
 @dataclass
@@ -168,7 +183,7 @@ class CrossValidation:
     fold_params: dict[str, CostParams] = field(default_factory=dict)
 
 
-def cross_validate(evaluator: Evaluator, full: FitResult, *, max_nfev: int = 25) -> CrossValidation:
+def cross_validate(evaluator: Evaluator, full: FitResult, *, max_nfev: int = CV_MAX_NFEV) -> CrossValidation:
     """Refit without each group (warm start from the full fit) and predict the left-out group."""
     rows = evaluator.rows
     known = np.array([r.unknown is None for r in rows])

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from scipy.optimize import least_squares
 
+from perfsim.calibration.fit import log_bounds, relative_sigmas
 from perfsim.calibration.stats import abs_error_stats
 from perfsim.collect.model import parameters_for, predict_kernel
 from perfsim.collect.schema import KernelRow, read_rows
@@ -19,6 +20,12 @@ from perfsim.errors import SpecError
 from perfsim.specs.hardware import HardwareSpec, known_hardware, load_hardware
 
 KERNEL_PRIOR_LOG_SIGMA = 1.0  # weak: kernel timings are direct evidence
+#: the prior only breaks ties between parameters the kernels cannot tell apart: a hundredth of a data residual
+KERNEL_PRIOR_WEIGHT = 0.01
+#: kernel predictions are smooth closed forms (no simulation), so the fit can afford many cheap evaluations
+#: and tight tolerances
+KERNEL_FIT_MAX_NFEV = 2000
+KERNEL_FIT_TOL = 1e-10
 
 
 def guess_hardware(rows: Sequence[KernelRow]) -> str | None:
@@ -42,12 +49,7 @@ def fit_kernels(rows: Sequence[KernelRow], hw: HardwareSpec, *, start: CostParam
     """Least-squares fit (log time errors) of the parameters the kernels inform; returns params, rel. sigmas."""
     names = list(names or parameters_for(list(rows)))
     start = start or CostParams()
-    lo, hi = [], []
-    for n in names:
-        a, b = CostParams.bounds(n)
-        lo.append(math.log(a if a > 0 else b * 1e-6))
-        hi.append(math.log(b))
-    lo_a, hi_a = np.array(lo), np.array(hi)
+    lo_a, hi_a = log_bounds(names)
     # a parameter whose default is 0 (off) starts from the middle of its log range
     x0 = np.array([math.log(getattr(start, n)) if getattr(start, n) > 0 else 0.5 * (lo_a[i] + hi_a[i])
                    for i, n in enumerate(names)])
@@ -61,18 +63,12 @@ def fit_kernels(rows: Sequence[KernelRow], hw: HardwareSpec, *, start: CostParam
     def residuals(x):
         p = params_of(x)
         pred = np.array([predict_kernel(r, hw, p)[0] for r in rows])
-        return np.concatenate([np.log(pred / meas), 0.01 * (x - p0) / KERNEL_PRIOR_LOG_SIGMA])
+        return np.concatenate([np.log(pred / meas), KERNEL_PRIOR_WEIGHT * (x - p0) / KERNEL_PRIOR_LOG_SIGMA])
 
-    res = least_squares(residuals, x0, bounds=(lo_a, hi_a), method="trf", x_scale=1.0, max_nfev=2000,
-                        xtol=1e-10, ftol=1e-10)
+    res = least_squares(residuals, x0, bounds=(lo_a, hi_a), method="trf", x_scale=1.0, max_nfev=KERNEL_FIT_MAX_NFEV,
+                        xtol=KERNEL_FIT_TOL, ftol=KERNEL_FIT_TOL)
     params = params_of(res.x)
-    try:
-        dof = max(1, len(rows) - len(names))
-        s2 = float(np.sum(res.fun[: len(rows)] ** 2) / dof)
-        cov = np.linalg.pinv(res.jac.T @ res.jac) * s2
-        rel = {n: float(math.sqrt(max(cov[i, i], 0.0))) for i, n in enumerate(names)}
-    except (np.linalg.LinAlgError, ValueError):
-        rel = {n: float("nan") for n in names}
+    rel = relative_sigmas(res, len(rows), names)
     return params, rel
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from perfsim.calibration.stats import FIT_MAX_NFEV
 from perfsim.errors import SpecError
 
 
@@ -64,7 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=False, metavar="YAML", help="Write the profile here (e.g. calibrations/mine.yaml).")
     p.add_argument("--params", help="Comma-separated parameters to fit [default: the standard set].")
     p.add_argument("--no-cv", action="store_true", help="Skip leave-one-group-out cross-validation.")
-    p.add_argument("--max-nfev", type=int, default=60, help="Maximum fit evaluations [default: 60].")
+    p.add_argument("--max-nfev", type=int, default=FIT_MAX_NFEV,
+                   help=f"Maximum fit evaluations [default: {FIT_MAX_NFEV}].")
     p.add_argument("--kernels", metavar="CSV", help="Fit efficiency curves from a `perfsim collect` kernel file.")
     p.add_argument("--hw", help="Hardware of the kernel file (default: guessed from its device name).")
     p.set_defaults(handler=cmd_calibrate)
