@@ -46,10 +46,9 @@ def explain_step(new_tokens: list[int], context_tokens: list[int], *, model: str
 def validate(files: list[str] | None = None, *, calibration: str = "default", assume: dict[str, Any] | None = None):
     """Predict measured runs (default: the bundled measurements) and return a ``ValidationReport``."""
     from perfsim.calibration.measurements import load_measurements
-    from perfsim.calibration.profiles import params_from_profile, read_profile, resolve_profile_path
+    from perfsim.calibration.profiles import profile_params
     from perfsim.calibration.validate import validate as run
 
     rows = load_measurements(files, assume=assume)
-    path = resolve_profile_path(calibration)
-    params = params_from_profile(read_profile(str(path)) if path else None, str(path))
-    return run(rows, params, path.stem if path else "spec-only (none)")
+    params, label = profile_params(calibration)
+    return run(rows, params, label)

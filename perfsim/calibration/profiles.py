@@ -122,6 +122,14 @@ def params_from_profile(profile: dict[str, Any] | None, source: str = "profile")
         raise validation_error_to_spec_error(exc, source) from None
 
 
+def profile_params(name: str | None) -> tuple[CostParams, str]:
+    """Cost parameters of a profile name or path and its label ('spec-only (none)' without one)."""
+    path = resolve_profile_path(name)
+    if path is None:
+        return CostParams(), "spec-only (none)"
+    return params_from_profile(read_profile(str(path)), str(path)), path.stem
+
+
 def load_params(name: str | None, hw: HardwareSpec) -> tuple[CostParams, str]:
     """Cost parameters of a profile (or defaults for 'none') and a provenance string.
 

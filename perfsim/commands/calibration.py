@@ -78,16 +78,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
         from perfsim.collect.validate import cmd_validate_kernels
 
         return cmd_validate_kernels(args)
-    from perfsim.calibration.profiles import params_from_profile, read_profile, resolve_profile_path
+    from perfsim.calibration.profiles import profile_params
     from perfsim.calibration.validate import validate
     from perfsim.commands.common import check_output_path
 
     if args.plot:
         check_output_path(args.plot, (".png", ".svg", ".pdf", ".jpg"))
     rows = _load_rows(args)
-    path = resolve_profile_path(args.calibration)
-    params = params_from_profile(read_profile(str(path)) if path else None, str(path))
-    report = validate(rows, params, path.stem if path else "spec-only (none)", workers=args.workers)
+    params, label = profile_params(args.calibration)
+    report = validate(rows, params, label, workers=args.workers)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
