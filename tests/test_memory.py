@@ -33,6 +33,20 @@ def test_block_size_by_backend(r1_fp4, gb300):
     assert resolve_deployment(Deployment(), r1_fp4, gb300, 2).block_size == 128  # CUTLASS_MLA on Blackwell
     assert resolve_deployment(Deployment(), r1_fp4, load_hardware("h200"), 8).block_size == 64  # FlashMLA
     assert resolve_deployment(Deployment(), r1_fp4, gb300, 2).kv_cache_dtype == "bfloat16"
+    mtp = resolve_deployment(Deployment(num_speculative_tokens=1), r1_fp4, gb300, 2)
+    assert (mtp.attention_backend, mtp.block_size, mtp.cudagraph_mode) == ("FLASHINFER_MLA", 64, "FULL_AND_PIECEWISE")
+    assert any("CUTLASS_MLA" in n for n in mtp.notes)
+
+
+def test_attention_backend_choices(r1_fp4, v32_fp4, gb300):
+    h200 = load_hardware("h200")
+    assert resolve_deployment(Deployment(attention_backend="FLASHMLA"), r1_fp4, gb300, 2).block_size == 64
+    with pytest.raises(SpecError, match="Blackwell GPUs .* only.*allowed: auto, FLASHMLA"):
+        resolve_deployment(Deployment(attention_backend="FLASHINFER_MLA"), r1_fp4, h200, 8)
+    with pytest.raises(SpecError, match="FLASHMLA_SPARSE only"):
+        resolve_deployment(Deployment(attention_backend="CUTLASS_MLA"), v32_fp4, gb300, 2)
+    with pytest.raises(SpecError, match="needs a sparse-attention model"):
+        resolve_deployment(Deployment(attention_backend="FLASHMLA_SPARSE"), r1_fp4, gb300, 2)
 
 
 def test_parallelism_must_divide_heads_and_experts(v32_fp4, gb300):
