@@ -14,7 +14,7 @@ from perfsim.calibration.fit import Evaluator, error_summary, errors_pct, fit
 from perfsim.calibration.measurements import load_bench_json, load_measurements, parse_parallel
 from perfsim.calibration.profiles import load_params, read_profile
 from perfsim.cli import main
-from perfsim.costs.params import CostParams
+from perfsim.costs.params import CostParams, tie_gemm_efficiencies
 from perfsim.errors import SpecError
 from perfsim.prediction import predict
 from perfsim.specs.hardware import load_hardware
@@ -103,6 +103,15 @@ def _row(group, bench, metric, value):
     scope = "deployment" if metric.endswith("throughput") else "request"
     return Measurement(group, "deepseek-r1", "gb300", "fp4", {"tensor_parallel_size": 2}, bench, metric, value,
                        scope, "synthetic")
+
+
+def test_unfitted_gemm_precision_follows_the_fitted_derating():
+    fitted = CostParams(gemm_eff_nvfp4=0.65 * 0.64, gemm_eff_bf16=0.80 * 0.81)  # derated 0.64x and 0.81x
+    tied, why = tie_gemm_efficiencies(fitted, ["gemm_eff_nvfp4", "gemm_eff_bf16", "hbm_eff"])
+    assert tied.gemm_eff_fp8 == pytest.approx(0.80 * 0.72)  # geometric mean of 0.64 and 0.81 is 0.72
+    assert (tied.gemm_eff_nvfp4, tied.gemm_eff_bf16) == (fitted.gemm_eff_nvfp4, fitted.gemm_eff_bf16)
+    assert set(why) == {"gemm_eff_fp8"} and "geometric mean" in why["gemm_eff_fp8"]
+    assert tie_gemm_efficiencies(fitted, ["hbm_eff"]) == (fitted, {})  # nothing fitted: nothing derived
 
 
 def test_error_summary_by_hand():

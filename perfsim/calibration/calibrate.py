@@ -23,7 +23,7 @@ from perfsim.calibration.fit import (
 )
 from perfsim.calibration.measurements import Measurement
 from perfsim.calibration.profiles import parallel_kind
-from perfsim.costs.params import CostParams
+from perfsim.costs.params import CostParams, tie_gemm_efficiencies
 from perfsim.specs.deployment import VLLM_VERSION
 
 
@@ -95,6 +95,9 @@ def build_profile(name: str, rows: Sequence[Measurement], result: FitResult, cvr
         params[n] = {"value": _round(getattr(result.params, n)), "rel_sigma": _round(result.rel_sigma.get(n, math.nan), 3),
                      "default": getattr(defaults, n), "unit": CostParams.unit(n),
                      "description": CostParams.model_fields[n].description}
+    for n, why in tie_gemm_efficiencies(result.params, result.names)[1].items():
+        params[n] = {"value": _round(getattr(result.params, n)), "derived": why, "default": getattr(defaults, n),
+                     "unit": CostParams.unit(n), "description": CostParams.model_fields[n].description}
     groups = sorted({r.group for r in rows})
     profile: dict[str, Any] = {
         "name": name,

@@ -20,7 +20,7 @@ from scipy.optimize import least_squares
 
 from perfsim.calibration.measurements import Measurement, ScenarioTable
 from perfsim.calibration.stats import CV_MAX_NFEV, FIT_MAX_NFEV, abs_error_stats
-from perfsim.costs.params import CostParams
+from perfsim.costs.params import CostParams, tie_gemm_efficiencies
 from perfsim.errors import PerfsimError
 
 #: the parameters fitted by default: one efficiency per kernel class the data exercise, the HBM fraction
@@ -141,7 +141,8 @@ def fit(evaluator: Evaluator, *, names: Sequence[str] = DEFAULT_FIT_PARAMS, star
     cache: dict[bytes, np.ndarray] = {}
 
     def params_of(x: np.ndarray) -> CostParams:
-        return start.model_copy(update={n: float(math.exp(v)) for n, v in zip(names, x, strict=True)})
+        fitted = start.model_copy(update={n: float(math.exp(v)) for n, v in zip(names, x, strict=True)})
+        return tie_gemm_efficiencies(fitted, names)[0]
 
     def residuals(x: np.ndarray) -> np.ndarray:
         key = x.tobytes()

@@ -8,6 +8,9 @@ Calibration profiles (``calibrations/*.yaml``) override a few of them.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -120,3 +123,29 @@ class CostParams(BaseModel):
         extra = cls.model_fields[name].json_schema_extra
         assert isinstance(extra, dict)
         return str(extra["unit"])
+
+
+#: GEMM efficiencies by weight precision; the defaults come from each kernel family's own benchmarks
+GEMM_EFF_PARAMS = ("gemm_eff_nvfp4", "gemm_eff_fp8", "gemm_eff_bf16")
+
+
+def tie_gemm_efficiencies(params: CostParams, fitted: Sequence[str]) -> tuple[CostParams, dict[str, str]]:
+    """Carry the fitted GEMM derating over to GEMM precisions the data did not exercise.
+
+    Kernel benchmarks overstate what GEMMs reach inside a serving engine (shapes, fused quantization,
+    launch gaps) by a similar factor for every precision, so an unfitted GEMM efficiency takes its default
+    times the geometric mean of fitted/default over the fitted ones. Returns the parameters and, per derived
+    name, a sentence saying how it was derived (empty when no GEMM efficiency was fitted).
+    """
+    fitted_gemm = [n for n in GEMM_EFF_PARAMS if n in fitted]
+    if not fitted_gemm:
+        return params, {}
+    defaults = CostParams()
+    log_ratio = sum(math.log(getattr(params, n) / getattr(defaults, n)) for n in fitted_gemm) / len(fitted_gemm)
+    ratio = math.exp(log_ratio)
+    derived = [n for n in GEMM_EFF_PARAMS if n not in fitted]
+    lo_hi = {n: CostParams.bounds(n) for n in derived}
+    update = {n: min(max(getattr(defaults, n) * ratio, lo_hi[n][0]), lo_hi[n][1]) for n in derived}
+    why = (f"default x {ratio:.3g}, the geometric mean of fitted/default of {', '.join(fitted_gemm)} "
+           "(no measurement exercises it)")
+    return params.model_copy(update=update), {n: why for n in derived}
