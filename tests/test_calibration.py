@@ -205,5 +205,7 @@ def test_calibrate_cli_writes_a_profile(tmp_path, capsys):
     assert main(["calibrate", str(rows_csv), "--out", str(out), "--params", "gemm_eff_nvfp4,hbm_eff",
                  "--max-nfev", "8", "--workers", "1"]) == 0
     prof = yaml.safe_load(out.read_text())
-    assert set(prof["params"]) == {"gemm_eff_nvfp4", "hbm_eff"} and prof["cv_error"]
+    fitted = {k for k, v in prof["params"].items() if "derived" not in v}
+    assert fitted == {"gemm_eff_nvfp4", "hbm_eff"} and prof["cv_error"]
+    assert {k for k, v in prof["params"].items() if "derived" in v} == {"gemm_eff_fp8", "gemm_eff_bf16"}
     assert main(["calibrate", str(rows_csv), "--params", "warp_speed"]) == 2
