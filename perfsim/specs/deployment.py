@@ -165,7 +165,8 @@ def attention_backend(model: Model, hw: HardwareSpec, requested: str = "auto",
     vLLM 0.14.1 picks FLASHMLA_SPARSE for DeepSeek-V3.2, CUTLASS_MLA on Blackwell and FLASHMLA otherwise
     [platforms/cuda.py:164-234]. CUTLASS_MLA cannot verify MTP drafts on its decode path, which would make
     MTP several times slower than plain decoding; the published GB300 MTP runs gain from MTP, so with MTP
-    on Blackwell ``auto`` takes FLASHINFER_MLA (spec-capable, vLLM's Blackwell default from v0.15).
+    on Blackwell ``auto`` takes FLASHINFER_MLA (spec-capable; the Blackwell default of vLLM releases after
+    0.14, vllm PR #32339).
     """
     if model.has_sparse_attention:
         if requested not in ("auto", "FLASHMLA_SPARSE"):
