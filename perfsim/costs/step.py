@@ -27,12 +27,8 @@ from perfsim.costs.batch import EMPTY, BatchStats, batch_stats, uniform_decode_s
 from perfsim.costs.comm import all_gather, all_reduce, group_link, reduce_scatter
 from perfsim.costs.params import CostParams
 from perfsim.costs.roofline import OpTime, achievable_bandwidth, gemm_efficiency, roofline
-from perfsim.specs.deployment import (
-    SPEC_AS_DECODE_BACKENDS,
-    ResolvedDeployment,
-    indexer_key_bytes,
-    mla_entry_bytes,
-)
+from perfsim.specs.attention import BACKENDS
+from perfsim.specs.deployment import ResolvedDeployment, indexer_key_bytes, mla_entry_bytes
 from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.model import ACT_BYTES, FP32_BYTES, INDEX_BYTES, WEIGHT_BYTES, Model
 
@@ -193,7 +189,7 @@ class StepCostModel:
         self.tp_link = group_link(hw, dep.tp, p)
         self.moe_link = group_link(hw, dep.tp * dep.dp, p)
         self.sizes = capture_sizes(dep.max_cudagraph_capture_size) if dep.cudagraph_mode != "NONE" else []
-        spec_as_decode = dep.attention_backend in SPEC_AS_DECODE_BACKENDS
+        spec_as_decode = BACKENDS[dep.attention_backend].spec_as_decode
         self.decode_threshold = 1 + dep.num_speculative_tokens if spec_as_decode else 1
         self.topk = arch.indexer.topk if arch.indexer else None
         self.kernels_attention = KERNELS_ATTENTION_DSA if self.topk else KERNELS_ATTENTION_MLA

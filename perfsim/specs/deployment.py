@@ -14,21 +14,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from perfsim.errors import SpecError
+from perfsim.specs.attention import AttentionBackend, cudagraph_mode, resolve_block_size, select_backend
 from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.model import FP32_BYTES, IndexerDims, Model
 
 VLLM_VERSION = "0.14.1"
 
 KvCacheDtype = Literal["auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_ds_mla"]
-AttentionBackend = Literal["auto", "CUTLASS_MLA", "FLASHINFER_MLA", "FLASHMLA", "FLASHMLA_SPARSE"]
-
-#: MLA decode backends whose decode kernels take 1 + k query tokens per request (vLLM's QueryLenSupport
-#: UNIFORM or VARLEN), so MTP verify steps stay on the decode path; CUTLASS_MLA is SINGLE_ONLY: its verify
-#: steps run the prefill path, which up-projects every cached context token [mla/common.py:236-252, 660-670].
-SPEC_AS_DECODE_BACKENDS = frozenset({"FLASHINFER_MLA", "FLASHMLA", "FLASHMLA_SPARSE"})
-#: KV block size each backend forces [platforms/cuda.py:203-232]
-BACKEND_BLOCK_SIZE = {"CUTLASS_MLA": 128, "FLASHINFER_MLA": 64, "FLASHMLA": 64, "FLASHMLA_SPARSE": 64}
-
 #: vLLM 0.14.1 engine defaults for `vllm serve` (API server) on GPUs with >= 70 GiB (not A100)
 #: [engine/arg_utils.py:1817-1898]; smaller GPUs get 2048 tokens / 256 sequences.
 SERVE_DEFAULTS_LARGE_GPU = (8192, 1024)
@@ -158,45 +150,6 @@ class ResolvedDeployment:
         return self.kv_cache_dtype.startswith("fp8")
 
 
-def attention_backend(model: Model, hw: HardwareSpec, requested: str = "auto",
-                      num_speculative_tokens: int = 0) -> tuple[str, str | None]:
-    """The MLA backend and, when perfsim departs from vLLM 0.14.1's default, a note saying why.
-
-    vLLM 0.14.1 picks FLASHMLA_SPARSE for DeepSeek-V3.2, CUTLASS_MLA on Blackwell and FLASHMLA otherwise
-    [platforms/cuda.py:164-234]. CUTLASS_MLA cannot verify MTP drafts on its decode path, which would make
-    MTP several times slower than plain decoding; the published GB300 MTP runs gain from MTP, so with MTP
-    on Blackwell ``auto`` takes FLASHINFER_MLA (spec-capable; the Blackwell default of vLLM releases after
-    0.14, vllm PR #32339).
-    """
-    if model.has_sparse_attention:
-        if requested not in ("auto", "FLASHMLA_SPARSE"):
-            raise SpecError(f"{model.name} uses DeepSeek sparse attention: vLLM runs it with FLASHMLA_SPARSE only "
-                            f"(got {requested}); allowed: auto, FLASHMLA_SPARSE", field="attention_backend")
-        return "FLASHMLA_SPARSE", None
-    if requested == "FLASHMLA_SPARSE":
-        raise SpecError(f"FLASHMLA_SPARSE needs a sparse-attention model (DeepSeek-V3.2), not {model.name}; "
-                        "allowed: auto, CUTLASS_MLA, FLASHINFER_MLA, FLASHMLA", field="attention_backend")
-    if requested in ("CUTLASS_MLA", "FLASHINFER_MLA") and not hw.is_blackwell:
-        raise SpecError(f"{requested} runs on Blackwell GPUs (compute capability 10.x) only, not {hw.name} "
-                        f"({hw.compute_capability}); allowed: auto, FLASHMLA", field="attention_backend")
-    if requested != "auto":
-        return requested, None
-    if not hw.is_blackwell:
-        return "FLASHMLA", None
-    if num_speculative_tokens:
-        return "FLASHINFER_MLA", (
-            "attention backend FLASHINFER_MLA: vLLM 0.14.1 defaults to CUTLASS_MLA, whose decode kernel takes one "
-            "token per request, so every MTP verify step would run the prefill path over the whole context; "
-            "published MTP gains on GB300 imply a spec-capable backend (use --attention-backend CUTLASS_MLA for "
-            "0.14.1's default)")
-    return "CUTLASS_MLA", None
-
-
-def default_block_size(backend: str) -> int:
-    """KV block size forced by the backend (CUTLASS_MLA 128, the FlashInfer, FlashMLA and sparse MLA 64)."""
-    return BACKEND_BLOCK_SIZE.get(backend, 16)
-
-
 def resolve_kv_cache_dtype(requested: str, model: Model) -> str:
     """vLLM 0.14.1's KV dtype resolution.
 
@@ -287,26 +240,14 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
     max_num_seqs = min(max_num_seqs, max_tokens)
 
     k = dep.num_speculative_tokens
-    backend, backend_note = attention_backend(model, hw, dep.attention_backend, k)
-    if backend_note:
-        notes.append(backend_note)
-    block = default_block_size(backend)
-    if dep.block_size and dep.block_size != block:
-        raise SpecError(f"the {backend} attention backend vLLM 0.14.1 uses for {model.name} on {hw.name} supports "
-                        f"block size {block} only", field="block_size")
-    kv = resolve_kv_cache_dtype(dep.kv_cache_dtype, model)
-
     if k and arch.num_mtp_layers == 0:
         raise SpecError(f"{model.name} has no MTP layer (num_nextn_predict_layers = 0); "
                         "speculative decoding with MTP is not possible", field="num_speculative_tokens")
-    if dep.enforce_eager:
-        graph_mode = "NONE"
-    elif k and (model.has_sparse_attention or backend == "CUTLASS_MLA"):
-        # the V3.2 indexer and CUTLASS_MLA capture FULL graphs for one-token decode only (UNIFORM_SINGLE_TOKEN_DECODE)
-        graph_mode = "PIECEWISE"
-        notes.append("MTP with this attention backend downgrades CUDA graphs to PIECEWISE (vLLM 0.14.1)")
-    else:
-        graph_mode = "FULL_AND_PIECEWISE"
+    kv = resolve_kv_cache_dtype(dep.kv_cache_dtype, model)
+    backend, backend_note = select_backend(model, hw, kv, dep.attention_backend, k)
+    block, block_note = resolve_block_size(backend, dep.block_size, dep.attention_backend == "auto", hw)
+    graph_mode, graph_note = cudagraph_mode(backend, k, model.has_sparse_attention, dep.enforce_eager)
+    notes += [n for n in (backend_note, block_note, graph_note) if n]
     capture = min(max_num_seqs * (1 + k) * CAPTURE_SEQS_FACTOR, MAX_CAPTURE_SIZE, max_tokens)
 
     if not hw.supports("nvfp4") and model.precision == "fp4":

@@ -1,0 +1,143 @@
+"""Which MLA attention backend vLLM 0.14.1 runs, and the properties of each that change a prediction.
+
+A backend decides four things perfsim models: the GPUs it runs on, the KV cache dtypes it accepts, the KV
+block size it forces, whether its decode kernel takes the 1 + k query tokens of an MTP verify step (else
+those steps take the prefill path, which up-projects every cached context token), and which CUDA graphs it
+can capture. Sources are vLLM 0.14.1 files: ``platforms/cuda.py`` (selection and forced block sizes),
+``v1/attention/backends/mla/*.py`` (query-length support, graph support, KV dtypes) and
+``v1/attention/ops/flashmla.py`` (dense FlashMLA on Hopper only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from perfsim.errors import SpecError
+from perfsim.specs.hardware import HardwareSpec
+from perfsim.specs.model import Model
+
+AttentionBackend = Literal["auto", "CUTLASS_MLA", "FLASHINFER_MLA", "FLASHMLA", "FLASH_ATTN_MLA", "TRITON_MLA",
+                           "FLASHMLA_SPARSE"]
+
+
+@dataclass(frozen=True)
+class MlaBackend:
+    """One vLLM MLA backend as perfsim sees it.
+
+    ``arch``: 'blackwell' (SM10x), 'hopper' (SM90) or 'any'; ``kv_dtypes``: resolved cache dtypes it accepts;
+    ``block_multiple``: block sizes it keeps (multiples of this, plus ``block_extra``), others are forced to
+    ``forced_block``; ``spec_as_decode``: its decode kernel verifies MTP drafts (QueryLenSupport UNIFORM or
+    VARLEN); ``graphs``: FULL CUDA graphs it captures ('uniform' batches, 'single_token' decode only, 'never').
+    """
+
+    arch: str
+    kv_dtypes: frozenset[str]
+    block_multiple: int
+    forced_block: int
+    spec_as_decode: bool
+    graphs: str
+    block_extra: tuple[int, ...] = ()
+
+
+_BF16_FP8 = frozenset({"bfloat16", "fp8_e4m3"})
+BACKENDS: dict[str, MlaBackend] = {
+    "CUTLASS_MLA": MlaBackend("blackwell", _BF16_FP8, 128, 128, False, "single_token"),
+    "FLASHINFER_MLA": MlaBackend("blackwell", _BF16_FP8, 64, 64, True, "uniform", block_extra=(32,)),
+    "FLASHMLA": MlaBackend("hopper", _BF16_FP8, 64, 64, True, "uniform"),
+    "FLASH_ATTN_MLA": MlaBackend("hopper", frozenset({"bfloat16"}), 16, 16, True, "uniform"),
+    "TRITON_MLA": MlaBackend("any", frozenset({"bfloat16"}), 1, 16, False, "never"),
+    "FLASHMLA_SPARSE": MlaBackend("any", frozenset({"bfloat16", "fp8_ds_mla"}), 64, 64, True, "uniform"),
+}
+
+#: the note printed when perfsim departs from vLLM 0.14.1's default backend
+MTP_BACKEND_NOTE = (
+    "attention backend FLASHINFER_MLA: vLLM 0.14.1 defaults to CUTLASS_MLA, whose decode kernel takes one token "
+    "per request, so every MTP verify step would run the prefill path over the whole context; published MTP "
+    "gains on GB300 imply a spec-capable backend (use --attention-backend CUTLASS_MLA for 0.14.1's default)")
+
+
+def _arch(hw: HardwareSpec) -> str:
+    if hw.is_blackwell:
+        return "blackwell"
+    return "hopper" if hw.compute_capability.startswith("9.") else "other"
+
+
+def _allowed(model: Model, hw: HardwareSpec) -> list[str]:
+    if model.has_sparse_attention:
+        return ["FLASHMLA_SPARSE"]
+    arch = _arch(hw)
+    return [n for n, b in BACKENDS.items() if n != "FLASHMLA_SPARSE" and b.arch in (arch, "any")]
+
+
+def select_backend(model: Model, hw: HardwareSpec, kv_cache_dtype: str, requested: str = "auto",
+                   num_speculative_tokens: int = 0) -> tuple[str, str | None]:
+    """The MLA backend and, when perfsim departs from vLLM 0.14.1's default, a note saying why.
+
+    vLLM 0.14.1 runs DeepSeek-V3.2 on FLASHMLA_SPARSE and forces CUTLASS_MLA on Blackwell; elsewhere it takes
+    the first valid backend of its priority list: FLASH_ATTN_MLA (BF16 cache only), then FLASHMLA (dense
+    FlashMLA, Hopper only), then TRITON_MLA [platforms/cuda.py:45-66, 164-234]. One departure: with MTP on
+    Blackwell, ``auto`` takes FLASHINFER_MLA, because CUTLASS_MLA cannot verify drafts on its decode path
+    (MTP would run several times slower than plain decoding) while the published GB300 MTP runs gain from
+    MTP; FLASHINFER_MLA is the Blackwell default of vLLM releases after 0.14 (vllm PR #32339).
+    """
+    allowed = _allowed(model, hw)
+    note = None
+    if requested == "auto":
+        arch = _arch(hw)
+        if model.has_sparse_attention:
+            backend = "FLASHMLA_SPARSE"
+        elif arch == "blackwell":
+            backend = "FLASHINFER_MLA" if num_speculative_tokens else "CUTLASS_MLA"
+            note = MTP_BACKEND_NOTE if num_speculative_tokens else None
+        elif arch == "hopper":
+            backend = "FLASH_ATTN_MLA" if kv_cache_dtype == "bfloat16" else "FLASHMLA"
+        else:
+            backend = "TRITON_MLA"
+    elif requested not in allowed:
+        raise SpecError(f"vLLM 0.14.1 cannot run {model.name} on {hw.name} (compute capability "
+                        f"{hw.compute_capability}) with {requested}; allowed: auto, {', '.join(allowed)}",
+                        field="attention_backend")
+    else:
+        backend = requested
+    if kv_cache_dtype not in BACKENDS[backend].kv_dtypes:
+        raise SpecError(f"the {backend} attention backend does not take a {kv_cache_dtype} KV cache; allowed: "
+                        f"{', '.join(sorted(BACKENDS[backend].kv_dtypes))}", field="kv_cache_dtype")
+    return backend, note
+
+
+def resolve_block_size(backend: str, requested: int | None, auto_backend: bool, hw: HardwareSpec
+                       ) -> tuple[int, str | None]:
+    """The KV block size vLLM ends up with, and a note when it overrides the requested one.
+
+    vLLM starts from 16 and forces the backend's size when the requested one does not suit it; on Hopper an
+    automatically selected backend gets FlashMLA's 64 (the platform forces it before the backend is chosen).
+    """
+    spec = BACKENDS[backend]
+    size = requested or 16
+    multiple, forced = spec.block_multiple, spec.forced_block
+    if auto_backend and _arch(hw) == "hopper" and backend != "FLASHMLA_SPARSE":
+        multiple, forced = 64, 64
+    fits = size == forced if backend == "FLASHMLA_SPARSE" else (size % multiple == 0 or size in spec.block_extra)
+    if fits:
+        return size, None
+    if requested is None:
+        return forced, None
+    return forced, f"vLLM forces KV block size {forced} for the {backend} attention backend (requested {requested})"
+
+
+def cudagraph_mode(backend: str, num_speculative_tokens: int, sparse: bool, enforce_eager: bool
+                   ) -> tuple[str, str | None]:
+    """vLLM's resolved CUDA-graph mode ('FULL_AND_PIECEWISE', 'PIECEWISE' or 'NONE') and a note when downgraded.
+
+    FULL graphs need every attention backend of the model to support the step's uniform batch; the V3.2
+    indexer and CUTLASS_MLA support one-token decode only, TRITON_MLA none [gpu_model_runner.py:5128-5147].
+    """
+    if enforce_eager:
+        return "NONE", None
+    graphs = BACKENDS[backend].graphs
+    if graphs == "never":
+        return "PIECEWISE", f"{backend} cannot run inside FULL CUDA graphs: PIECEWISE graphs only"
+    if num_speculative_tokens and (sparse or graphs == "single_token"):
+        return "PIECEWISE", "MTP with this attention backend downgrades CUDA graphs to PIECEWISE (vLLM 0.14.1)"
+    return "FULL_AND_PIECEWISE", None
