@@ -3,6 +3,7 @@ error bands and the accuracy gate on the committed measurements."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
-from perfsim.calibration.fit import Evaluator, error_summary, errors_pct, fit
+from perfsim.calibration.fit import Evaluator, default_fit_params, error_summary, errors_pct, fit
 from perfsim.calibration.measurements import load_bench_json, load_measurements, parse_parallel
 from perfsim.calibration.profiles import load_params, read_profile
 from perfsim.cli import main
@@ -114,6 +115,32 @@ def test_unfitted_gemm_precision_follows_the_fitted_derating():
     assert tie_gemm_efficiencies(fitted, ["hbm_eff"]) == (fitted, {})  # nothing fitted: nothing derived
 
 
+class _OneParam:
+    """Evaluator stand-in without simulation: one row whose prediction scales as 1 / the named efficiency."""
+
+    def __init__(self, name: str, measured: float):
+        self.name, self.rows = name, [_row("a", {}, "mean_tpot_ms", measured)]
+
+    def predict(self, params: CostParams) -> np.ndarray:
+        return np.array([10.0 * getattr(CostParams(), self.name) / getattr(params, self.name)])
+
+
+def test_hbm_prior_is_narrower_than_kernel_efficiency_priors():
+    # one row asking for 0.6x of the default efficiency: a kernel efficiency follows it, HBM streaming (published
+    # at 0.82-0.92 of peak, prior +-10 %) moves only part of the way
+    want = 10.0 / 0.6
+    bf16 = fit(_OneParam("gemm_eff_bf16", want), names=("gemm_eff_bf16",)).params.gemm_eff_bf16 / 0.80
+    hbm = fit(_OneParam("hbm_eff", want), names=("hbm_eff",)).params.hbm_eff / 0.85
+    assert bf16 < 0.65 and 0.7 < hbm < 0.8
+
+
+def test_default_fit_params_follow_the_precisions_of_the_rows():
+    fp4 = default_fit_params([_row("a", {}, "mean_tpot_ms", 1.0)])
+    assert fp4[:2] == ("gemm_eff_nvfp4", "gemm_eff_bf16") and "gemm_eff_fp8" not in fp4 and "hbm_eff" in fp4
+    fp8_row = dataclasses.replace(_row("a", {}, "mean_tpot_ms", 1.0), precision="fp8")
+    assert default_fit_params([fp8_row])[:2] == ("gemm_eff_fp8", "gemm_eff_bf16")
+
+
 def test_error_summary_by_hand():
     rows = [_row("a", {}, "total_token_throughput", 100.0), _row("a", {}, "total_token_throughput", 200.0),
             _row("b", {}, "mean_ttft_ms", 10.0)]
@@ -208,4 +235,7 @@ def test_calibrate_cli_writes_a_profile(tmp_path, capsys):
     fitted = {k for k, v in prof["params"].items() if "derived" not in v}
     assert fitted == {"gemm_eff_nvfp4", "hbm_eff"} and prof["cv_error"]
     assert {k for k, v in prof["params"].items() if "derived" in v} == {"gemm_eff_fp8", "gemm_eff_bf16"}
+    ratio = prof["params"]["gemm_eff_nvfp4"]["value"] / 0.65  # the fitted derating carries over to both
+    assert prof["params"]["gemm_eff_fp8"]["value"] == pytest.approx(0.80 * ratio, rel=1e-3)
+    assert prof["params"]["gemm_eff_bf16"]["value"] == pytest.approx(0.80 * ratio, rel=1e-3)
     assert main(["calibrate", str(rows_csv), "--params", "warp_speed"]) == 2

@@ -20,13 +20,24 @@ from scipy.optimize import least_squares
 
 from perfsim.calibration.measurements import Measurement, ScenarioTable
 from perfsim.calibration.stats import CV_MAX_NFEV, FIT_MAX_NFEV, abs_error_stats
-from perfsim.costs.params import CostParams, tie_gemm_efficiencies
+from perfsim.costs.params import GEMM_EFF_PARAMS, CostParams, tie_gemm_efficiencies
 from perfsim.errors import PerfsimError
 
 #: the parameters fitted by default: one efficiency per kernel class the data exercise, the HBM fraction
 #: for decode, the EP load imbalance, the API server's per-request latency and the gap between kernels
 DEFAULT_FIT_PARAMS = ("gemm_eff_nvfp4", "gemm_eff_bf16", "attn_prefill_eff", "sparse_attn_eff", "hbm_eff",
                       "ep_imbalance", "api_server_latency_s", "kernel_gap_s")
+#: the GEMM efficiency each checkpoint precision exercises besides BF16 (attention projections, router, heads)
+PRECISION_GEMM_PARAM = {"fp4": "gemm_eff_nvfp4", "fp8": "gemm_eff_fp8"}
+
+
+def default_fit_params(rows: Sequence[Measurement]) -> tuple[str, ...]:
+    """``DEFAULT_FIT_PARAMS`` with one GEMM efficiency per weight precision the rows run, plus BF16 (always run)."""
+    precisions = {r.precision for r in rows}
+    gemm = [n for p, n in PRECISION_GEMM_PARAM.items() if p in precisions] + ["gemm_eff_bf16"]
+    return tuple(gemm) + tuple(n for n in DEFAULT_FIT_PARAMS if n not in GEMM_EFF_PARAMS)
+
+
 #: spread of the log-normal prior around the default (0.35 = within ~x1.4 at one sigma). The HBM streaming
 #: fraction is known far better than in-engine kernel efficiencies: published streaming kernels reach 0.82-0.92
 #: of the spec (DeepGEMM memory-bound shapes 0.82, FlashMLA decode 0.90 on H800), so its prior is +-10 %.

@@ -63,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("calibrate", help="Fit the cost parameters to measurements (least squares + CV).")
     _add_data_args(p)
     p.add_argument("--out", required=False, metavar="YAML", help="Write the profile here (e.g. calibrations/mine.yaml).")
-    p.add_argument("--params", help="Comma-separated parameters to fit [default: the standard set].")
+    p.add_argument("--params", help="Comma-separated parameters to fit [default: the standard set, with the GEMM efficiency of each weight precision in the data].")
     p.add_argument("--no-cv", action="store_true", help="Skip leave-one-group-out cross-validation.")
     p.add_argument("--max-nfev", type=int, default=FIT_MAX_NFEV,
                    help=f"Maximum fit evaluations [default: {FIT_MAX_NFEV}].")
@@ -113,16 +113,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
         return cmd_calibrate_kernels(args)
     from perfsim.calibration.calibrate import build_profile, run_calibration
-    from perfsim.calibration.fit import DEFAULT_FIT_PARAMS
+    from perfsim.calibration.fit import default_fit_params
     from perfsim.calibration.profiles import write_profile
     from perfsim.costs.params import CostParams
     from perfsim.report import format_table
 
-    names = tuple(n.strip() for n in args.params.split(",")) if args.params else DEFAULT_FIT_PARAMS
-    unknown = [n for n in names if n not in CostParams.model_fields]
+    names = tuple(n.strip() for n in args.params.split(",")) if args.params else None
+    unknown = [n for n in names or () if n not in CostParams.model_fields]
     if unknown:
         raise SpecError(f"--params: unknown {', '.join(unknown)}; allowed: {', '.join(CostParams.model_fields)}")
     rows = _load_rows(args)
+    names = names or default_fit_params(rows)
     result, cvres, spec_only = run_calibration(rows, names=names, cv=not args.no_cv, workers=args.workers,
                                                max_nfev=args.max_nfev)
     table = [(n, f"{getattr(result.params, n):.4g}", CostParams.unit(n), f"+-{100 * result.rel_sigma[n]:.0f}%",

@@ -130,7 +130,7 @@ GEMM_EFF_PARAMS = ("gemm_eff_nvfp4", "gemm_eff_fp8", "gemm_eff_bf16")
 
 
 def tie_gemm_efficiencies(params: CostParams, fitted: Sequence[str]) -> tuple[CostParams, dict[str, str]]:
-    """Carry the fitted GEMM derating over to GEMM precisions the data did not exercise.
+    """Carry the fitted GEMM derating over to the GEMM precisions that were not fitted.
 
     Kernel benchmarks overstate what GEMMs reach inside a serving engine (shapes, fused quantization,
     launch gaps) by a similar factor for every precision, so an unfitted GEMM efficiency takes its default
@@ -146,6 +146,5 @@ def tie_gemm_efficiencies(params: CostParams, fitted: Sequence[str]) -> tuple[Co
     derived = [n for n in GEMM_EFF_PARAMS if n not in fitted]
     lo_hi = {n: CostParams.bounds(n) for n in derived}
     update = {n: min(max(getattr(defaults, n) * ratio, lo_hi[n][0]), lo_hi[n][1]) for n in derived}
-    why = (f"default x {ratio:.3g}, the geometric mean of fitted/default of {', '.join(fitted_gemm)} "
-           "(no measurement exercises it)")
+    why = f"not fitted: default x {ratio:.3g}, the geometric mean of fitted/default of {', '.join(fitted_gemm)}"
     return params.model_copy(update=update), {n: why for n in derived}
