@@ -193,6 +193,10 @@ def test_dsa_decode_becomes_cheaper_than_mla_between_5k_and_40k():
 def test_cuda_graph_modes_and_padding():
     cm = cost_model(tp=2)
     assert capture_sizes(512)[:5] == [1, 2, 4, 8, 16] and capture_sizes(512)[-1] == 512
+    # MTP with FULL decode graphs: sizes rounded up to multiples of 1 + k, those above the maximum dropped
+    assert capture_sizes(512, 3)[:6] == [3, 6, 9, 18, 24, 33] and capture_sizes(512, 3)[-1] == 498
+    r1_mtp = cost_model("deepseek-r1", tp=2, num_speculative_tokens=2)
+    assert r1_mtp.sizes == capture_sizes(r1_mtp.dep.max_cudagraph_capture_size, 3)
     dec = cm.step(cm.stats([1] * 100, [500] * 100))
     assert dec.graph_mode == "FULL" and dec.padded_tokens == 104
     mixed = cm.step(cm.stats([1] * 100 + [50], [500] * 100 + [0]))

@@ -164,10 +164,18 @@ def _shared_static_cache(model: Model, hw: HardwareSpec, dep: ResolvedDeployment
     return cache
 
 
-def capture_sizes(max_size: int) -> list[int]:
-    """vLLM 0.14 CUDA-graph capture sizes: 1, 2, 4, then steps of 8 below 256 and of 16 from 256."""
+def capture_sizes(max_size: int, multiple_of: int = 1) -> list[int]:
+    """vLLM 0.14 CUDA-graph capture sizes: 1, 2, 4, then steps of 8 below 256 and of 16 from 256.
+
+    With MTP and FULL decode graphs vLLM rounds each size up to a multiple of the verify length 1 + k, dropping
+    those that then exceed ``max_size`` [config/compilation.py:1076-1116].
+    """
     sizes = [1, 2, 4] + list(range(8, 256, 8)) + list(range(256, max_size + 1, 16))
-    return [s for s in sizes if s <= max_size]
+    sizes = [s for s in sizes if s <= max_size]
+    if multiple_of > 1:
+        rounded = sorted({-(-s // multiple_of) * multiple_of for s in sizes})
+        sizes = [s for s in rounded if s <= max_size] or ([multiple_of] if multiple_of <= max_size else [])
+    return sizes
 
 
 class StepCostModel:
@@ -188,7 +196,9 @@ class StepCostModel:
         self.latent_entry_bytes = mla_entry_bytes(model, dep.kv_cache_dtype)
         self.tp_link = group_link(hw, dep.tp, p)
         self.moe_link = group_link(hw, dep.tp * dep.dp, p)
-        self.sizes = capture_sizes(dep.max_cudagraph_capture_size) if dep.cudagraph_mode != "NONE" else []
+        spec_graphs = dep.cudagraph_mode == "FULL_AND_PIECEWISE" and dep.num_speculative_tokens
+        multiple_of = 1 + dep.num_speculative_tokens if spec_graphs else 1
+        self.sizes = capture_sizes(dep.max_cudagraph_capture_size, multiple_of) if dep.cudagraph_mode != "NONE" else []
         spec_as_decode = BACKENDS[dep.attention_backend].spec_as_decode
         self.decode_threshold = 1 + dep.num_speculative_tokens if spec_as_decode else 1
         self.topk = arch.indexer.topk if arch.indexer else None
