@@ -41,6 +41,28 @@ def test_assume_fills_an_unknown_setting():
     assert any("command line" in a for a in headline.assumptions)
 
 
+def test_a_moved_copy_of_the_bundled_table_keeps_its_settings(tmp_path):
+    from perfsim.calibration.measurements import default_measurement_files
+
+    bundled = default_measurement_files()[0]
+    copy = tmp_path / bundled.name
+    copy.write_text(bundled.read_text())
+    rows = load_measurements([copy])
+    r1 = next(r for r in rows if r.group == "r1-prefill-tp2")
+    assert r1.deployment["max_num_batched_tokens"] == 32768 and r1.precision == "fp4" and r1.model == "deepseek-r1"
+    assert any("bundled vllm-0.14.1-gb300-deepseek.yaml" in a for a in r1.assumptions)
+
+
+def test_a_table_without_sidecar_reads_common_precision_names(tmp_path):
+    path = tmp_path / "other.csv"
+    path.write_text("group,model,precision,hardware,gpus,parallel,isl,osl,num_prompts,concurrency,metric,value,scope\n"
+                    "a,deepseek-r1-0528,nvfp4,gb300,2,tp2,2048,1,100,16,total_token_throughput,16000,per_gpu\n"
+                    "b,deepseek-v3.2,BF16,gb300,8,tp8,2048,1,100,16,total_token_throughput,3000,per_gpu\n")
+    rows = load_measurements([path])
+    assert [r.precision for r in rows] == ["fp4", "bf16"]
+    assert "max_num_batched_tokens" not in rows[0].deployment and not rows[0].assumptions  # vLLM's defaults
+
+
 def test_parse_parallel():
     assert parse_parallel("tp4+mtp1") == {"tensor_parallel_size": 4, "num_speculative_tokens": 1}
     assert parse_parallel("1p3d-tp2") == {"num_prefill_instances": 1, "num_decode_instances": 3,

@@ -171,9 +171,23 @@ def _apply_overrides(dep: dict, bench: dict, assume: dict[str, Any], notes: list
             raise SpecError(f"--assume {key}: not a vllm serve or bench serve setting")
 
 
+#: precision names measurement files use for perfsim's --precision values
+PRECISION_ALIASES = {"nvfp4": "fp4", "fp4": "fp4", "fp8": "fp8", "fp8_e4m3": "fp8", "bf16": "bf16", "bfloat16": "bf16"}
+
+
+def _sidecar_of(path: Path) -> tuple[Path, str | None]:
+    """The CSV's YAML sidecar: the one beside it, else the bundled one of the same name (a copy of a bundled
+    table moved elsewhere keeps the settings its source does not state), with a note saying so."""
+    beside = path.with_suffix(".yaml")
+    bundled = data_dir("measurements") / beside.name
+    if not beside.exists() and bundled.exists():
+        return bundled, f"settings the data do not state taken from perfsim's bundled {bundled.name}"
+    return beside, None
+
+
 def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measurement]:
     """Rows of a measurement CSV (see measurements/README.md), with its YAML sidecar's assumptions."""
-    sidecar = path.with_suffix(".yaml")
+    sidecar, sidecar_note = _sidecar_of(path)
     spec = load_yaml_file(sidecar) if sidecar.exists() else {}
     _check_sidecar(spec, str(sidecar))
     models, precisions = spec.get("models", {}) or {}, spec.get("precisions", {}) or {}
@@ -200,6 +214,8 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
             if row.get("num_prompts"):
                 bench["num_prompts"] = int(row["num_prompts"])
             notes = _apply_assumptions(row, dep, bench, spec)
+            if sidecar_note and notes:
+                notes.append(sidecar_note)
             if row.get("concurrency", "").strip():
                 bench["max_concurrency"] = int(row["concurrency"])
             _apply_overrides(dep, bench, assume or {}, notes)
@@ -215,7 +231,8 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
             raise SpecError(f"bad number ({exc})", source=where) from None
         out.append(Measurement(
             group=row["group"], model=models.get(row["model"], row["model"]), hw=row["hardware"],
-            precision=precisions.get(row["precision"], row["precision"]), deployment=dep,
+            precision=precisions.get(row["precision"], PRECISION_ALIASES.get(row["precision"].strip().lower(),
+                                                                             row["precision"])), deployment=dep,
             bench=None if unknown else bench, metric=metric, value=value, scope=scope, source=where,
             note=row.get("note", ""), assumptions=tuple(notes), unknown=unknown))
     return out
