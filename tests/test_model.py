@@ -46,6 +46,13 @@ def test_r1_is_an_alias_of_v3():
     assert load_model("deepseek-r1", "fp8").arch == load_model("deepseek-v3", "fp8").arch
 
 
+@pytest.mark.parametrize(("given", "name"), [("nvidia/DeepSeek-R1-0528-NVFP4", "deepseek-v3"),
+                                             ("deepseek-ai/DeepSeek-V3.2", "deepseek-v3.2"),
+                                             ("DeepSeek-R1-0528", "deepseek-v3"), ("DSV32", "deepseek-v3.2")])
+def test_models_load_by_the_ids_vllm_serve_takes(given, name):
+    assert load_model(given, "fp4").name == name
+
+
 def test_v32_nvfp4_module_split(v32_fp4):
     d = v32_fp4.recipe.module_dtypes
     for module in ("routed_experts", "shared_expert", "dense_mlp", "o_proj"):

@@ -456,6 +456,21 @@ def _model_dirs() -> dict[str, Path]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _model_ids() -> dict[str, Path]:
+    """Bundled model folders by lower-case name, alias, Hugging Face repo and checkpoint id (as `vllm serve`
+    takes them, e.g. nvidia/DeepSeek-R1-0528-NVFP4), with or without the organisation."""
+    out: dict[str, Path] = {}
+    for yaml_path in sorted(data_dir("models").glob("*/model.yaml")):
+        spec = load_yaml_file(yaml_path)
+        names = [spec.get("name", yaml_path.parent.name), *(spec.get("aliases") or []), spec.get("hf_repo") or ""]
+        names += [str((p or {}).get("checkpoint") or "").split(" ")[0] for p in (spec.get("precisions") or {}).values()]
+        for name in (n for n in (str(n).strip().lower() for n in names) if n and n != "none"):
+            out.setdefault(name, yaml_path.parent)
+            out.setdefault(name.rsplit("/", 1)[-1], yaml_path.parent)
+    return out
+
+
 def known_models(include_aliases: bool = True) -> list[str]:
     """Names (and aliases) of the bundled models."""
     if include_aliases:
@@ -494,6 +509,8 @@ def _load_model_cached(name_or_path: str, _stamp: float, precision: str) -> Mode
     dirs = _model_dirs()
     if str(name_or_path) in dirs:
         folder = dirs[str(name_or_path)]
+    elif str(name_or_path).strip().lower() in _model_ids():
+        folder = _model_ids()[str(name_or_path).strip().lower()]
     elif path.is_dir() and (path / "model.yaml").exists():
         folder = path
     elif path.suffix == ".json" or path.is_file():
