@@ -60,6 +60,16 @@ def test_unknown_name_lists_known():
     assert "gb300" in str(err.value) and "h200" in str(err.value)
 
 
+@pytest.mark.parametrize(("given", "name"), [("NVIDIA GB300 NVL72", "gb300"), ("H200-SXM", "h200"), ("B300 HGX", "b300")])
+def test_product_names_as_tables_write_them(given, name):
+    assert load_hardware(given).name == name
+
+
+def test_ambiguous_product_name_is_refused():
+    with pytest.raises(UnknownNameError):
+        load_hardware("GB200 or B200")
+
+
 def test_negative_bandwidth_names_file_and_field(tmp_path):
     path = _write_variant(tmp_path, lambda d: d["hbm_bandwidth"].update(value=-8))
     with pytest.raises(SpecError) as err:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from enum import Enum
 from pathlib import Path
 from typing import Any
@@ -271,7 +272,11 @@ def _load_hardware_cached(name_or_path: str, _stamp: float) -> HardwareSpec:
     if not (path.suffix in (".yaml", ".yml") or path.exists()):
         candidate = data_dir("hardware") / f"{str(name_or_path).lower()}.yaml"
         if not candidate.exists():
-            raise UnknownNameError("hardware", str(name_or_path), known_hardware())
+            # product names as tables write them ('NVIDIA GB300 NVL72', 'H200-SXM'): one word naming a bundled GPU
+            words = set(re.split(r"[^a-z0-9]+", str(name_or_path).lower())) & set(known_hardware())
+            if len(words) != 1:
+                raise UnknownNameError("hardware", str(name_or_path), known_hardware())
+            candidate = data_dir("hardware") / f"{words.pop()}.yaml"
         path = candidate
     data = load_yaml_file(path)
     try:
