@@ -63,6 +63,21 @@ def test_a_table_without_sidecar_reads_common_precision_names(tmp_path):
     assert "max_num_batched_tokens" not in rows[0].deployment and not rows[0].assumptions  # vLLM's defaults
 
 
+def test_latency_percentiles_as_bench_serve_saves_them(tmp_path):
+    path = tmp_path / "pct.csv"
+    head = "group,model,precision,hardware,gpus,parallel,isl,osl,num_prompts,concurrency,metric,value,scope\n"
+    row = "a,deepseek-r1,fp4,gb300,2,tp2,512,32,40,8,{},100,request\n"
+    path.write_text(head + "".join(row.format(m) for m in ("p90_ttft_ms", "median_e2el_ms", "p99.9_tpot_ms")))
+    rows = load_measurements([path])
+    assert [r.metric_class for r in rows] == ["ttft", "e2el", "tpot"]
+    assert len({r.scenario_key() for r in rows[:2]}) == 1  # standard percentiles share one simulation
+    result = predict("deepseek-r1", "gb300", "fp4", rows[2].deployment, rows[2].bench).result
+    assert all(r.predicted(result) > 0 for r in rows)
+    path.write_text(head + row.format("p90_goodput"))
+    with pytest.raises(SpecError, match="p90_goodput' unknown.*pNN of ttft"):
+        load_measurements([path])
+
+
 def test_parse_parallel():
     assert parse_parallel("tp4+mtp1") == {"tensor_parallel_size": 4, "num_speculative_tokens": 1}
     assert parse_parallel("1p3d-tp2") == {"num_prefill_instances": 1, "num_decode_instances": 3,

@@ -25,10 +25,20 @@ from perfsim.specs.loading import load_yaml_file, read_text, validation_error_to
 
 METRIC_CLASS = {
     "total_token_throughput": "throughput", "output_throughput": "throughput", "request_throughput": "throughput",
-    "max_output_tokens_per_s": "throughput", "mean_ttft_ms": "ttft", "median_ttft_ms": "ttft",
-    "mean_tpot_ms": "tpot", "median_tpot_ms": "tpot", "mean_itl_ms": "itl", "median_itl_ms": "itl",
-    "mean_e2el_ms": "e2el",
+    "max_output_tokens_per_s": "throughput",
 }
+#: latency metrics as `vllm bench serve --save-result` names them: mean/median/std/pNN of ttft, tpot, itl, e2el
+LATENCY_METRIC = re.compile(r"(mean|median|std|p(\d+(?:\.\d+)?))_(ttft|tpot|itl|e2el)_ms")
+#: percentiles every CSV scenario asks its simulation for (a row's own pNN is added when it is not here)
+CSV_PERCENTILES = ("50", "90", "95", "99")
+
+
+def metric_class(metric: str) -> str | None:
+    """'throughput', 'ttft', 'tpot', 'itl' or 'e2el' for a bench-serve metric name; None when unknown."""
+    if metric in METRIC_CLASS:
+        return METRIC_CLASS[metric]
+    m = LATENCY_METRIC.fullmatch(metric)
+    return m[3] if m else None
 SCOPES = ("per_gpu", "deployment", "request")
 #: metrics taken from a bench-serve JSON when present (TPOT only when more than one output token)
 JSON_METRICS = ("total_token_throughput", "output_throughput", "max_output_tokens_per_s", "mean_ttft_ms",
@@ -56,7 +66,7 @@ class Measurement:
     @property
     def metric_class(self) -> str:
         """throughput, ttft, tpot, itl or e2el."""
-        return METRIC_CLASS[self.metric]
+        return metric_class(self.metric) or "unknown"
 
     @property
     def label(self) -> str:
@@ -204,8 +214,10 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
             raise SpecError(f"{cells} cells where the header has {len(reader.fieldnames or [])}", source=where)
         try:
             metric = row["metric"].strip()
-            if metric not in METRIC_CLASS:
-                raise SpecError(f"metric '{metric}' unknown; allowed: {', '.join(METRIC_CLASS)}", field="metric")
+            if metric_class(metric) is None:
+                raise SpecError(f"metric '{metric}' unknown; allowed: {', '.join(METRIC_CLASS)}, or a latency as "
+                                "bench serve saves it (mean/median/std/pNN of ttft, tpot, itl, e2el, e.g. "
+                                "p99_ttft_ms)", field="metric")
             scope = row["scope"].strip()
             if scope not in SCOPES:
                 raise SpecError(f"scope '{scope}' unknown; allowed: {', '.join(SCOPES)}", field="scope")
@@ -213,6 +225,10 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
             bench: dict[str, Any] = {"random_input_len": int(row["isl"]), "random_output_len": int(row["osl"])}
             if row.get("num_prompts"):
                 bench["num_prompts"] = int(row["num_prompts"])
+            own = LATENCY_METRIC.fullmatch(metric)
+            own_pct = [own[2]] if own and own[2] and own[2] not in CSV_PERCENTILES else []
+            bench["percentile_metrics"] = "ttft,tpot,itl,e2el"
+            bench["metric_percentiles"] = ",".join([*CSV_PERCENTILES, *own_pct])
             notes = _apply_assumptions(row, dep, bench, spec)
             if sidecar_note and notes:
                 notes.append(sidecar_note)
@@ -288,7 +304,7 @@ def load_bench_json(path: Path, setup: dict[str, Any]) -> list[Measurement]:
             continue
         if metric == "mean_tpot_ms" and bench["random_output_len"] <= 1:
             continue
-        scope = "deployment" if METRIC_CLASS[metric] == "throughput" else "request"
+        scope = "deployment" if metric_class(metric) == "throughput" else "request"
         out.append(Measurement(
             group=str(setup.get("group", path.stem)), model=setup["model"], hw=setup["hw"],
             precision=setup["precision"], deployment=dep, bench=bench, metric=metric,
