@@ -27,15 +27,15 @@ from perfsim.errors import PerfsimError
 #: for decode, the EP load imbalance, the API server's per-request latency and the gap between kernels
 DEFAULT_FIT_PARAMS = ("gemm_eff_nvfp4", "gemm_eff_bf16", "attn_prefill_eff", "sparse_attn_eff", "hbm_eff",
                       "ep_imbalance", "api_server_latency_s", "kernel_gap_s")
-#: the GEMM efficiency each checkpoint precision exercises besides BF16 (attention projections, router, heads)
-PRECISION_GEMM_PARAM = {"fp4": "gemm_eff_nvfp4", "fp8": "gemm_eff_fp8"}
-
-
 def default_fit_params(rows: Sequence[Measurement]) -> tuple[str, ...]:
-    """``DEFAULT_FIT_PARAMS`` with one GEMM efficiency per weight precision the rows run, plus BF16 (always run)."""
-    precisions = {r.precision for r in rows}
-    gemm = [n for p, n in PRECISION_GEMM_PARAM.items() if p in precisions] + ["gemm_eff_bf16"]
-    return tuple(gemm) + tuple(n for n in DEFAULT_FIT_PARAMS if n not in GEMM_EFF_PARAMS)
+    """``DEFAULT_FIT_PARAMS`` with the GEMM efficiency of every weight dtype the rows' checkpoint recipes use."""
+    from perfsim.specs.model import load_model
+
+    dtypes: set[str] = set()
+    for model, precision in {(r.model, r.precision) for r in rows}:
+        dtypes |= set(load_model(model, precision).recipe.module_dtypes.values())
+    gemm = tuple(n for n in GEMM_EFF_PARAMS if n.removeprefix("gemm_eff_") in dtypes)
+    return gemm + tuple(n for n in DEFAULT_FIT_PARAMS if n not in GEMM_EFF_PARAMS)
 
 
 #: spread of the log-normal prior around the default (0.35 = within ~x1.4 at one sigma). The HBM streaming

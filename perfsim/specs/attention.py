@@ -60,7 +60,7 @@ MTP_BACKEND_NOTE = (
 def _arch(hw: HardwareSpec) -> str:
     if hw.is_blackwell:
         return "blackwell"
-    return "hopper" if hw.compute_capability.startswith("9.") else "other"
+    return "hopper" if hw.is_hopper else "other"
 
 
 def _allowed(model: Model, hw: HardwareSpec) -> list[str]:

@@ -192,6 +192,11 @@ class HardwareSpec(BaseModel):
         return int(self.sm_count.value)
 
     @property
+    def is_hopper(self) -> bool:
+        """True for SM90 GPUs (H100, H200), where vLLM's FlashMLA and FlashAttention MLA kernels run."""
+        return self.compute_capability.startswith("9.")
+
+    @property
     def is_blackwell(self) -> bool:
         """True for SM10x GPUs (B200, GB200, B300, GB300), which change vLLM's MLA backend."""
         return self.compute_capability.startswith("10.")
