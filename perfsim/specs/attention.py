@@ -26,8 +26,8 @@ class MlaBackend:
     """One vLLM MLA backend as perfsim sees it.
 
     ``arch``: 'blackwell' (SM10x), 'hopper' (SM90) or 'any'; ``kv_dtypes``: resolved cache dtypes it accepts;
-    ``block_multiple``: block sizes it keeps (multiples of this, plus ``block_extra``), others are forced to
-    ``forced_block``; ``spec_as_decode``: its decode kernel verifies MTP drafts (QueryLenSupport UNIFORM or
+    ``block_multiple``: block sizes it keeps (multiples of this, plus ``block_extra``; only ``forced_block``
+    itself when ``block_exact``), others are forced to ``forced_block``; ``spec_as_decode``: its decode kernel verifies MTP drafts (QueryLenSupport UNIFORM or
     VARLEN); ``graphs``: FULL CUDA graphs it captures ('uniform' batches, 'single_token' decode only, 'never').
     """
 
@@ -38,6 +38,7 @@ class MlaBackend:
     spec_as_decode: bool
     graphs: str
     block_extra: tuple[int, ...] = ()
+    block_exact: bool = False
 
 
 _BF16_FP8 = frozenset({"bfloat16", "fp8_e4m3"})
@@ -47,8 +48,12 @@ BACKENDS: dict[str, MlaBackend] = {
     "FLASHMLA": MlaBackend("hopper", _BF16_FP8, 64, 64, True, "uniform"),
     "FLASH_ATTN_MLA": MlaBackend("hopper", frozenset({"bfloat16"}), 16, 16, True, "uniform"),
     "TRITON_MLA": MlaBackend("any", frozenset({"bfloat16"}), 1, 16, False, "never"),
-    "FLASHMLA_SPARSE": MlaBackend("any", frozenset({"bfloat16", "fp8_ds_mla"}), 64, 64, True, "uniform"),
+    "FLASHMLA_SPARSE": MlaBackend("any", frozenset({"bfloat16", "fp8_ds_mla"}), 64, 64, True, "uniform",
+                                  block_exact=True),
 }
+
+#: vLLM's cache block size before a backend forces its own [platforms/cuda.py:160-161]
+DEFAULT_BLOCK_SIZE = 16
 
 #: the note printed when perfsim departs from vLLM 0.14.1's default backend
 MTP_BACKEND_NOTE = (
@@ -114,11 +119,13 @@ def resolve_block_size(backend: str, requested: int | None, auto_backend: bool, 
     automatically selected backend gets FlashMLA's 64 (the platform forces it before the backend is chosen).
     """
     spec = BACKENDS[backend]
-    size = requested or 16
-    multiple, forced = spec.block_multiple, spec.forced_block
-    if auto_backend and _arch(hw) == "hopper" and backend != "FLASHMLA_SPARSE":
-        multiple, forced = 64, 64
-    fits = size == forced if backend == "FLASHMLA_SPARSE" else (size % multiple == 0 or size in spec.block_extra)
+    size = requested or DEFAULT_BLOCK_SIZE
+    fits = size == spec.forced_block if spec.block_exact else (size % spec.block_multiple == 0
+                                                               or size in spec.block_extra)
+    forced = spec.forced_block
+    if auto_backend and hw.is_hopper:  # vLLM forces FlashMLA's block size before it picks the backend
+        fits = fits and size % BACKENDS["FLASHMLA"].forced_block == 0
+        forced = max(forced, BACKENDS["FLASHMLA"].forced_block)
     if fits:
         return size, None
     if requested is None:
