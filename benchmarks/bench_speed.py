@@ -34,7 +34,9 @@ def simulate_case(num_prompts: int, repeats: int) -> dict:
     model, hw = load_model("deepseek-v3.2", "fp4"), load_hardware("gb300")
     dep = resolve_deployment(Deployment(), model, hw, 2)
     plan = memory_plan(model, hw, dep)
-    bench = BenchConfig(num_prompts=num_prompts, random_input_len=2048, random_output_len=1024, max_concurrency=256)
+    bench = BenchConfig(
+        num_prompts=num_prompts, random_input_len=2048, random_output_len=1024, max_concurrency=256
+    )
     walls = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -42,9 +44,16 @@ def simulate_case(num_prompts: int, repeats: int) -> dict:
         walls.append(time.perf_counter() - t0)
     steps = sum(e.steps for e in result.engines.values())
     wall = sorted(walls)[len(walls) // 2]
-    return {"case": f"mixed headline, {num_prompts} prompts", "prompts": num_prompts, "engine_steps": steps,
-            "wall_s": wall, "steps_per_s": steps / wall, "requests_per_s": num_prompts / wall,
-            "simulated_s": result.duration_s, "repeats": repeats}
+    return {
+        "case": f"mixed headline, {num_prompts} prompts",
+        "prompts": num_prompts,
+        "engine_steps": steps,
+        "wall_s": wall,
+        "steps_per_s": steps / wall,
+        "requests_per_s": num_prompts / wall,
+        "simulated_s": result.duration_s,
+        "repeats": repeats,
+    }
 
 
 def sweep_case(points: int, workers: int) -> dict:
@@ -63,8 +72,14 @@ def sweep_case(points: int, workers: int) -> dict:
     result = sweep(grid, base={"num_prompts": 200}, workers=workers, progress=False)
     wall = time.perf_counter() - t0
     failed = sum(1 for r in result.records if r.get("error"))
-    return {"case": f"sweep, {len(result)} points, {workers} process(es)", "points": len(result), "workers": workers,
-            "wall_s": wall, "points_per_s": len(result) / wall, "failed": failed}
+    return {
+        "case": f"sweep, {len(result)} points, {workers} process(es)",
+        "points": len(result),
+        "workers": workers,
+        "wall_s": wall,
+        "points_per_s": len(result) / wall,
+        "failed": failed,
+    }
 
 
 def import_time() -> dict:
@@ -77,7 +92,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", default="benchmarks/speed.json", help="Where to write the results.")
     ap.add_argument("--sweep-points", type=int, default=200, help="Points of the sweep case.")
-    ap.add_argument("--repeats", type=int, default=7, help="Repeats of the 1,000-prompt case (median reported).")
+    ap.add_argument(
+        "--repeats", type=int, default=7, help="Repeats of the 1,000-prompt case (median reported)."
+    )
     ap.add_argument("--quick", action="store_true", help="Skip the 10,000-prompt case and the sweeps.")
     args = ap.parse_args()
 
@@ -88,21 +105,34 @@ def main() -> int:
         rows.append(sweep_case(args.sweep_points, os.cpu_count() or 1))
     print(f"{'case':<45} {'wall s':>9} {'steps/s':>10} {'req/s':>9} {'points/s':>9}")
     for r in rows:
-        print(f"{r['case']:<45} {r['wall_s']:>9.3f} {r.get('steps_per_s', float('nan')):>10.0f} "
-              f"{r.get('requests_per_s', float('nan')):>9.0f} {r.get('points_per_s', float('nan')):>9.2f}")
+        print(
+            f"{r['case']:<45} {r['wall_s']:>9.3f} {r.get('steps_per_s', float('nan')):>10.0f} "
+            f"{r.get('requests_per_s', float('nan')):>9.0f} {r.get('points_per_s', float('nan')):>9.2f}"
+        )
     ratios = {}
     sims = [r for r in rows if "prompts" in r]
     if len(sims) == 2:
         ratios["10k_over_1k_wall"] = sims[1]["wall_s"] / sims[0]["wall_s"]
-        print(f"\n10,000 / 1,000 prompts wall-time ratio: {ratios['10k_over_1k_wall']:.1f} (linear growth = 10)")
+        print(
+            f"\n10,000 / 1,000 prompts wall-time ratio: {ratios['10k_over_1k_wall']:.1f} (linear growth = 10)"
+        )
     sweeps = [r for r in rows if "points" in r]
     if len(sweeps) == 2:
         ratios["sweep_parallel_speedup"] = sweeps[0]["wall_s"] / sweeps[1]["wall_s"]
         ratios["sweep_1000_points_estimate_s"] = sweeps[1]["wall_s"] * 1000 / sweeps[1]["points"]
-        print(f"sweep speed-up with {sweeps[1]['workers']} processes: {ratios['sweep_parallel_speedup']:.2f}x; "
-              f"1,000 points would take ~{ratios['sweep_1000_points_estimate_s']:.0f} s")
-    out = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
-           "results": rows, "ratios": ratios}
+        print(
+            f"sweep speed-up with {sweeps[1]['workers']} processes: {ratios['sweep_parallel_speedup']:.2f}x; "
+            f"1,000 points would take ~{ratios['sweep_1000_points_estimate_s']:.0f} s"
+        )
+    out = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        },
+        "results": rows,
+        "ratios": ratios,
+    }
     with open(args.json, "w") as fh:
         json.dump(out, fh, indent=2)
     print(f"\nwrote {args.json}")

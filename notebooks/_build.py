@@ -1,7 +1,7 @@
 """Build (and optionally execute) the example notebooks from the cell sources below.
 
-    python notebooks/_build.py            # write the .ipynb files without outputs
-    python notebooks/_build.py --execute  # also run them and store the outputs (plots render on GitHub)
+python notebooks/_build.py            # write the .ipynb files without outputs
+python notebooks/_build.py --execute  # also run them and store the outputs (plots render on GitHub)
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
 
+
 def setup(*imports: str) -> str:
     """First code cell: inline plots, then the imports a notebook uses (sorted as ruff wants them)."""
     lines = "\n".join(sorted(imports))
@@ -24,28 +25,42 @@ PLT, NP = "import matplotlib.pyplot as plt", "import numpy as np"
 
 NOTEBOOKS = {
     "01_gb300_deepseek_v32.ipynb": [
-        ("md", """# DeepSeek-V3.2 NVFP4 on GB300: the headline predictions
+        (
+            "md",
+            """# DeepSeek-V3.2 NVFP4 on GB300: the headline predictions
 
 The vLLM team published two headline figures for DeepSeek-V3.2 NVFP4 served by vLLM 0.14.1 on two GB300 GPUs
 (TP2): **7,360 tokens/s per GPU** prefill-only (ISL 2048, OSL 1, concurrency 64) and **2,816 tokens/s output
 throughput** in a mixed run (ISL 2048, OSL 1024, concurrency not stated). This notebook predicts both with
-perfsim's calibrated model and puts them next to the measurements."""),
+perfsim's calibrated model and puts them next to the measurements.""",
+        ),
         ("code", setup(PLT)),
-        ("md", """The post recommends `--max-num-batched-tokens 20480` for V3.2; we use it as the measurements' sidecar
-assumes."""),
-        ("code", """dep = {"tensor_parallel_size": 2, "max_num_batched_tokens": 20480}
+        (
+            "md",
+            """The post recommends `--max-num-batched-tokens 20480` for V3.2; we use it as the measurements' sidecar
+assumes.""",
+        ),
+        (
+            "code",
+            """dep = {"tensor_parallel_size": 2, "max_num_batched_tokens": 20480}
 prefill = perfsim.predict("deepseek-v3.2", "gb300", "fp4", deployment=dep,
                           bench={"random_input_len": 2048, "random_output_len": 1, "max_concurrency": 64})
-print(prefill.summary())"""),
-        ("code", """mixed = {c: perfsim.predict("deepseek-v3.2", "gb300", "fp4", deployment=dep,
+print(prefill.summary())""",
+        ),
+        (
+            "code",
+            """mixed = {c: perfsim.predict("deepseek-v3.2", "gb300", "fp4", deployment=dep,
                             bench={"random_input_len": 2048, "random_output_len": 1024, "max_concurrency": c,
                                    "num_prompts": 500})
          for c in (64, 128, 256, 512)}
 for c, p in mixed.items():
     print(f"concurrency {c:4d}: output {p['output_throughput']:7.0f} tok/s per instance "
           f"({p['output_throughput_per_gpu']:6.0f} per GPU), TPOT {p['mean_tpot_ms']:5.1f} ms, "
-          f"KV usage peak {100 * p['peak_kv_cache_usage']:.0f}%")"""),
-        ("code", """fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+          f"KV usage peak {100 * p['peak_kv_cache_usage']:.0f}%")""",
+        ),
+        (
+            "code",
+            """fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 axes[0].bar(["measured", "perfsim"], [7360, prefill["total_token_throughput_per_gpu"]], color=["grey", "C0"])
 axes[0].set_ylabel("total tokens/s per GPU")
 axes[0].set_title("Prefill-only, ISL 2048, concurrency 64")
@@ -58,21 +73,30 @@ axes[1].set_xlabel("max concurrency (requests)")
 axes[1].set_ylabel("output tokens/s")
 axes[1].set_title("Mixed ISL 2048 / OSL 1024")
 axes[1].legend()
-fig.tight_layout()"""),
-        ("md", """**Conclusion.** The prefill-only headline is reproduced within a few percent. For the mixed figure, perfsim's
+fig.tight_layout()""",
+        ),
+        (
+            "md",
+            """**Conclusion.** The prefill-only headline is reproduced within a few percent. For the mixed figure, perfsim's
 output throughput flattens out near 3,300-3,500 tokens/s per 2-GPU instance (about 1,700 per GPU) once every decode
 step reads all experts' weights, sparse-attention decode runs compute-bound, and the KV cache fills (peak usage 100% at concurrency 512); 2,816 tokens/s *per
 GPU* would need about 1.6x that, while 2,816 tokens/s *per instance* is what the model predicts between
 concurrency 128 and 256. The simulation therefore reads the published 2,816 as an instance-level figure (see the
-README)."""),
+README).""",
+        ),
     ],
     "02_precision_and_parallelism.ipynb": [
-        ("md", """# NVFP4 vs FP8 vs BF16, and TP2, TP4 or DP2+EP on GB300
+        (
+            "md",
+            """# NVFP4 vs FP8 vs BF16, and TP2, TP4 or DP2+EP on GB300
 
 What does the weight format buy, and how should the GPUs be split? We sweep DeepSeek-V3.2 on GB300 across
-precision and parallelism for a mixed workload (ISL 2048, OSL 1024) at three concurrencies."""),
+precision and parallelism for a mixed workload (ISL 2048, OSL 1024) at three concurrencies.""",
+        ),
         ("code", setup()),
-        ("code", """configs = {
+        (
+            "code",
+            """configs = {
     "fp4 TP2": {"precision": "fp4", "tensor_parallel_size": 2},
     "fp4 TP4": {"precision": "fp4", "tensor_parallel_size": 4},
     "fp4 DP2+EP": {"precision": "fp4", "tensor_parallel_size": 1, "data_parallel_size": 2,
@@ -92,62 +116,89 @@ for name, cfg in configs.items():
 for r in records:
     print(f"{r['config']:<11} c={r['max_concurrency']:<4} GPUs={r['num_gpus']} "
           f"output/GPU={r['output_throughput_per_gpu']:7.0f} TPOT={r['mean_tpot_ms']:6.1f} ms "
-          f"TTFT={r['mean_ttft_ms']:7.0f} ms {r['error'] or ''}")"""),
+          f"TTFT={r['mean_ttft_ms']:7.0f} ms {r['error'] or ''}")""",
+        ),
         ("code", """fig = perfsim.plots.pareto(records, by=["config"])"""),
         ("code", """fig = perfsim.plots.throughput_vs_concurrency(records, by=["config"])"""),
-        ("md", """**Conclusion.** NVFP4 gives the most output tokens per GPU: the smaller weights let two GPUs hold the model
+        (
+            "md",
+            """**Conclusion.** NVFP4 gives the most output tokens per GPU: the smaller weights let two GPUs hold the model
 and shrink the expert weight reads that bound every decode step. FP8 needs four GPUs (it does not fit on two) and
 BF16 eight, so at the same load their per-GPU throughput is much lower. Spreading NVFP4 over four GPUs improves
 per-user speed (lower TPOT) at the cost of per-GPU throughput, the trade-off the Pareto plot shows. Two
 data-parallel ranks with expert parallelism beat TP2 at high concurrency: each rank runs attention for half the
 requests without TP all-reduces or padded sparse-attention heads, the EP2 advantage the vLLM post reports for
-output-heavy loads."""),
+output-heavy loads.""",
+        ),
     ],
     "03_hardware_what_if.ipynb": [
-        ("md", """# From H200 to GB300, and GPUs that do not exist yet
+        (
+            "md",
+            """# From H200 to GB300, and GPUs that do not exist yet
 
 The same DeepSeek-V3.2 mixed workload (ISL 2048, OSL 1024, concurrency 128) on H200, B200, B300 and GB300, each
 with the smallest tensor parallelism that fits, then on hypothetical GB300 variants with more HBM bandwidth,
 more FP4 compute or more memory. Hardware outside the calibration (everything but GB300) is marked as transferred
-in each prediction."""),
+in each prediction.""",
+        ),
         ("code", setup(PLT)),
-        ("code", """bench = {"random_input_len": 2048, "random_output_len": 1024, "max_concurrency": 128, "num_prompts": 300}
+        (
+            "code",
+            """bench = {"random_input_len": 2048, "random_output_len": 1024, "max_concurrency": 128, "num_prompts": 300}
 gpus = [("h200", "fp8"), ("b200", "fp4"), ("b300", "fp4"), ("gb300", "fp4")]
 results = {}
 for name, precision in gpus:
     p = perfsim.predict("deepseek-v3.2", name, precision, bench=bench)
     results[f"{name} {precision}"] = p
     print(f"{name:6} {precision}: {p.num_gpus} GPUs, output/GPU {p['output_throughput_per_gpu']:6.0f} tok/s, "
-          f"TPOT {p['mean_tpot_ms']:5.1f} ms ({p.result['prediction']['calibration']})")"""),
-        ("code", """gb300 = perfsim.hardware("gb300")
+          f"TPOT {p['mean_tpot_ms']:5.1f} ms ({p.result['prediction']['calibration']})")""",
+        ),
+        (
+            "code",
+            """gb300 = perfsim.hardware("gb300")
 variants = {"GB300 x1.5 HBM bandwidth": gb300.scaled(hbm_bandwidth=1.5),
             "GB300 x2 FP4 FLOPS": gb300.scaled(flops_nvfp4=2.0),
             "GB300 x1.5 memory": gb300.scaled(hbm_capacity=1.5)}
 for label, hw in variants.items():
     p = perfsim.predict("deepseek-v3.2", hw, "fp4", deployment={"tensor_parallel_size": 2}, bench=bench)
     results[label] = p
-    print(f"{label:26}: output/GPU {p['output_throughput_per_gpu']:6.0f} tok/s, TPOT {p['mean_tpot_ms']:5.1f} ms")"""),
-        ("code", """fig, ax = plt.subplots(figsize=(9, 4))
+    print(f"{label:26}: output/GPU {p['output_throughput_per_gpu']:6.0f} tok/s, TPOT {p['mean_tpot_ms']:5.1f} ms")""",
+        ),
+        (
+            "code",
+            """fig, ax = plt.subplots(figsize=(9, 4))
 labels = list(results)
 ax.barh(labels, [results[k]["output_throughput_per_gpu"] for k in labels], color="C0")
 ax.set_xlabel("output tokens/s per GPU (ISL 2048, OSL 1024, concurrency 128)")
 ax.invert_yaxis()
-fig.tight_layout()"""),
-        ("md", """**Conclusion.** Blackwell's FP4 tensor cores and 8 TB/s HBM give several times Hopper's output per GPU
+fig.tight_layout()""",
+        ),
+        (
+            "md",
+            """**Conclusion.** Blackwell's FP4 tensor cores and 8 TB/s HBM give several times Hopper's output per GPU
 (H200 has no FP4, so it runs the FP8 checkpoint on eight GPUs). Among the hypothetical GB300s, more HBM bandwidth
 helps decode-heavy serving most, because decode steps read every active expert's weights; doubling FP4 compute
-helps little at this load, and more memory only helps once the KV cache limits concurrency."""),
+helps little at this load, and more memory only helps once the KV cache limits concurrency.""",
+        ),
     ],
     "04_context_length.ipynb": [
-        ("md", """# Long context: DeepSeek-V3.2's sparse attention vs R1's MLA
+        (
+            "md",
+            """# Long context: DeepSeek-V3.2's sparse attention vs R1's MLA
 
 DeepSeek Sparse Attention (DSA) adds a lightning indexer that scores every context token, then attends to at
 most 2,048 of them. At short context that is extra work; at long context it caps the attention cost. We compare
 V3.2 and R1 (both NVFP4, TP2 on GB300) from 1k to 128k tokens: prefill throughput, and the decode step time that
-sets TPOT."""),
+sets TPOT.""",
+        ),
         ("code", setup(PLT, NP)),
-        ("md", """Prefill-only runs keep about 64k prompt tokens in flight, so the engine stays busy at every length."""),
-        ("code", """lengths = [1024, 4096, 16384, 65536, 131072]
+        (
+            "md",
+            """Prefill-only runs keep about 64k prompt tokens in flight, so the engine stays busy at every length.""",
+        ),
+        (
+            "code",
+            """lengths = [1024, 4096, 16384, 65536, 131072]
 prefill = {}
 for model in ("deepseek-v3.2", "deepseek-r1"):
     prefill[model] = []
@@ -158,16 +209,22 @@ for model in ("deepseek-v3.2", "deepseek-r1"):
                                    "num_prompts": 4 * conc})
         prefill[model].append(p["total_token_throughput_per_gpu"])
 for L, a, b in zip(lengths, prefill["deepseek-v3.2"], prefill["deepseek-r1"], strict=True):
-    print(f"ISL {L:6d}: V3.2 {a:7.0f}  R1 {b:7.0f} tokens/s per GPU")"""),
-        ("code", """contexts = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128]) * 1024
+    print(f"ISL {L:6d}: V3.2 {a:7.0f}  R1 {b:7.0f} tokens/s per GPU")""",
+        ),
+        (
+            "code",
+            """contexts = np.array([1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128]) * 1024
 batch = 16
 decode = {model: [perfsim.explain_step([1] * batch, [int(c)] * batch, model=model,
                                        deployment={"tensor_parallel_size": 2}).total_s * 1000 for c in contexts]
           for model in ("deepseek-v3.2", "deepseek-r1")}
 v32, r1 = np.array(decode["deepseek-v3.2"]), np.array(decode["deepseek-r1"])
 cross = contexts[np.argmax(v32 < r1)]
-print(f"V3.2 decode steps become cheaper than R1's from about {cross} tokens of context (batch {batch})")"""),
-        ("code", """fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+print(f"V3.2 decode steps become cheaper than R1's from about {cross} tokens of context (batch {batch})")""",
+        ),
+        (
+            "code",
+            """fig, axes = plt.subplots(1, 2, figsize=(11, 4))
 for model, values in prefill.items():
     axes[0].plot(lengths, values, "o-", label=model)
 axes[0].set_xscale("log", base=2)
@@ -182,21 +239,30 @@ axes[1].set_xlabel("context per request (k tokens)")
 axes[1].set_ylabel(f"decode step time, batch {batch} (ms)")
 axes[1].set_title("Decode step (sets TPOT)")
 axes[1].legend()
-fig.tight_layout()"""),
-        ("md", """**Conclusion.** At short prompts R1 prefills much faster than V3.2 (the indexer and the padded sparse
+fig.tight_layout()""",
+        ),
+        (
+            "md",
+            """**Conclusion.** At short prompts R1 prefills much faster than V3.2 (the indexer and the padded sparse
 attention cost more than dense MLA). As context grows, R1's attention cost grows with every token of context while
 V3.2's stays capped at 2,048 keys per query plus a cheap FP8 indexer: V3.2 prefill loses far less throughput, and
 its decode step becomes cheaper than R1's beyond the crossover printed above (vLLM reported 10k-20k tokens for
-TPOT; the crossover moves to shorter contexts as the batch grows, since R1's KV reads scale with the batch)."""),
+TPOT; the crossover moves to shorter contexts as the batch grows, since R1's KV reads scale with the batch).""",
+        ),
     ],
     "05_disaggregation.ipynb": [
-        ("md", """# Aggregated vs disaggregated prefill/decode
+        (
+            "md",
+            """# Aggregated vs disaggregated prefill/decode
 
 vLLM can split prefill and decode onto separate instances (NixlConnector): prefill instances compute the KV
 cache, which is transferred to a decode instance. We compare one aggregated TP2 instance with 1P1D and 3P1D (TP2
-everywhere) at ISL 2048 and 8192, OSL 1024, for DeepSeek-V3.2 NVFP4 on GB300."""),
+everywhere) at ISL 2048 and 8192, OSL 1024, for DeepSeek-V3.2 NVFP4 on GB300.""",
+        ),
         ("code", setup(PLT, NP)),
-        ("code", """layouts = {"aggregated": {}, "1P1D": {"num_prefill_instances": 1, "num_decode_instances": 1},
+        (
+            "code",
+            """layouts = {"aggregated": {}, "1P1D": {"num_prefill_instances": 1, "num_decode_instances": 1},
            "3P1D": {"num_prefill_instances": 3, "num_decode_instances": 1}}
 rows = []
 for isl in (2048, 8192):
@@ -208,8 +274,11 @@ for isl in (2048, 8192):
         rows.append((isl, name, p))
         print(f"ISL {isl}: {name:10} {p.num_gpus} GPUs  total/GPU {p['total_token_throughput_per_gpu']:6.0f}  "
               f"output/GPU {p['output_throughput_per_gpu']:6.0f}  TTFT {p['mean_ttft_ms']:7.0f} ms  "
-              f"TPOT {p['mean_tpot_ms']:5.1f} ms")"""),
-        ("code", """fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+              f"TPOT {p['mean_tpot_ms']:5.1f} ms")""",
+        ),
+        (
+            "code",
+            """fig, axes = plt.subplots(1, 3, figsize=(13, 4))
 names = list(layouts)
 for k, (metric, label) in enumerate([("total_token_throughput_per_gpu", "total tokens/s per GPU"),
                                      ("mean_ttft_ms", "mean TTFT (ms)"), ("mean_tpot_ms", "mean TPOT (ms)")]):
@@ -219,11 +288,15 @@ for k, (metric, label) in enumerate([("total_token_throughput_per_gpu", "total t
     axes[k].set_xticks(np.arange(len(names)) + 0.2, names)
     axes[k].set_ylabel(label)
 axes[0].legend()
-fig.tight_layout()"""),
-        ("md", """**Conclusion.** Disaggregation removes prefill steps from the decode instance, so TPOT drops well below the
+fig.tight_layout()""",
+        ),
+        (
+            "md",
+            """**Conclusion.** Disaggregation removes prefill steps from the decode instance, so TPOT drops well below the
 aggregated instance's; the price is GPUs: per-GPU throughput is not higher. At ISL 8192 a single prefill
 instance cannot keep up with the decode instance (TTFT grows), and 3P1D restores it, the pattern the vLLM GB300
-post reports."""),
+post reports.""",
+        ),
     ],
 }
 
@@ -237,7 +310,9 @@ def build(execute: bool) -> None:
         if execute:
             from nbclient import NotebookClient
 
-            NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+            NotebookClient(
+                nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}
+            ).execute()
         nbformat.write(nb, path)
         print(f"wrote {path}")
 

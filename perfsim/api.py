@@ -17,25 +17,44 @@ def _specs(model: str | Model, hw: str | HardwareSpec, precision: str) -> tuple[
     return m, g
 
 
-def memory_plan(model: str | Model = "deepseek-v3.2", hw: str | HardwareSpec = "gb300", precision: str = "fp4",
-                deployment: Deployment | dict | None = None) -> MemoryPlan:
+def memory_plan(
+    model: str | Model = "deepseek-v3.2",
+    hw: str | HardwareSpec = "gb300",
+    precision: str = "fp4",
+    deployment: Deployment | dict | None = None,
+) -> MemoryPlan:
     """Per-GPU memory plan (weights, activations, KV capacity) of a deployment; TP auto when not given."""
     from perfsim.prediction import build_settings, resolve
 
     m, g = _specs(model, hw, precision)
-    dep = deployment if isinstance(deployment, Deployment) else build_settings(Deployment, deployment, "deployment")
+    dep = (
+        deployment
+        if isinstance(deployment, Deployment)
+        else build_settings(Deployment, deployment, "deployment")
+    )
     return resolve(m, g, dep)[1]
 
 
-def explain_step(new_tokens: list[int], context_tokens: list[int], *, model: str | Model = "deepseek-v3.2",
-                 hw: str | HardwareSpec = "gb300", precision: str = "fp4",
-                 deployment: Deployment | dict | None = None, calibration: str | None = "default") -> StepCost:
+def explain_step(
+    new_tokens: list[int],
+    context_tokens: list[int],
+    *,
+    model: str | Model = "deepseek-v3.2",
+    hw: str | HardwareSpec = "gb300",
+    precision: str = "fp4",
+    deployment: Deployment | dict | None = None,
+    calibration: str | None = "default",
+) -> StepCost:
     """Cost of one engine step for a batch given per request as (new tokens, context tokens)."""
     from perfsim.calibration.profiles import load_params
     from perfsim.prediction import build_settings, resolve
 
     m, g = _specs(model, hw, precision)
-    dep = deployment if isinstance(deployment, Deployment) else build_settings(Deployment, deployment, "deployment")
+    dep = (
+        deployment
+        if isinstance(deployment, Deployment)
+        else build_settings(Deployment, deployment, "deployment")
+    )
     resolved, _plan = resolve(m, g, dep)
     params, _provenance = load_params(calibration, g)
     cost_model = StepCostModel(m, g, resolved, params)
@@ -43,7 +62,9 @@ def explain_step(new_tokens: list[int], context_tokens: list[int], *, model: str
     return cost_model.step([stats] * resolved.dp)
 
 
-def validate(files: list[str] | None = None, *, calibration: str = "default", assume: dict[str, Any] | None = None):
+def validate(
+    files: list[str] | None = None, *, calibration: str = "default", assume: dict[str, Any] | None = None
+):
     """Predict measured runs (default: the bundled measurements) and return a ``ValidationReport``."""
     from perfsim.calibration.measurements import load_measurements
     from perfsim.calibration.profiles import profile_params

@@ -52,8 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug, not bad input: one line unless PERFSIM_DEBUG asks for the traceback
         if os.environ.get("PERFSIM_DEBUG"):
             raise
-        print(f"perfsim: internal error: {type(exc).__name__}: {exc} (set PERFSIM_DEBUG=1 for the traceback; "
-              "please report it)", file=sys.stderr)
+        print(
+            f"perfsim: internal error: {type(exc).__name__}: {exc} (set PERFSIM_DEBUG=1 for the traceback; "
+            "please report it)",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -85,5 +85,3 @@ def flag_for(model_cls: type[BaseModel], name: str) -> str:
     flags = field_flags(name, model_cls.model_fields[name])
     long = [f for f in flags if f.startswith("--")]
     return (long or flags)[0]
-
-

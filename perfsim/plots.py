@@ -37,8 +37,14 @@ def parity_plot(report: ValidationReport, path: str | Path | None = None, *, ban
     if np.isfinite(lo):
         xs = np.array([lo / 1.3, hi * 1.3])
         ax.plot(xs, xs, "k-", lw=1, label="exact")
-        ax.fill_between(xs, xs * (1 - band_pct / 100), xs * (1 + band_pct / 100), color="grey", alpha=0.15,
-                        label=f"+-{band_pct:g}%")
+        ax.fill_between(
+            xs,
+            xs * (1 - band_pct / 100),
+            xs * (1 + band_pct / 100),
+            color="grey",
+            alpha=0.15,
+            label=f"+-{band_pct:g}%",
+        )
         ax.set_xlim(*xs)
         ax.set_ylim(*xs)
     ax.set_xscale("log")
@@ -69,8 +75,18 @@ def _label(keys: list[str], values: tuple) -> str:
     return ", ".join(f"{k}={v}" for k, v in zip(keys, values, strict=True)) or "all"
 
 
-def _line_plot(records, path, by: list[str], x: str, y: str, *, xlabel: str, ylabel: str, title: str,
-               log2_x: bool = False):
+def _line_plot(
+    records,
+    path,
+    by: list[str],
+    x: str,
+    y: str,
+    *,
+    xlabel: str,
+    ylabel: str,
+    title: str,
+    log2_x: bool = False,
+):
     """One line of ``y`` against ``x`` per combination of the ``by`` settings."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -89,24 +105,49 @@ def _line_plot(records, path, by: list[str], x: str, y: str, *, xlabel: str, yla
     return _save(fig, path)
 
 
-def throughput_vs_concurrency(records, path: str | Path | None = None, *, by: list[str] | None = None,
-                              metric: str = "output_throughput_per_gpu"):
+def throughput_vs_concurrency(
+    records,
+    path: str | Path | None = None,
+    *,
+    by: list[str] | None = None,
+    metric: str = "output_throughput_per_gpu",
+):
     """Throughput per GPU (tokens/s) against client concurrency, one line per other varied setting."""
-    return _line_plot(records, path, by or [], "max_concurrency", metric, xlabel="max concurrency (requests)",
-                      ylabel=metric.replace("_", " ") + " (tokens/s)", title="Throughput vs concurrency",
-                      log2_x=True)
+    return _line_plot(
+        records,
+        path,
+        by or [],
+        "max_concurrency",
+        metric,
+        xlabel="max concurrency (requests)",
+        ylabel=metric.replace("_", " ") + " (tokens/s)",
+        title="Throughput vs concurrency",
+        log2_x=True,
+    )
 
 
 def pareto(records, path: str | Path | None = None, *, by: list[str] | None = None):
     """Latency-throughput trade-off: tokens/s per GPU against tokens/s per user (1000 / mean TPOT in ms)."""
-    with_user_rate = [{**r, "tokens_per_s_per_user": 1000.0 / r["mean_tpot_ms"]}
-                      for r in records if not r.get("error") and r.get("mean_tpot_ms")]
-    return _line_plot(with_user_rate, path, by or [], "tokens_per_s_per_user", "output_throughput_per_gpu",
-                      xlabel="interactivity: output tokens/s per user (1000 / mean TPOT)",
-                      ylabel="output tokens/s per GPU", title="Throughput vs interactivity (Pareto front)")
+    with_user_rate = [
+        {**r, "tokens_per_s_per_user": 1000.0 / r["mean_tpot_ms"]}
+        for r in records
+        if not r.get("error") and r.get("mean_tpot_ms")
+    ]
+    return _line_plot(
+        with_user_rate,
+        path,
+        by or [],
+        "tokens_per_s_per_user",
+        "output_throughput_per_gpu",
+        xlabel="interactivity: output tokens/s per user (1000 / mean TPOT)",
+        ylabel="output tokens/s per GPU",
+        title="Throughput vs interactivity (Pareto front)",
+    )
 
 
-def step_breakdown(costs: dict[str, Any], path: str | Path | None = None, *, title: str = "Step time by category"):
+def step_breakdown(
+    costs: dict[str, Any], path: str | Path | None = None, *, title: str = "Step time by category"
+):
     """Stacked bars of step time (ms) by operator category; ``costs`` maps a label to a StepCost or a
     {category: seconds} dict (e.g. a prediction's ``step_time_breakdown`` shares)."""
     plt = _plt()

@@ -28,10 +28,12 @@ from perfsim.specs.model import Model, load_model
 
 #: The two published headline scenarios of DeepSeek-V3.2 NVFP4 on GB300 (vLLM blog, 2026-02-13).
 HEADLINE_SCENARIOS: dict[str, BenchConfig] = {
-    "prefill-only ISL 2048 / OSL 1": BenchConfig(random_input_len=2048, random_output_len=1, max_concurrency=64,
-                                                 num_prompts=1000),
-    "mixed ISL 2048 / OSL 1024": BenchConfig(random_input_len=2048, random_output_len=1024, max_concurrency=256,
-                                             num_prompts=1000),
+    "prefill-only ISL 2048 / OSL 1": BenchConfig(
+        random_input_len=2048, random_output_len=1, max_concurrency=64, num_prompts=1000
+    ),
+    "mixed ISL 2048 / OSL 1024": BenchConfig(
+        random_input_len=2048, random_output_len=1024, max_concurrency=256, num_prompts=1000
+    ),
 }
 
 
@@ -91,10 +93,18 @@ def resolve(model: Model, hw: HardwareSpec, dep: Deployment) -> tuple[ResolvedDe
     return resolved, check_fits(model, hw, resolved)
 
 
-def predict(model: str | Model = "deepseek-v3.2", hw: str | HardwareSpec = "gb300", precision: str = "fp4",
-            deployment: Deployment | dict | None = None, bench: BenchConfig | dict | None = None, *,
-            params: CostParams | None = None, calibration: str | None = "default", label: str = "",
-            progress: bool = False) -> Prediction:
+def predict(
+    model: str | Model = "deepseek-v3.2",
+    hw: str | HardwareSpec = "gb300",
+    precision: str = "fp4",
+    deployment: Deployment | dict | None = None,
+    bench: BenchConfig | dict | None = None,
+    *,
+    params: CostParams | None = None,
+    calibration: str | None = "default",
+    label: str = "",
+    progress: bool = False,
+) -> Prediction:
     """Predict one ``vllm bench serve`` run.
 
     ``model``/``hw`` are names, paths or loaded specs; ``deployment`` and ``bench`` take the vLLM flag names
@@ -105,7 +115,11 @@ def predict(model: str | Model = "deepseek-v3.2", hw: str | HardwareSpec = "gb30
 
     m = model if isinstance(model, Model) else load_model(model, precision)
     gpu = hw if isinstance(hw, HardwareSpec) else load_hardware(hw)
-    dep = deployment if isinstance(deployment, Deployment) else build_settings(Deployment, deployment, "deployment")
+    dep = (
+        deployment
+        if isinstance(deployment, Deployment)
+        else build_settings(Deployment, deployment, "deployment")
+    )
     cfg = bench if isinstance(bench, BenchConfig) else build_settings(BenchConfig, bench, "bench")
     resolved, plan = resolve(m, gpu, dep)
     if params is None:
@@ -114,12 +128,19 @@ def predict(model: str | Model = "deepseek-v3.2", hw: str | HardwareSpec = "gb30
         provenance = "custom parameters"
         calibration = None
     sim = simulate(m, gpu, resolved, plan, params, cfg, progress=progress)
-    metrics = bench_metrics(sim.view, sim.duration_s, num_sent=sim.num_sent, percentiles=cfg.percentiles(),
-                            selected=cfg.selected_metrics())
+    metrics = bench_metrics(
+        sim.view,
+        sim.duration_s,
+        num_sent=sim.num_sent,
+        percentiles=cfg.percentiles(),
+        selected=cfg.selected_metrics(),
+    )
     notes = list(resolved.notes)
     if cfg.random_prefix_len:
-        notes.append("prefix caching is not modelled: the shared random prefix is recomputed for every request "
-                     "(vLLM would serve it from its prefix cache)")
+        notes.append(
+            "prefix caching is not modelled: the shared random prefix is recomputed for every request "
+            "(vLLM would serve it from its prefix cache)"
+        )
     result = _result_json(m, gpu, resolved, plan, cfg, sim, metrics, label)
     if provenance == "custom parameters":
         band = {"provenance": "custom parameters", "error_band": None, "notes": []}
@@ -131,8 +152,16 @@ def predict(model: str | Model = "deepseek-v3.2", hw: str | HardwareSpec = "gb30
     return Prediction(label, result, m, gpu, resolved, plan, cfg, sim, notes)
 
 
-def _result_json(m: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: MemoryPlan, cfg: BenchConfig,
-                 sim: SimulationResult, metrics: dict, label: str) -> dict[str, Any]:
+def _result_json(
+    m: Model,
+    hw: HardwareSpec,
+    dep: ResolvedDeployment,
+    plan: MemoryPlan,
+    cfg: BenchConfig,
+    sim: SimulationResult,
+    metrics: dict,
+    label: str,
+) -> dict[str, Any]:
     out: dict[str, Any] = {
         "date": _bench_date(),
         "endpoint_type": "openai",
@@ -148,8 +177,10 @@ def _result_json(m: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
     spec_keys = {}
     if dep.num_speculative_tokens:
         drafts = sum(e.spec.num_drafts for e in sim.engines.values())
-        by_pos = [sum(e.spec.accepted_by_position[i] for e in sim.engines.values())
-                  for i in range(dep.num_speculative_tokens)]
+        by_pos = [
+            sum(e.spec.accepted_by_position[i] for e in sim.engines.values())
+            for i in range(dep.num_speculative_tokens)
+        ]
         accepted = sum(by_pos)
         draft_tokens = sum(e.spec.draft_tokens for e in sim.engines.values())
         spec_keys = {
@@ -172,17 +203,21 @@ def _result_json(m: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
     out["request_throughput_per_gpu"] = metrics["request_throughput"] / gpus
     if dep.disaggregated:
         dur = metrics["duration"] or 1.0
-        out["output_throughput_per_decode_gpu"] = metrics["total_output_tokens"] / dur / (
-            dep.gpus_per_instance * dep.num_decode_instances)
-        out["input_throughput_per_prefill_gpu"] = metrics["total_input_tokens"] / dur / (
-            dep.gpus_per_instance * dep.num_prefill_instances)
+        out["output_throughput_per_decode_gpu"] = (
+            metrics["total_output_tokens"] / dur / (dep.gpus_per_instance * dep.num_decode_instances)
+        )
+        out["input_throughput_per_prefill_gpu"] = (
+            metrics["total_input_tokens"] / dur / (dep.gpus_per_instance * dep.num_prefill_instances)
+        )
     busy = sum(e.busy_s for e in sim.engines.values()) or 1.0
     categories: dict[str, float] = {}
     for e in sim.engines.values():
         for k, v in e.category_s.items():
             categories[k] = categories.get(k, 0.0) + v
     total_cat = sum(categories.values()) or 1.0
-    out["step_time_breakdown"] = {k: v / total_cat for k, v in sorted(categories.items(), key=lambda kv: -kv[1])}
+    out["step_time_breakdown"] = {
+        k: v / total_cat for k, v in sorted(categories.items(), key=lambda kv: -kv[1])
+    }
     out["engine_steps"] = sum(e.steps for e in sim.engines.values())
     out["num_preemptions"] = sim.preemptions
     out["mean_running_requests"] = sum(e.running_reqs_x_s for e in sim.engines.values()) / busy
@@ -195,23 +230,40 @@ def _result_json(m: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
     return out
 
 
-def config_dict(m: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: MemoryPlan, cfg: BenchConfig) -> dict:
+def config_dict(
+    m: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: MemoryPlan, cfg: BenchConfig
+) -> dict:
     """The fully resolved configuration of a prediction (model, GPU, vLLM engine, benchmark, memory)."""
     return {
-        "model": m.name, "checkpoint": m.recipe.checkpoint, "precision": m.precision, "hw": hw.name,
+        "model": m.name,
+        "checkpoint": m.recipe.checkpoint,
+        "precision": m.precision,
+        "hw": hw.name,
         "vllm_version": VLLM_VERSION,
-        "tensor_parallel_size": dep.tp, "data_parallel_size": dep.dp, "expert_parallel_size": dep.ep,
-        "enable_expert_parallel": dep.ep > 1, "num_instances": dep.num_instances,
-        "num_prefill_instances": dep.num_prefill_instances, "num_decode_instances": dep.num_decode_instances,
+        "tensor_parallel_size": dep.tp,
+        "data_parallel_size": dep.dp,
+        "expert_parallel_size": dep.ep,
+        "enable_expert_parallel": dep.ep > 1,
+        "num_instances": dep.num_instances,
+        "num_prefill_instances": dep.num_prefill_instances,
+        "num_decode_instances": dep.num_decode_instances,
         "num_speculative_tokens": dep.num_speculative_tokens,
         "mtp_acceptance_rates": acceptance_rates(dep) if dep.num_speculative_tokens else None,
-        "max_num_batched_tokens": dep.max_num_batched_tokens, "max_num_seqs": dep.max_num_seqs,
-        "gpu_memory_utilization": dep.gpu_memory_utilization, "kv_cache_dtype": dep.kv_cache_dtype,
-        "block_size": dep.block_size, "max_model_len": dep.max_model_len, "async_scheduling": dep.async_scheduling,
-        "cudagraph_mode": dep.cudagraph_mode, "attention_backend": dep.attention_backend,
+        "max_num_batched_tokens": dep.max_num_batched_tokens,
+        "max_num_seqs": dep.max_num_seqs,
+        "gpu_memory_utilization": dep.gpu_memory_utilization,
+        "kv_cache_dtype": dep.kv_cache_dtype,
+        "block_size": dep.block_size,
+        "max_model_len": dep.max_model_len,
+        "async_scheduling": dep.async_scheduling,
+        "cudagraph_mode": dep.cudagraph_mode,
+        "attention_backend": dep.attention_backend,
         "kv_transfer_link": dep.kv_transfer_link if dep.disaggregated else None,
-        "weights_bytes_per_gpu": plan.weights_bytes, "kv_cache_bytes_per_gpu": plan.kv_cache_bytes,
+        "weights_bytes_per_gpu": plan.weights_bytes,
+        "kv_cache_bytes_per_gpu": plan.kv_cache_bytes,
         "kv_capacity_tokens_per_engine": plan.kv_capacity_tokens,
-        "bench": {k: ("inf" if isinstance(v, float) and math.isinf(v) else v)
-                  for k, v in cfg.model_dump(mode="python").items()},
+        "bench": {
+            k: ("inf" if isinstance(v, float) and math.isinf(v) else v)
+            for k, v in cfg.model_dump(mode="python").items()
+        },
     }

@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def format_table(rows: Sequence[Sequence[object]], headers: Sequence[str], *, align: str | None = None) -> str:
+def format_table(
+    rows: Sequence[Sequence[object]], headers: Sequence[str], *, align: str | None = None
+) -> str:
     """A fixed-width table; ``align`` is one character per column ('l' or 'r'), numbers right by default."""
     cells = [[str(h) for h in headers]] + [[_cell(v) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     if align is None:
-        align = "".join("r" if rows and isinstance(rows[0][i], (int, float)) else "l" for i in range(len(headers)))
+        align = "".join(
+            "r" if rows and isinstance(rows[0][i], (int, float)) else "l" for i in range(len(headers))
+        )
     lines = []
     for n, row in enumerate(cells):
         parts = [c.rjust(w) if a == "r" else c.ljust(w) for c, w, a in zip(row, widths, align, strict=True)]

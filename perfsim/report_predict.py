@@ -34,8 +34,12 @@ def format_prediction(pred: Prediction) -> str:
     add(_LINE.format("Peak output token throughput (tok/s):", _f(r["max_output_tokens_per_s"])))
     add(_LINE.format("Peak concurrent requests:", _f(r["max_concurrent_requests"])))
     add(_LINE.format("Total token throughput (tok/s):", _f(r["total_token_throughput"])))
-    names = {"ttft": ("TTFT", "Time to First Token"), "tpot": ("TPOT", "Time per Output Token (excl. 1st token)"),
-             "itl": ("ITL", "Inter-token Latency"), "e2el": ("E2EL", "End-to-end Latency")}
+    names = {
+        "ttft": ("TTFT", "Time to First Token"),
+        "tpot": ("TPOT", "Time per Output Token (excl. 1st token)"),
+        "itl": ("ITL", "Inter-token Latency"),
+        "e2el": ("E2EL", "End-to-end Latency"),
+    }
     for key, (short, header) in names.items():
         if f"mean_{key}_ms" not in r:
             continue
@@ -61,15 +65,23 @@ def format_prediction(pred: Prediction) -> str:
     add(_LINE.format("Total token throughput per GPU (tok/s):", _f(r["total_token_throughput_per_gpu"])))
     add(_LINE.format("Output token throughput per GPU (tok/s):", _f(r["output_throughput_per_gpu"])))
     add(_LINE.format("Mean running requests per engine:", _f(r["mean_running_requests"])))
-    add(_LINE.format("KV cache usage mean / peak (%):",
-                     f"{100 * r['mean_kv_cache_usage']:.1f} / {100 * r['peak_kv_cache_usage']:.1f}"))
+    add(
+        _LINE.format(
+            "KV cache usage mean / peak (%):",
+            f"{100 * r['mean_kv_cache_usage']:.1f} / {100 * r['peak_kv_cache_usage']:.1f}",
+        )
+    )
     add(_LINE.format("Preemptions:", r["num_preemptions"]))
     band = r.get("prediction", {})
     add(_LINE.format("Calibration:", band.get("calibration", "-")))
     for cls, eb in (band.get("error_band") or {}).items():
-        add(_LINE.format(f"Expected {cls} error (median/p90):",
-                         f"+-{eb['median_abs_pct']:.0f}% / +-{eb['p90_abs_pct']:.0f}%"
-                         f"{' (extrapolated)' if band.get('extrapolated') else ''}"))
+        add(
+            _LINE.format(
+                f"Expected {cls} error (median/p90):",
+                f"+-{eb['median_abs_pct']:.0f}% / +-{eb['p90_abs_pct']:.0f}%"
+                f"{' (extrapolated)' if band.get('extrapolated') else ''}",
+            )
+        )
     top = ", ".join(f"{k} {100 * v:.0f}%" for k, v in list(r["step_time_breakdown"].items())[:5])
     add(_LINE.format("Step time by category:", top))
     for note in pred.notes:

@@ -26,10 +26,26 @@ from perfsim.specs.setup import Setup
 
 #: the metrics copied into every sweep record
 RECORD_METRICS = (
-    "num_gpus", "duration", "completed", "request_throughput", "output_throughput", "total_token_throughput",
-    "output_throughput_per_gpu", "total_token_throughput_per_gpu", "max_output_tokens_per_s",
-    "mean_ttft_ms", "median_ttft_ms", "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms", "p99_tpot_ms",
-    "mean_itl_ms", "p99_itl_ms", "num_preemptions", "mean_running_requests", "mean_kv_cache_usage",
+    "num_gpus",
+    "duration",
+    "completed",
+    "request_throughput",
+    "output_throughput",
+    "total_token_throughput",
+    "output_throughput_per_gpu",
+    "total_token_throughput_per_gpu",
+    "max_output_tokens_per_s",
+    "mean_ttft_ms",
+    "median_ttft_ms",
+    "p99_ttft_ms",
+    "mean_tpot_ms",
+    "median_tpot_ms",
+    "p99_tpot_ms",
+    "mean_itl_ms",
+    "p99_itl_ms",
+    "num_preemptions",
+    "mean_running_requests",
+    "mean_kv_cache_usage",
 )
 
 
@@ -47,8 +63,10 @@ def split_point(point: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]
         elif k.startswith("hw_scale."):
             factor = k.split(".", 1)[1]
             if factor not in SCALE_KEYS and not factor.startswith("flops_"):
-                raise SpecError(f"unknown what-if factor '{factor}'; allowed: {', '.join(SCALE_KEYS)}, "
-                                "flops_<precision>", field=key)
+                raise SpecError(
+                    f"unknown what-if factor '{factor}'; allowed: {', '.join(SCALE_KEYS)}, flops_<precision>",
+                    field=key,
+                )
             try:
                 scale[factor] = float(value)
             except (TypeError, ValueError):
@@ -57,8 +75,10 @@ def split_point(point: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]
             other[k] = value
         else:
             allowed = sorted([*Setup.model_fields, *Deployment.model_fields, *BenchConfig.model_fields])
-            raise SpecError(f"unknown sweep key '{key}'; use a predict setting ({', '.join(allowed)}), "
-                            "'calibration', or hw_scale.<factor>")
+            raise SpecError(
+                f"unknown sweep key '{key}'; use a predict setting ({', '.join(allowed)}), "
+                "'calibration', or hw_scale.<factor>"
+            )
     return setup, dep, bench, scale, other
 
 
@@ -82,8 +102,14 @@ def run_point(point: Mapping[str, Any]) -> dict[str, Any]:
         hw = load_hardware(s.hw)
         if scale:
             hw = hw.scaled(**scale)
-        pred = predict(s.model, hw, s.precision, deployment=Deployment(**dep), bench=BenchConfig(**bench),
-                       calibration=other.get("calibration", "default"))
+        pred = predict(
+            s.model,
+            hw,
+            s.precision,
+            deployment=Deployment(**dep),
+            bench=BenchConfig(**bench),
+            calibration=other.get("calibration", "default"),
+        )
         r = pred.result
         record.update({k: r.get(k) for k in RECORD_METRICS})
         record["tensor_parallel_size"] = r["config"]["tensor_parallel_size"]
@@ -136,15 +162,22 @@ class SweepResult:
             writer.writerows(self.records)
 
 
-def grid_points(grid: Mapping[str, Iterable[Any]], base: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def grid_points(
+    grid: Mapping[str, Iterable[Any]], base: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
     """The Cartesian product of a grid, each point on top of ``base``."""
     keys = list(grid)
     values = [list(v) if isinstance(v, (list, tuple, range)) else [v] for v in grid.values()]
     return [{**(base or {}), **dict(zip(keys, combo, strict=True))} for combo in itertools.product(*values)]
 
 
-def sweep(grid: Mapping[str, Iterable[Any]], *, base: Mapping[str, Any] | None = None, workers: int | None = None,
-          progress: bool = True) -> SweepResult:
+def sweep(
+    grid: Mapping[str, Iterable[Any]],
+    *,
+    base: Mapping[str, Any] | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> SweepResult:
     """Predict every point of ``grid`` (Cartesian product) on top of ``base`` settings.
 
     ``workers``: processes to use (default: CPU count; 1 = in this process). A progress bar is shown on a

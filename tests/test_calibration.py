@@ -49,15 +49,21 @@ def test_a_moved_copy_of_the_bundled_table_keeps_its_settings(tmp_path):
     copy.write_text(bundled.read_text())
     rows = load_measurements([copy])
     r1 = next(r for r in rows if r.group == "r1-prefill-tp2")
-    assert r1.deployment["max_num_batched_tokens"] == 32768 and r1.precision == "fp4" and r1.model == "deepseek-r1"
+    assert (
+        r1.deployment["max_num_batched_tokens"] == 32768
+        and r1.precision == "fp4"
+        and r1.model == "deepseek-r1"
+    )
     assert any("bundled vllm-0.14.1-gb300-deepseek.yaml" in a for a in r1.assumptions)
 
 
 def test_a_table_without_sidecar_reads_common_precision_names(tmp_path):
     path = tmp_path / "other.csv"
-    path.write_text("group,model,precision,hardware,gpus,parallel,isl,osl,num_prompts,concurrency,metric,value,scope\n"
-                    "a,deepseek-r1-0528,nvfp4,gb300,2,tp2,2048,1,100,16,total_token_throughput,16000,per_gpu\n"
-                    "b,deepseek-v3.2,BF16,gb300,8,tp8,2048,1,100,16,total_token_throughput,3000,per_gpu\n")
+    path.write_text(
+        "group,model,precision,hardware,gpus,parallel,isl,osl,num_prompts,concurrency,metric,value,scope\n"
+        "a,deepseek-r1-0528,nvfp4,gb300,2,tp2,2048,1,100,16,total_token_throughput,16000,per_gpu\n"
+        "b,deepseek-v3.2,BF16,gb300,8,tp8,2048,1,100,16,total_token_throughput,3000,per_gpu\n"
+    )
     rows = load_measurements([path])
     assert [r.precision for r in rows] == ["fp4", "bf16"]
     assert "max_num_batched_tokens" not in rows[0].deployment and not rows[0].assumptions  # vLLM's defaults
@@ -80,26 +86,50 @@ def test_latency_percentiles_as_bench_serve_saves_them(tmp_path):
 
 def test_parse_parallel():
     assert parse_parallel("tp4+mtp1") == {"tensor_parallel_size": 4, "num_speculative_tokens": 1}
-    assert parse_parallel("1p3d-tp2") == {"num_prefill_instances": 1, "num_decode_instances": 3,
-                                          "tensor_parallel_size": 2}
+    assert parse_parallel("1p3d-tp2") == {
+        "num_prefill_instances": 1,
+        "num_decode_instances": 3,
+        "tensor_parallel_size": 2,
+    }
     with pytest.raises(SpecError, match="unknown part"):
         parse_parallel("tp2+warp9")
 
 
-BENCH_JSON = {"date": "20260722-041843", "backend": "openai", "model_id": "x", "num_prompts": 200,
-              "request_rate": 1.0, "burstiness": 1.0, "max_concurrency": None, "duration": 203.5, "completed": 200,
-              "failed": 0, "total_input_tokens": 40000, "total_output_tokens": 25600, "request_throughput": 0.98,
-              "output_throughput": 125.8, "total_token_throughput": 322.3, "max_output_tokens_per_s": 313.0,
-              "mean_ttft_ms": 95.6, "mean_tpot_ms": 27.9}
+BENCH_JSON = {
+    "date": "20260722-041843",
+    "backend": "openai",
+    "model_id": "x",
+    "num_prompts": 200,
+    "request_rate": 1.0,
+    "burstiness": 1.0,
+    "max_concurrency": None,
+    "duration": 203.5,
+    "completed": 200,
+    "failed": 0,
+    "total_input_tokens": 40000,
+    "total_output_tokens": 25600,
+    "request_throughput": 0.98,
+    "output_throughput": 125.8,
+    "total_token_throughput": 322.3,
+    "max_output_tokens_per_s": 313.0,
+    "mean_ttft_ms": 95.6,
+    "mean_tpot_ms": 27.9,
+}
 
 
 def test_bench_json_rows_infer_lengths(tmp_path):
     path = tmp_path / "run.json"
     path.write_text(json.dumps(BENCH_JSON))
-    rows = load_bench_json(path, {"model": "deepseek-r1", "hw": "h200", "precision": "fp8",
-                                  "tensor_parallel_size": 8})
-    assert {r.metric for r in rows} == {"total_token_throughput", "output_throughput", "max_output_tokens_per_s",
-                                        "mean_ttft_ms", "mean_tpot_ms"}
+    rows = load_bench_json(
+        path, {"model": "deepseek-r1", "hw": "h200", "precision": "fp8", "tensor_parallel_size": 8}
+    )
+    assert {r.metric for r in rows} == {
+        "total_token_throughput",
+        "output_throughput",
+        "max_output_tokens_per_s",
+        "mean_ttft_ms",
+        "mean_tpot_ms",
+    }
     r = rows[0]
     assert r.bench["random_input_len"] == 201 and r.bench["random_output_len"] == 128  # 40000/200 + BOS
     assert r.bench["request_rate"] == 1.0 and r.deployment == {"tensor_parallel_size": 8}
@@ -122,9 +152,15 @@ def test_fit_recovers_known_parameters():
     truth = CostParams(gemm_eff_bf16=0.5, hbm_eff=0.65)
     rows = []
     for conc, osl in ((8, 1), (32, 1), (16, 24), (48, 24)):
-        bench = {"num_prompts": 60, "random_input_len": 1024, "random_output_len": osl, "max_concurrency": conc}
-        res = predict("deepseek-r1", "gb300", "fp4", deployment={"tensor_parallel_size": 2}, bench=bench,
-                      params=truth).result
+        bench = {
+            "num_prompts": 60,
+            "random_input_len": 1024,
+            "random_output_len": osl,
+            "max_concurrency": conc,
+        }
+        res = predict(
+            "deepseek-r1", "gb300", "fp4", deployment={"tensor_parallel_size": 2}, bench=bench, params=truth
+        ).result
         metrics = ["total_token_throughput", "mean_ttft_ms"] + (["mean_tpot_ms"] if osl > 1 else [])
         for metric in metrics:
             rows.append(_row(f"g{conc}-{osl}", bench, metric, res[metric]))
@@ -139,8 +175,18 @@ def _row(group, bench, metric, value):
     from perfsim.calibration.measurements import Measurement
 
     scope = "deployment" if metric.endswith("throughput") else "request"
-    return Measurement(group, "deepseek-r1", "gb300", "fp4", {"tensor_parallel_size": 2}, bench, metric, value,
-                       scope, "synthetic")
+    return Measurement(
+        group,
+        "deepseek-r1",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 2},
+        bench,
+        metric,
+        value,
+        scope,
+        "synthetic",
+    )
 
 
 def test_unfitted_gemm_precision_follows_the_fitted_derating():
@@ -179,14 +225,18 @@ def test_default_fit_params_follow_the_precisions_of_the_rows():
 
 
 def test_error_summary_by_hand():
-    rows = [_row("a", {}, "total_token_throughput", 100.0), _row("a", {}, "total_token_throughput", 200.0),
-            _row("b", {}, "mean_ttft_ms", 10.0)]
+    rows = [
+        _row("a", {}, "total_token_throughput", 100.0),
+        _row("a", {}, "total_token_throughput", 200.0),
+        _row("b", {}, "mean_ttft_ms", 10.0),
+    ]
     summary = error_summary(rows, np.array([110.0, 150.0, 10.5]))
     assert summary["throughput"]["median_abs_pct"] == pytest.approx(17.5)  # |+10%|, |-25%|
     assert summary["ttft"]["median_abs_pct"] == pytest.approx(5.0)
 
 
 # ---- the committed profile ---------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def profile():
@@ -210,9 +260,14 @@ def test_predictions_carry_provenance_and_error_band(profile):
     assert "calibrated on this hardware" in load_params("default", gb300)[1]
     assert "transferred from gb300" in load_params("default", h200)[1]
     assert load_params("none", gb300)[1].startswith("spec-only")
-    pred = predict(bench={"num_prompts": 20, "random_input_len": 2048, "random_output_len": 8, "max_concurrency": 4})
+    pred = predict(
+        bench={"num_prompts": 20, "random_input_len": 2048, "random_output_len": 8, "max_concurrency": 4}
+    )
     band = pred.result["prediction"]
-    assert band["calibration"].startswith("vllm-0.14.1") and band["error_band"]["throughput"]["median_abs_pct"] > 0
+    assert (
+        band["calibration"].startswith("vllm-0.14.1")
+        and band["error_band"]["throughput"]["median_abs_pct"] > 0
+    )
     far = predict(hw="b200", bench={"num_prompts": 10, "random_input_len": 9000, "random_output_len": 4})
     notes = " ".join(far.result["prediction"]["notes"])
     assert "b200 was not calibrated" in notes and "input length 9000 is outside" in notes
@@ -240,7 +295,11 @@ def test_accuracy_gate(profile):
         ev.close()
     summary = error_summary(rows, predictions)
     for cls, recorded in profile["cv_error"].items():
-        assert summary[cls]["median_abs_pct"] <= recorded["median_abs_pct"] + 2.0, (cls, summary[cls], recorded)
+        assert summary[cls]["median_abs_pct"] <= recorded["median_abs_pct"] + 2.0, (
+            cls,
+            summary[cls],
+            recorded,
+        )
         assert math.isfinite(summary[cls]["p90_abs_pct"])
 
 
@@ -264,10 +323,26 @@ def test_calibrate_cli_writes_a_profile(tmp_path, capsys):
     rows_csv.write_text(
         "group,model,precision,hardware,gpus,parallel,isl,osl,num_prompts,concurrency,metric,value,scope\n"
         "a,deepseek-r1,fp4,gb300,2,tp2,1024,1,40,8,total_token_throughput,15000,per_gpu\n"
-        "b,deepseek-r1,fp4,gb300,2,tp2,1024,16,40,8,mean_tpot_ms,30,request\n")
+        "b,deepseek-r1,fp4,gb300,2,tp2,1024,16,40,8,mean_tpot_ms,30,request\n"
+    )
     out = tmp_path / "mini.yaml"
-    assert main(["calibrate", str(rows_csv), "--out", str(out), "--params", "gemm_eff_nvfp4,hbm_eff",
-                 "--max-nfev", "8", "--workers", "1"]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                str(rows_csv),
+                "--out",
+                str(out),
+                "--params",
+                "gemm_eff_nvfp4,hbm_eff",
+                "--max-nfev",
+                "8",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     prof = yaml.safe_load(out.read_text())
     fitted = {k for k, v in prof["params"].items() if "derived" not in v}
     assert fitted == {"gemm_eff_nvfp4", "hbm_eff"} and prof["cv_error"]

@@ -62,16 +62,41 @@ def test_bad_input_is_one_clear_line(capsys, argv, needle):
 @pytest.mark.parametrize("model", ["deepseek-v3.2", "deepseek-r1", "deepseek-v2"])
 @pytest.mark.parametrize("precision", ["fp4", "fp8", "bf16"])
 def test_explain_everywhere(capsys, hw, model, precision):
-    code, out, err = run(capsys, "explain", "--model", model, "--hw", hw, "--precision", precision,
-                         "--prefill", "2048x2", "--decode", "64@2048", "--json")
+    code, out, err = run(
+        capsys,
+        "explain",
+        "--model",
+        model,
+        "--hw",
+        hw,
+        "--precision",
+        precision,
+        "--prefill",
+        "2048x2",
+        "--decode",
+        "64@2048",
+        "--json",
+    )
     assert code == 0, err
     step = json.loads(out)["step"]
     assert step["total_s"] > 0 and step["ops"]
 
 
 def test_explain_table_example(capsys):
-    code, out, _ = run(capsys, "explain", "--hw", "gb300", "--precision", "fp4", "-tp", "2",
-                       "--prefill", "2048x8", "--decode", "256@2048")
+    code, out, _ = run(
+        capsys,
+        "explain",
+        "--hw",
+        "gb300",
+        "--precision",
+        "fp4",
+        "-tp",
+        "2",
+        "--prefill",
+        "2048x8",
+        "--decode",
+        "256@2048",
+    )
     assert code == 0 and "sparse_attn_prefill" in out and "moe_gate_up" in out and "step" in out
 
 

@@ -49,7 +49,9 @@ def test_cpu_pipeline_collect_fit_validate(tmp_path, capsys):
     assert {r.op for r in rows} == {"hbm_copy", "gemm", "grouped_gemm", "attention"}
     assert all(r.median_s > 0 and r.repeats >= 1 and r.backend.startswith("numpy") for r in rows)
     gemm = next(r for r in rows if r.op == "gemm")
-    assert gemm.flops == 2 * gemm.m * gemm.n * gemm.k and gemm.tflops == pytest.approx(gemm.flops / gemm.median_s / 1e12)
+    assert gemm.flops == 2 * gemm.m * gemm.n * gemm.k and gemm.tflops == pytest.approx(
+        gemm.flops / gemm.median_s / 1e12
+    )
     assert main(["calibrate", "--kernels", str(kernels), "--hw", str(hw), "--out", str(profile)]) == 0
     prof = yaml.safe_load(profile.read_text())
     assert {"hbm_eff", "gemm_eff_bf16", "attn_prefill_eff"} <= set(prof["params"])
@@ -73,28 +75,79 @@ def test_kernel_file_has_the_documented_columns(tmp_path):
 
 def _gpu_rows():
     ident = dict(gpu_name="NVIDIA H200", driver="x", cuda="x", torch="x", backend="synthetic")
-    rows = [KernelRow(**ident, op="hbm_copy", dtype="bf16", bytes=2.0 * mib * 2**20) for mib in (16, 64, 256, 1024)]
+    rows = [
+        KernelRow(**ident, op="hbm_copy", dtype="bf16", bytes=2.0 * mib * 2**20)
+        for mib in (16, 64, 256, 1024)
+    ]
     for m in (1, 16, 64, 256, 1024, 4096, 16384):
-        for n, k in ((2112, 7168), (24576, 1536), (7168, 16384), (4096, 7168), (7168, 2048), (512, 7168), (7168, 256)):
-            rows.append(KernelRow(**ident, op="gemm", dtype="bf16", m=m, n=n, k=k, flops=2.0 * m * n * k,
-                                  bytes=2.0 * (m * k + n * k + m * n)))
-    for b, h, sq, skv, d, causal in ((1, 64, 2048, 2048, 128, 1), (1, 64, 8192, 8192, 128, 1),
-                                    (32, 64, 1, 2048, 128, 0), (128, 64, 1, 4096, 128, 0)):
+        for n, k in (
+            (2112, 7168),
+            (24576, 1536),
+            (7168, 16384),
+            (4096, 7168),
+            (7168, 2048),
+            (512, 7168),
+            (7168, 256),
+        ):
+            rows.append(
+                KernelRow(
+                    **ident,
+                    op="gemm",
+                    dtype="bf16",
+                    m=m,
+                    n=n,
+                    k=k,
+                    flops=2.0 * m * n * k,
+                    bytes=2.0 * (m * k + n * k + m * n),
+                )
+            )
+    for b, h, sq, skv, d, causal in (
+        (1, 64, 2048, 2048, 128, 1),
+        (1, 64, 8192, 8192, 128, 1),
+        (32, 64, 1, 2048, 128, 0),
+        (128, 64, 1, 4096, 128, 0),
+    ):
         pairs = b * h * (sq * (skv - sq) + sq * (sq + 1) / 2 if causal else sq * skv)
-        rows.append(KernelRow(**ident, op="attention", dtype="bf16", batch=b, heads=h, seq_q=sq, seq_kv=skv,
-                              head_dim=d, causal=causal, flops=4.0 * d * pairs, bytes=2.0 * b * h * (2 * sq + 2 * skv) * d))
+        rows.append(
+            KernelRow(
+                **ident,
+                op="attention",
+                dtype="bf16",
+                batch=b,
+                heads=h,
+                seq_q=sq,
+                seq_kv=skv,
+                head_dim=d,
+                causal=causal,
+                flops=4.0 * d * pairs,
+                bytes=2.0 * b * h * (2 * sq + 2 * skv) * d,
+            )
+        )
     return rows
 
 
 def test_fit_recovers_known_efficiency_curves():
     hw = load_hardware("h200")
-    truth = CostParams(gemm_eff_bf16=0.6, gemm_m_half_tokens=80, gemm_nk_half=300, hbm_eff=0.9, mem_bytes_half=3e6,
-                       attn_prefill_eff=0.5)
+    truth = CostParams(
+        gemm_eff_bf16=0.6,
+        gemm_m_half_tokens=80,
+        gemm_nk_half=300,
+        hbm_eff=0.9,
+        mem_bytes_half=3e6,
+        attn_prefill_eff=0.5,
+    )
     rows = _gpu_rows()
     for r in rows:
         r.median_s = predict_kernel(r, hw, truth)[0]
     fitted, _sigma = fit_kernels(rows, hw)
-    for name in ("gemm_eff_bf16", "gemm_m_half_tokens", "gemm_nk_half", "hbm_eff", "mem_bytes_half", "attn_prefill_eff"):
+    for name in (
+        "gemm_eff_bf16",
+        "gemm_m_half_tokens",
+        "gemm_nk_half",
+        "hbm_eff",
+        "mem_bytes_half",
+        "attn_prefill_eff",
+    ):
         assert getattr(fitted, name) == pytest.approx(getattr(truth, name), rel=0.02), name
     # decode attention is memory-bound in these shapes: its compute efficiency is not identifiable and stays put
     assert fitted.attn_decode_eff == pytest.approx(CostParams().attn_decode_eff)

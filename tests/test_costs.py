@@ -26,6 +26,7 @@ def ops(cost):
 
 # ---- batch statistics -------------------------------------------------------------------------------
 
+
 def test_pair_counts_by_hand():
     assert causal_pairs(np.array([4]), np.array([0]))[0] == 1 + 2 + 3 + 4
     assert causal_pairs(np.array([1]), np.array([5]))[0] == 6
@@ -39,7 +40,6 @@ def test_batch_split_decode_and_prefill():
     assert (s.dec_reqs, s.dec_tokens, s.dec_pairs, s.dec_kv_tokens) == (3, 3, 18, 18)
     assert (s.pre_reqs, s.pre_tokens, s.pre_pairs, s.pre_kv_tokens) == (1, 4, 10, 4)
     assert s.num_tokens == 7 and s.max_seq_len == 6
-
 
 
 def test_batch_sums_equal_per_request_pair_counts():
@@ -56,7 +56,9 @@ def test_batch_sums_equal_per_request_pair_counts():
         assert s.pre_sparse_pairs == capped_pairs(new[~dec], ctx[~dec], 2048).sum()
         assert (s.dec_kv_tokens, s.pre_ctx_tokens) == ((new + ctx)[dec].sum(), ctx[~dec].sum())
 
+
 # ---- hand-computed operator work ----------------------------------------------------------------------
+
 
 def test_gemm_flops_by_hand():
     cm = cost_model(tp=2)
@@ -108,9 +110,25 @@ def test_linear_flops_equal_two_times_active_params_times_tokens():
         cm = StepCostModel(model, gpu, resolve_deployment(Deployment(), model, gpu, 1))
         tokens = 40
         c = cm.step(cm.stats([1] * tokens, [100] * tokens))  # decode: one lm_head row per token
-        linear = sum(o.flops for o in c.ops if o.name.startswith(
-            ("attn_q", "attn_o", "attn_absorb", "indexer_w", "dense_gate", "dense_down", "shared_", "moe_router",
-             "moe_gate", "moe_down", "lm_head")))
+        linear = sum(
+            o.flops
+            for o in c.ops
+            if o.name.startswith(
+                (
+                    "attn_q",
+                    "attn_o",
+                    "attn_absorb",
+                    "indexer_w",
+                    "dense_gate",
+                    "dense_down",
+                    "shared_",
+                    "moe_router",
+                    "moe_gate",
+                    "moe_down",
+                    "lm_head",
+                )
+            )
+        )
         arch = model.arch
         h = arch.hidden_size
         non_matmul = arch.num_layers * (2 * h + arch.attention_params()["attn_norms"]) + h  # norms
@@ -129,6 +147,7 @@ def test_tp_allreduce_bytes_per_layer():
 
 # ---- physics checks ------------------------------------------------------------------------------------
 
+
 def test_fp4_experts_beat_fp8_at_large_batch_and_tie_on_activation_traffic():
     fp4 = cost_model(precision="fp4", tp=4)
     fp8 = cost_model(precision="fp8", tp=4)
@@ -146,9 +165,24 @@ def test_fp4_experts_beat_fp8_at_large_batch_and_tie_on_activation_traffic():
     assert 1.5 < ratio <= WEIGHT_BYTES["fp8"] / WEIGHT_BYTES["nvfp4"] + 1e-9
 
 
-GEMMS = {"attn_qkv_a_proj", "attn_q_b_proj", "attn_o_proj", "attn_absorb_w_uk", "attn_absorb_w_uv", "indexer_wq_b",
-         "indexer_wk", "indexer_weights_proj", "dense_gate_up", "dense_down", "moe_router", "shared_gate_up",
-         "shared_down", "moe_gate_up", "moe_down", "lm_head"}
+GEMMS = {
+    "attn_qkv_a_proj",
+    "attn_q_b_proj",
+    "attn_o_proj",
+    "attn_absorb_w_uk",
+    "attn_absorb_w_uv",
+    "indexer_wq_b",
+    "indexer_wk",
+    "indexer_weights_proj",
+    "dense_gate_up",
+    "dense_down",
+    "moe_router",
+    "shared_gate_up",
+    "shared_down",
+    "moe_gate_up",
+    "moe_down",
+    "lm_head",
+}
 
 
 def test_batch_one_decode_is_bound_by_weight_reads():
@@ -170,7 +204,10 @@ def test_batch_one_decode_is_bound_by_weight_reads():
 
 
 def test_dsa_attention_costs_more_than_mla_at_2k_prefill():
-    v32, r1 = cost_model(tp=2, max_num_batched_tokens=20480), cost_model("deepseek-r1", tp=2, max_num_batched_tokens=20480)
+    v32, r1 = (
+        cost_model(tp=2, max_num_batched_tokens=20480),
+        cost_model("deepseek-r1", tp=2, max_num_batched_tokens=20480),
+    )
 
     def attention_block(cm):
         by = cm.step(cm.stats([2048] * 10, [0] * 10)).by_category()
@@ -183,8 +220,10 @@ def test_dsa_decode_becomes_cheaper_than_mla_between_5k_and_40k():
     v32, r1 = cost_model(tp=2), cost_model("deepseek-r1", tp=2)
     batch = 16
     contexts = np.arange(1000, 60001, 1000)
-    faster = [v32.step_time(v32.stats([1] * batch, [c] * batch)) < r1.step_time(r1.stats([1] * batch, [c] * batch))
-              for c in contexts]
+    faster = [
+        v32.step_time(v32.stats([1] * batch, [c] * batch)) < r1.step_time(r1.stats([1] * batch, [c] * batch))
+        for c in contexts
+    ]
     assert not faster[0] and faster[-1]
     crossover = contexts[faster.index(True)]
     assert 5000 < crossover < 40000
@@ -209,7 +248,9 @@ def test_async_scheduling_hides_cpu_time():
     params = CostParams(cpu_step_s=5e-3)
     model, gpu = load_model("deepseek-v3.2", "fp4"), load_hardware("gb300")
     on = StepCostModel(model, gpu, resolve_deployment(Deployment(), model, gpu, 2), params)
-    off = StepCostModel(model, gpu, resolve_deployment(Deployment(async_scheduling=False), model, gpu, 2), params)
+    off = StepCostModel(
+        model, gpu, resolve_deployment(Deployment(async_scheduling=False), model, gpu, 2), params
+    )
     s = on.stats([1] * 64, [1000] * 64)
     assert off.step_time(s) == pytest.approx(on.step(s).gpu_s + on.step(s).cpu_s)
     assert on.step_time(s) == pytest.approx(max(on.step(s).gpu_s, on.step(s).cpu_s))
@@ -253,8 +294,10 @@ def test_mtp_verify_path_by_backend():
 
 
 @pytest.mark.parametrize("hw", ["gb300", "b300", "gb200", "b200", "h200", "h100"])
-@pytest.mark.parametrize(("name", "precision"), [("deepseek-v3.2", "fp4"), ("deepseek-r1", "fp8"),
-                                                 ("deepseek-v2", "bf16"), ("deepseek-v2", "fp4")])
+@pytest.mark.parametrize(
+    ("name", "precision"),
+    [("deepseek-v3.2", "fp4"), ("deepseek-r1", "fp8"), ("deepseek-v2", "bf16"), ("deepseek-v2", "fp4")],
+)
 def test_every_model_costs_on_every_gpu(hw, name, precision):
     cm = cost_model(name, precision, hw, tp=8)
     c = cm.step(cm.stats([512, 1, 1], [0, 3000, 3000]))
@@ -263,11 +306,26 @@ def test_every_model_costs_on_every_gpu(hw, name, precision):
 
 def test_gemm_shape_efficiency_reproduces_deepgemm_h800_table():
     """DeepGEMM's published FP8 GEMM table (H800, 2025-03): achieved TFLOPS per shape, spec-only params."""
-    table = [(64, 2112, 7168, 206), (64, 24576, 1536, 289), (64, 32768, 512, 219), (64, 7168, 16384, 336),
-             (64, 4096, 7168, 287), (64, 7168, 2048, 295), (128, 2112, 7168, 352), (128, 24576, 1536, 535),
-             (128, 32768, 512, 358), (128, 7168, 16384, 645), (128, 4096, 7168, 533), (128, 7168, 2048, 510),
-             (4096, 2112, 7168, 1009), (4096, 24576, 1536, 1125), (4096, 32768, 512, 751),
-             (4096, 7168, 16384, 1426), (4096, 4096, 7168, 1265), (4096, 7168, 2048, 1168)]
+    table = [
+        (64, 2112, 7168, 206),
+        (64, 24576, 1536, 289),
+        (64, 32768, 512, 219),
+        (64, 7168, 16384, 336),
+        (64, 4096, 7168, 287),
+        (64, 7168, 2048, 295),
+        (128, 2112, 7168, 352),
+        (128, 24576, 1536, 535),
+        (128, 32768, 512, 358),
+        (128, 7168, 16384, 645),
+        (128, 4096, 7168, 533),
+        (128, 7168, 2048, 510),
+        (4096, 2112, 7168, 1009),
+        (4096, 24576, 1536, 1125),
+        (4096, 32768, 512, 751),
+        (4096, 7168, 16384, 1426),
+        (4096, 4096, 7168, 1265),
+        (4096, 7168, 2048, 1168),
+    ]
     # isolated kernels: H800 = H100 compute and bandwidth; per-kernel ramp as the table itself fits it
     cm = cost_model("deepseek-r1", "fp8", "h100", tp=8, params=CostParams(hbm_eff=0.82, mem_bytes_half=6e6))
     errors = []

@@ -60,7 +60,9 @@ def test_unknown_name_lists_known():
     assert "gb300" in str(err.value) and "h200" in str(err.value)
 
 
-@pytest.mark.parametrize(("given", "name"), [("NVIDIA GB300 NVL72", "gb300"), ("H200-SXM", "h200"), ("B300 HGX", "b300")])
+@pytest.mark.parametrize(
+    ("given", "name"), [("NVIDIA GB300 NVL72", "gb300"), ("H200-SXM", "h200"), ("B300 HGX", "b300")]
+)
 def test_product_names_as_tables_write_them(given, name):
     assert load_hardware(given).name == name
 
@@ -74,7 +76,9 @@ def test_negative_bandwidth_names_file_and_field(tmp_path):
     path = _write_variant(tmp_path, lambda d: d["hbm_bandwidth"].update(value=-8))
     with pytest.raises(SpecError) as err:
         load_hardware(path)
-    assert "my_gpu.yaml" in str(err.value) and "hbm_bandwidth" in str(err.value) and "positive" in str(err.value)
+    assert (
+        "my_gpu.yaml" in str(err.value) and "hbm_bandwidth" in str(err.value) and "positive" in str(err.value)
+    )
 
 
 def test_wrong_unit_lists_allowed_units(tmp_path):
@@ -97,7 +101,9 @@ def test_missing_source_is_refused(tmp_path):
 
 
 def test_unknown_precision_is_refused(tmp_path):
-    path = _write_variant(tmp_path, lambda d: d["peak_dense"].update(fp3={"value": 1, "unit": "PFLOPS", "source": "x"}))
+    path = _write_variant(
+        tmp_path, lambda d: d["peak_dense"].update(fp3={"value": 1, "unit": "PFLOPS", "source": "x"})
+    )
     with pytest.raises(SpecError, match="unknown precision 'fp3'"):
         load_hardware(path)
 

@@ -31,10 +31,16 @@ def test_vllm_defaults_on_gb300(v32_fp4, gb300):
 
 def test_block_size_by_backend(r1_fp4, gb300):
     assert resolve_deployment(Deployment(), r1_fp4, gb300, 2).block_size == 128  # CUTLASS_MLA on Blackwell
-    assert resolve_deployment(Deployment(), r1_fp4, load_hardware("h200"), 8).block_size == 64  # FlashMLA path
+    assert (
+        resolve_deployment(Deployment(), r1_fp4, load_hardware("h200"), 8).block_size == 64
+    )  # FlashMLA path
     assert resolve_deployment(Deployment(), r1_fp4, gb300, 2).kv_cache_dtype == "bfloat16"
     mtp = resolve_deployment(Deployment(num_speculative_tokens=1), r1_fp4, gb300, 2)
-    assert (mtp.attention_backend, mtp.block_size, mtp.cudagraph_mode) == ("FLASHINFER_MLA", 64, "FULL_AND_PIECEWISE")
+    assert (mtp.attention_backend, mtp.block_size, mtp.cudagraph_mode) == (
+        "FLASHINFER_MLA",
+        64,
+        "FULL_AND_PIECEWISE",
+    )
     assert any("CUTLASS_MLA" in n for n in mtp.notes)
 
 
@@ -47,13 +53,17 @@ def test_attention_backend_choices(r1_fp4, v32_fp4, gb300):
     assert (fp8.attention_backend, fp8.block_size) == ("FLASHMLA", 64)
     # explicit choices keep vLLM's block rules: FlashInfer keeps 32, CUTLASS rounds a bad size to 128 with a note
     fi = resolve_deployment(Deployment(attention_backend="FLASHINFER_MLA", block_size=32), r1_fp4, gb300, 2)
-    assert fi.block_size == 32 and not any("CUTLASS_MLA" in n for n in fi.notes)  # no departure note when asked
+    assert fi.block_size == 32 and not any(
+        "CUTLASS_MLA" in n for n in fi.notes
+    )  # no departure note when asked
     cut = resolve_deployment(Deployment(block_size=64), r1_fp4, gb300, 2)
     assert cut.block_size == 128 and any("forces KV block size 128" in n for n in cut.notes)
     # V3.2 with MTP stays on sparse MLA, whose indexer downgrades graphs to PIECEWISE
     v32_mtp = resolve_deployment(Deployment(num_speculative_tokens=1), v32_fp4, gb300, 2)
     assert (v32_mtp.attention_backend, v32_mtp.cudagraph_mode) == ("FLASHMLA_SPARSE", "PIECEWISE")
-    with pytest.raises(SpecError, match="cannot run deepseek-v3 on h200 .* with CUTLASS_MLA; allowed: auto, FLASH"):
+    with pytest.raises(
+        SpecError, match="cannot run deepseek-v3 on h200 .* with CUTLASS_MLA; allowed: auto, FLASH"
+    ):
         resolve_deployment(Deployment(attention_backend="CUTLASS_MLA"), r1_fp4, h200, 8)
     with pytest.raises(SpecError, match="on gb300 .* with FLASHMLA;"):  # dense FlashMLA is Hopper-only
         resolve_deployment(Deployment(attention_backend="FLASHMLA"), r1_fp4, gb300, 2)
@@ -62,7 +72,9 @@ def test_attention_backend_choices(r1_fp4, v32_fp4, gb300):
     with pytest.raises(SpecError, match="allowed: auto, CUTLASS_MLA"):
         resolve_deployment(Deployment(attention_backend="FLASHMLA_SPARSE"), r1_fp4, gb300, 2)
     with pytest.raises(SpecError, match="FLASH_ATTN_MLA attention backend does not take a fp8_e4m3 KV cache"):
-        resolve_deployment(Deployment(attention_backend="FLASH_ATTN_MLA", kv_cache_dtype="fp8"), r1_fp4, h200, 8)
+        resolve_deployment(
+            Deployment(attention_backend="FLASH_ATTN_MLA", kv_cache_dtype="fp8"), r1_fp4, h200, 8
+        )
 
 
 def test_parallelism_must_divide_heads_and_experts(v32_fp4, gb300):
@@ -99,7 +111,12 @@ def test_checkpoint_sizes_are_plausible(v32_fp4, r1_fp4):
 def test_kv_capacity_follows_vllms_formula(v32_fp4, gb300):
     r = resolve_deployment(Deployment(), v32_fp4, gb300, 2)
     plan = memory_plan(v32_fp4, gb300, r)
-    free = math.ceil(0.9 * gb300.hbm_usable_bytes) - plan.weights_bytes - plan.activation_peak_bytes - plan.non_torch_bytes
+    free = (
+        math.ceil(0.9 * gb300.hbm_usable_bytes)
+        - plan.weights_bytes
+        - plan.activation_peak_bytes
+        - plan.non_torch_bytes
+    )
     assert plan.num_gpu_blocks == math.floor(free / (48_068 * 64)) - 1
     assert plan.kv_capacity_tokens == plan.num_gpu_blocks * 64
     assert 1.0e6 < plan.kv_capacity_tokens < 1.6e6
@@ -107,7 +124,9 @@ def test_kv_capacity_follows_vllms_formula(v32_fp4, gb300):
 
 def test_mtp_adds_weights_and_a_kv_layer(v32_fp4, gb300):
     base = memory_plan(v32_fp4, gb300, resolve_deployment(Deployment(), v32_fp4, gb300, 2))
-    mtp = memory_plan(v32_fp4, gb300, resolve_deployment(Deployment(num_speculative_tokens=1), v32_fp4, gb300, 2))
+    mtp = memory_plan(
+        v32_fp4, gb300, resolve_deployment(Deployment(num_speculative_tokens=1), v32_fp4, gb300, 2)
+    )
     assert mtp.kv_layers == 62 and mtp.weights_bytes > base.weights_bytes + 10e9  # BF16 MTP layer, TP2
 
 

@@ -46,9 +46,15 @@ def test_r1_is_an_alias_of_v3():
     assert load_model("deepseek-r1", "fp8").arch == load_model("deepseek-v3", "fp8").arch
 
 
-@pytest.mark.parametrize(("given", "name"), [("nvidia/DeepSeek-R1-0528-NVFP4", "deepseek-v3"),
-                                             ("deepseek-ai/DeepSeek-V3.2", "deepseek-v3.2"),
-                                             ("DeepSeek-R1-0528", "deepseek-v3"), ("DSV32", "deepseek-v3.2")])
+@pytest.mark.parametrize(
+    ("given", "name"),
+    [
+        ("nvidia/DeepSeek-R1-0528-NVFP4", "deepseek-v3"),
+        ("deepseek-ai/DeepSeek-V3.2", "deepseek-v3.2"),
+        ("DeepSeek-R1-0528", "deepseek-v3"),
+        ("DSV32", "deepseek-v3.2"),
+    ],
+)
 def test_models_load_by_the_ids_vllm_serve_takes(given, name):
     assert load_model(given, "fp4").name == name
 
@@ -57,7 +63,17 @@ def test_v32_nvfp4_module_split(v32_fp4):
     d = v32_fp4.recipe.module_dtypes
     for module in ("routed_experts", "shared_expert", "dense_mlp", "o_proj"):
         assert d[module] == "nvfp4", module
-    for module in ("q_a", "kv_a", "q_b", "kv_b", "indexer", "indexer_weights_proj", "lm_head", "embedding", "router"):
+    for module in (
+        "q_a",
+        "kv_a",
+        "q_b",
+        "kv_b",
+        "indexer",
+        "indexer_weights_proj",
+        "lm_head",
+        "embedding",
+        "router",
+    ):
         assert d[module] == "bf16", module
     assert set(v32_fp4.recipe.mtp_dtypes.values()) == {"bf16"}  # model.layers.61* is excluded
     assert v32_fp4.recipe.kv_cache_quant == "fp8"

@@ -18,6 +18,10 @@ def test_the_five_notebooks_exist():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_executes(path):
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
-    images = sum(1 for cell in nb.cells for out in cell.get("outputs", []) if "image/png" in out.get("data", {}))
+    NotebookClient(
+        nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+    images = sum(
+        1 for cell in nb.cells for out in cell.get("outputs", []) if "image/png" in out.get("data", {})
+    )
     assert images >= 1  # each notebook ends in a plot

@@ -9,12 +9,39 @@ import pytest
 from perfsim.cli import main
 
 BENCH_SERVE_KEYS = [  # vllm bench serve --save-result, 0.14.1, generation task, default options, in order
-    "date", "endpoint_type", "backend", "label", "model_id", "tokenizer_id", "num_prompts", "request_rate",
-    "burstiness", "max_concurrency", "duration", "completed", "failed", "total_input_tokens",
-    "total_output_tokens", "request_throughput", "request_goodput", "output_throughput", "total_token_throughput",
-    "max_output_tokens_per_s", "max_concurrent_requests", "mean_ttft_ms", "median_ttft_ms", "std_ttft_ms",
-    "p99_ttft_ms", "mean_tpot_ms", "median_tpot_ms", "std_tpot_ms", "p99_tpot_ms", "mean_itl_ms", "median_itl_ms",
-    "std_itl_ms", "p99_itl_ms",
+    "date",
+    "endpoint_type",
+    "backend",
+    "label",
+    "model_id",
+    "tokenizer_id",
+    "num_prompts",
+    "request_rate",
+    "burstiness",
+    "max_concurrency",
+    "duration",
+    "completed",
+    "failed",
+    "total_input_tokens",
+    "total_output_tokens",
+    "request_throughput",
+    "request_goodput",
+    "output_throughput",
+    "total_token_throughput",
+    "max_output_tokens_per_s",
+    "max_concurrent_requests",
+    "mean_ttft_ms",
+    "median_ttft_ms",
+    "std_ttft_ms",
+    "p99_ttft_ms",
+    "mean_tpot_ms",
+    "median_tpot_ms",
+    "std_tpot_ms",
+    "p99_tpot_ms",
+    "mean_itl_ms",
+    "median_itl_ms",
+    "std_itl_ms",
+    "p99_itl_ms",
 ]
 SMALL = ["--num-prompts", "24", "--random-input-len", "300", "--random-output-len", "12"]
 
@@ -35,28 +62,40 @@ def test_json_has_every_bench_serve_key_in_order(capsys):
     assert sum(result["step_time_breakdown"].values()) == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize(("flags", "check"), [
-    (["--model", "deepseek-r1"], lambda r: r["config"]["model"] == "deepseek-v3"),
-    (["--hw", "b200"], lambda r: r["config"]["hw"] == "b200"),
-    (["--precision", "fp8", "-tp", "4"], lambda r: r["config"]["precision"] == "fp8"),
-    (["--tensor-parallel-size", "4"], lambda r: r["num_gpus"] == 4),
-    (["-dp", "2", "--enable-expert-parallel", "-tp", "1", "--model", "deepseek-r1"],
-     lambda r: r["config"]["expert_parallel_size"] == 2 and r["num_gpus"] == 2),
-    (["--num-prefill-instances", "1", "--num-decode-instances", "2"],
-     lambda r: r["num_gpus"] == 6 and r["mean_kv_transfer_ms"] > 0),
-    (["--num-speculative-tokens", "1"], lambda r: 0 < r["spec_decode_acceptance_rate"] <= 100),
-    (["--max-num-batched-tokens", "4096"], lambda r: r["config"]["max_num_batched_tokens"] == 4096),
-    (["--max-num-seqs", "8"], lambda r: r["config"]["max_num_seqs"] == 8 and r["mean_running_requests"] <= 8),
-    (["--gpu-memory-utilization", "0.8"], lambda r: r["config"]["gpu_memory_utilization"] == 0.8),
-    (["--kv-cache-dtype", "bfloat16"], lambda r: r["config"]["kv_cache_dtype"] == "bfloat16"),
-    (["--random-range-ratio", "0.5"], lambda r: r["total_output_tokens"] != 24 * 12),
-    (["--max-concurrency", "4"], lambda r: r["max_concurrency"] == 4),
-    (["--request-rate", "50"], lambda r: r["request_rate"] == 50.0 and r["duration"] > 24 / 50 * 0.9),
-    (["--seed", "7", "--random-range-ratio", "0.3"], lambda r: r["config"]["bench"]["seed"] == 7),
-    (["--no-async-scheduling"], lambda r: r["config"]["async_scheduling"] is False),
-    (["--metric-percentiles", "50,90", "--percentile-metrics", "ttft,e2el"],
-     lambda r: "p90_e2el_ms" in r and "p50_ttft_ms" in r and "mean_tpot_ms" not in r),
-])
+@pytest.mark.parametrize(
+    ("flags", "check"),
+    [
+        (["--model", "deepseek-r1"], lambda r: r["config"]["model"] == "deepseek-v3"),
+        (["--hw", "b200"], lambda r: r["config"]["hw"] == "b200"),
+        (["--precision", "fp8", "-tp", "4"], lambda r: r["config"]["precision"] == "fp8"),
+        (["--tensor-parallel-size", "4"], lambda r: r["num_gpus"] == 4),
+        (
+            ["-dp", "2", "--enable-expert-parallel", "-tp", "1", "--model", "deepseek-r1"],
+            lambda r: r["config"]["expert_parallel_size"] == 2 and r["num_gpus"] == 2,
+        ),
+        (
+            ["--num-prefill-instances", "1", "--num-decode-instances", "2"],
+            lambda r: r["num_gpus"] == 6 and r["mean_kv_transfer_ms"] > 0,
+        ),
+        (["--num-speculative-tokens", "1"], lambda r: 0 < r["spec_decode_acceptance_rate"] <= 100),
+        (["--max-num-batched-tokens", "4096"], lambda r: r["config"]["max_num_batched_tokens"] == 4096),
+        (
+            ["--max-num-seqs", "8"],
+            lambda r: r["config"]["max_num_seqs"] == 8 and r["mean_running_requests"] <= 8,
+        ),
+        (["--gpu-memory-utilization", "0.8"], lambda r: r["config"]["gpu_memory_utilization"] == 0.8),
+        (["--kv-cache-dtype", "bfloat16"], lambda r: r["config"]["kv_cache_dtype"] == "bfloat16"),
+        (["--random-range-ratio", "0.5"], lambda r: r["total_output_tokens"] != 24 * 12),
+        (["--max-concurrency", "4"], lambda r: r["max_concurrency"] == 4),
+        (["--request-rate", "50"], lambda r: r["request_rate"] == 50.0 and r["duration"] > 24 / 50 * 0.9),
+        (["--seed", "7", "--random-range-ratio", "0.3"], lambda r: r["config"]["bench"]["seed"] == 7),
+        (["--no-async-scheduling"], lambda r: r["config"]["async_scheduling"] is False),
+        (
+            ["--metric-percentiles", "50,90", "--percentile-metrics", "ttft,e2el"],
+            lambda r: "p90_e2el_ms" in r and "p50_ttft_ms" in r and "mean_tpot_ms" not in r,
+        ),
+    ],
+)
 def test_every_flag_works(capsys, flags, check):
     (result,) = predict_json(capsys, *SMALL, *flags)
     assert check(result)

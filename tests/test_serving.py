@@ -35,8 +35,11 @@ def run(bench, step_s=None, tp=2, api_s=0.0, **dep):
 
 # ---- scheduler ------------------------------------------------------------------------------------
 
+
 def sched(**kw):
-    args = dict(max_num_seqs=16, max_num_batched_tokens=8192, num_blocks=10_000, block_size=64, max_model_len=100_000)
+    args = dict(
+        max_num_seqs=16, max_num_batched_tokens=8192, num_blocks=10_000, block_size=64, max_model_len=100_000
+    )
     args.update(kw)
     return Scheduler(**args)
 
@@ -140,12 +143,13 @@ def test_async_preemption_keeps_the_in_flight_token():
     in_flight = s.schedule()  # both prefill; second samples its first token
     s.complete(in_flight)
     in_flight = s.schedule()  # decode step N (in flight): second takes the last block, samples its last token
-    nxt = s.schedule()  # step N+1, scheduled before N completes (async): first needs a block, second is preempted
+    nxt = (
+        s.schedule()
+    )  # step N+1, scheduled before N completes (async): first needs a block, second is preempted
     assert nxt.preempted and second.state == "waiting"
     rids, _tokens, finished = s.complete(in_flight)
     assert 1 in rids.tolist()  # the victim's in-flight token still reaches the client
     assert second in finished and second.num_emitted == 2 and second not in s.waiting
-
 
 
 def test_async_mtp_schedules_no_empty_steps_when_drafts_are_rejected():
@@ -178,6 +182,7 @@ def test_mtp_drafts_stop_at_max_model_len():
         assert int((b.context + b.new_tokens).max()) <= 99  # positions stay below max_model_len, as in vLLM
         s.complete(b)
 
+
 def test_decode_blocks_grow_at_block_boundaries():
     s = sched(block_size=16)
     s.add(Request(0, 16, 16, 3))
@@ -188,6 +193,7 @@ def test_decode_blocks_grow_at_block_boundaries():
 
 
 # ---- hand-computed latencies -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("async_scheduling", [True, False])
 def test_single_request_ttft_and_tpot_with_constant_step(async_scheduling):
@@ -222,8 +228,13 @@ def test_concurrency_limit_queues_on_the_client():
 
 
 def test_littles_law_in_a_closed_loop():
-    bench = BenchConfig(num_prompts=400, random_input_len=512, random_output_len=64, max_concurrency=32,
-                        random_range_ratio=0.5)
+    bench = BenchConfig(
+        num_prompts=400,
+        random_input_len=512,
+        random_output_len=64,
+        max_concurrency=32,
+        random_range_ratio=0.5,
+    )
     res, _ = run(bench)
     m = bench_metrics(res.records, res.duration_s, num_sent=400, selected=("ttft", "e2el"))
     concurrency = m["request_throughput"] * m["mean_e2el_ms"] / 1000
@@ -232,11 +243,14 @@ def test_littles_law_in_a_closed_loop():
 
 def test_pd_ttft_includes_the_kv_transfer():
     bench = BenchConfig(num_prompts=1, random_input_len=8000, random_output_len=5)
-    res, dep = run(bench, step_s=0.01, num_prefill_instances=1, num_decode_instances=1, kv_transfer_link="nic")
+    res, dep = run(
+        bench, step_s=0.01, num_prefill_instances=1, num_decode_instances=1, kv_transfer_link="nic"
+    )
     transfer = res.kv_transfer_s[0]
     _model, hw, _, plan = setup()
     expected = CostParams().nic_latency_s + 8000 * plan.kv_bytes_per_token / (
-        hw.scaleout_bandwidth_Bps * CostParams().comm_eff)
+        hw.scaleout_bandwidth_Bps * CostParams().comm_eff
+    )
     assert transfer == pytest.approx(expected)
     # P prefill (1 step) + proxy hand-off + KV pull into blocks D allocated + D's one-token step
     assert res.records[0].ttft == pytest.approx(0.01 + CostParams().pd_handoff_s + transfer + 0.01)
@@ -245,7 +259,9 @@ def test_pd_ttft_includes_the_kv_transfer():
 
 def test_pd_prefill_keeps_blocks_until_the_pull_and_decode_allocates_first():
     bench = BenchConfig(num_prompts=40, random_input_len=4000, random_output_len=20, max_concurrency=40)
-    res, dep = run(bench, step_s=0.01, num_prefill_instances=1, num_decode_instances=1, kv_transfer_link="nic")
+    res, dep = run(
+        bench, step_s=0.01, num_prefill_instances=1, num_decode_instances=1, kv_transfer_link="nic"
+    )
     assert all(r.output_tokens == 20 for r in res.records)
     assert len(res.kv_transfer_s) == 40
     # the pulls are serialized on the decode instance's NIC: later requests wait for earlier pulls
@@ -272,10 +288,13 @@ def test_mtp_emits_more_than_one_token_per_step():
 
 # ---- metrics ---------------------------------------------------------------------------------------
 
+
 def test_metrics_equal_numpy_on_recorded_timings():
-    recs = [RequestRecord(0.0, 100, 3, np.array([0.5, 0.7, 1.0])),
-            RequestRecord(0.2, 50, 1, np.array([0.9])),
-            RequestRecord(1.1, 70, 4, np.array([1.4, 1.5, 1.9, 2.6]))]
+    recs = [
+        RequestRecord(0.0, 100, 3, np.array([0.5, 0.7, 1.0])),
+        RequestRecord(0.2, 50, 1, np.array([0.9])),
+        RequestRecord(1.1, 70, 4, np.array([1.4, 1.5, 1.9, 2.6])),
+    ]
     m = bench_metrics(recs, 2.6, num_sent=3, percentiles=(50, 99), selected=("ttft", "tpot", "itl", "e2el"))
     ttft = np.array([0.5, 0.7, 0.3])
     tpot = np.array([(1.0 - 0.5) / 2, (1.5 - 0.3) / 3])
@@ -295,9 +314,14 @@ def test_metrics_equal_numpy_on_recorded_timings():
 
 
 def test_workload_lengths_follow_vllm_random_dataset():
-    wl = make_workload(BenchConfig(num_prompts=2000, random_input_len=1024, random_output_len=128,
-                                   random_range_ratio=0.5, seed=3))
-    assert wl.client_prompt_lens.min() >= 511 and wl.client_prompt_lens.max() <= 1535  # (1024 - BOS) x [0.5, 1.5]
+    wl = make_workload(
+        BenchConfig(
+            num_prompts=2000, random_input_len=1024, random_output_len=128, random_range_ratio=0.5, seed=3
+        )
+    )
+    assert (
+        wl.client_prompt_lens.min() >= 511 and wl.client_prompt_lens.max() <= 1535
+    )  # (1024 - BOS) x [0.5, 1.5]
     assert np.array_equal(wl.server_prompt_lens, wl.client_prompt_lens + 1)
     assert wl.output_lens.min() >= 64 and wl.output_lens.max() <= 192
     fixed = make_workload(BenchConfig(num_prompts=3, random_input_len=2048))
@@ -313,8 +337,14 @@ def test_poisson_arrivals_rescaled_to_n_over_rate():
 def test_identical_seeds_give_identical_json():
     from perfsim.prediction import predict
 
-    bench = {"num_prompts": 30, "random_input_len": 300, "random_output_len": 20, "random_range_ratio": 0.3,
-             "max_concurrency": 8, "seed": 5}
+    bench = {
+        "num_prompts": 30,
+        "random_input_len": 300,
+        "random_output_len": 20,
+        "random_range_ratio": 0.3,
+        "max_concurrency": 8,
+        "seed": 5,
+    }
     a = predict(bench=bench, deployment={"tensor_parallel_size": 2}).result
     b = predict(bench=bench, deployment={"tensor_parallel_size": 2}).result
     assert json.dumps(a) == json.dumps(b)
@@ -323,8 +353,9 @@ def test_identical_seeds_give_identical_json():
 
 
 def test_columnar_view_equals_per_request_records():
-    bench = BenchConfig(num_prompts=80, random_input_len=700, random_output_len=90, max_concurrency=24,
-                        random_range_ratio=0.4)
+    bench = BenchConfig(
+        num_prompts=80, random_input_len=700, random_output_len=90, max_concurrency=24, random_range_ratio=0.4
+    )
     res, _ = run(bench)
     kw = dict(num_sent=80, percentiles=(25, 50, 90, 99), selected=("ttft", "tpot", "itl", "e2el"))
     fast = bench_metrics(res.view, res.duration_s, **kw)

@@ -39,7 +39,9 @@ def test_faster_hbm_what_if_helps_decode():
     memory_s = sum(op.time_s for op in step.ops if op.bound == "memory")
     assert memory_s > 0.5 * step.total_s  # a batch-16 decode step is dominated by weight reads
     assert fast_step.total_s < 0.9 * step.total_s
-    assert fast["mean_tpot_ms"] / base["mean_tpot_ms"] == pytest.approx(fast_step.total_s / step.total_s, rel=0.03)
+    assert fast["mean_tpot_ms"] / base["mean_tpot_ms"] == pytest.approx(
+        fast_step.total_s / step.total_s, rel=0.03
+    )
 
 
 def test_sweep_records_and_parallelism_agree():
@@ -48,14 +50,22 @@ def test_sweep_records_and_parallelism_agree():
     parallel = perfsim.sweep(grid, base={**SMALL, "tensor_parallel_size": 4}, workers=2, progress=False)
     assert len(serial) == 4 and serial.records == parallel.records
     r = serial.records[0]
-    for key in ("max_concurrency", "precision", "output_throughput_per_gpu", "mean_tpot_ms", "calibration", "error"):
+    for key in (
+        "max_concurrency",
+        "precision",
+        "output_throughput_per_gpu",
+        "mean_tpot_ms",
+        "calibration",
+        "error",
+    ):
         assert key in r
     assert all(rec["error"] is None for rec in serial)
 
 
 def test_sweep_reports_points_that_do_not_fit():
-    result = perfsim.sweep({"tensor_parallel_size": [1, 2]}, base={**SMALL, "precision": "fp8"}, workers=1,
-                           progress=False)
+    result = perfsim.sweep(
+        {"tensor_parallel_size": [1, 2]}, base={**SMALL, "precision": "fp8"}, workers=1, progress=False
+    )
     assert result.records[0]["error"] and "does not fit" in result.records[0]["error"]
     assert result.ok() == []  # fp8 needs TP4 on GB300
 
@@ -66,8 +76,12 @@ def test_sweep_rejects_unknown_keys():
 
 
 def test_hw_scale_keys():
-    result = perfsim.sweep({"hw_scale.hbm_bandwidth": [1.0, 2.0]}, base={**SMALL, "random_output_len": 64,
-                                                                      "max_concurrency": 16}, workers=1, progress=False)
+    result = perfsim.sweep(
+        {"hw_scale.hbm_bandwidth": [1.0, 2.0]},
+        base={**SMALL, "random_output_len": 64, "max_concurrency": 16},
+        workers=1,
+        progress=False,
+    )
     slow, fast = result.records
     assert fast["mean_tpot_ms"] < slow["mean_tpot_ms"]
 

@@ -28,57 +28,193 @@ VOLATILE_KEYS = ("date", "perfsim_version")
 
 #: extra scenarios: (label, model, hw, precision, deployment, bench)
 COVERAGE = [
-    ("r1 mtp1 tp2", "deepseek-r1", "gb300", "fp4", {"tensor_parallel_size": 2, "num_speculative_tokens": 1},
-     {"num_prompts": 200, "random_input_len": 2048, "random_output_len": 256, "max_concurrency": 64}),
-    ("r1 mtp3 cutlass", "deepseek-r1", "gb300", "fp4",
-     {"tensor_parallel_size": 2, "num_speculative_tokens": 3, "attention_backend": "CUTLASS_MLA"},
-     {"num_prompts": 100, "random_input_len": 1024, "random_output_len": 128, "max_concurrency": 32}),
-    ("v32 mtp2", "deepseek-v3.2", "gb300", "fp4", {"tensor_parallel_size": 2, "num_speculative_tokens": 2},
-     {"num_prompts": 100, "random_input_len": 2048, "random_output_len": 128, "max_concurrency": 32}),
-    ("v32 pd 1p1d", "deepseek-v3.2", "gb300", "fp4",
-     {"tensor_parallel_size": 2, "num_prefill_instances": 1, "num_decode_instances": 1},
-     {"num_prompts": 200, "random_input_len": 4096, "random_output_len": 256, "max_concurrency": 64}),
-    ("r1 pd 2p1d nic", "deepseek-r1", "gb300", "fp4",
-     {"tensor_parallel_size": 2, "num_prefill_instances": 2, "num_decode_instances": 1, "kv_transfer_link": "nic"},
-     {"num_prompts": 150, "random_input_len": 2048, "random_output_len": 128, "request_rate": 8.0}),
-    ("r1 dp4 ep", "deepseek-r1", "gb300", "fp4",
-     {"tensor_parallel_size": 1, "data_parallel_size": 4, "enable_expert_parallel": True},
-     {"num_prompts": 200, "random_input_len": 1024, "random_output_len": 256, "max_concurrency": 128,
-      "random_range_ratio": 0.3}),
-    ("v32 dp2 no ep", "deepseek-v3.2", "gb300", "fp4", {"tensor_parallel_size": 1, "data_parallel_size": 2},
-     {"num_prompts": 100, "random_input_len": 1024, "random_output_len": 64, "max_concurrency": 32}),
-    ("v32 2 instances", "deepseek-v3.2", "gb300", "fp4", {"tensor_parallel_size": 2, "num_instances": 2},
-     {"num_prompts": 200, "random_input_len": 2048, "random_output_len": 128, "max_concurrency": 96}),
-    ("r1 h200 fp8 tp8", "deepseek-r1", "h200", "fp8", {"tensor_parallel_size": 8},
-     {"num_prompts": 100, "random_input_len": 2048, "random_output_len": 128, "max_concurrency": 32}),
-    ("v32 h200 fp8", "deepseek-v3.2", "h200", "fp8", {},
-     {"num_prompts": 60, "random_input_len": 4096, "random_output_len": 64, "max_concurrency": 16}),
-    ("v32 b200 fp8 tp8", "deepseek-v3.2", "b200", "fp8", {"tensor_parallel_size": 8},
-     {"num_prompts": 100, "random_input_len": 1024, "random_output_len": 256, "max_concurrency": 64}),
-    ("r1 b300 bf16 sync", "deepseek-r1", "b300", "bf16", {"async_scheduling": False},
-     {"num_prompts": 60, "random_input_len": 1024, "random_output_len": 64, "max_concurrency": 16}),
-    ("v2 h100 eager", "deepseek-v2", "h100", "bf16", {"enforce_eager": True},
-     {"num_prompts": 60, "random_input_len": 512, "random_output_len": 64, "max_concurrency": 16}),
-    ("v32 long context", "deepseek-v3.2", "gb300", "fp4", {"tensor_parallel_size": 2},
-     {"num_prompts": 24, "random_input_len": 32768, "random_output_len": 128, "max_concurrency": 8}),
-    ("r1 long context", "deepseek-r1", "gb300", "fp4", {"tensor_parallel_size": 2},
-     {"num_prompts": 24, "random_input_len": 32768, "random_output_len": 128, "max_concurrency": 8}),
-    ("r1 preempting", "deepseek-r1", "gb300", "fp4", {"tensor_parallel_size": 2, "gpu_memory_utilization": 0.72, "max_model_len": 4096},
-     {"num_prompts": 300, "random_input_len": 2048, "random_output_len": 400, "max_concurrency": 400}),
-    ("v32 poisson burst", "deepseek-v3.2", "gb300", "fp4", {"tensor_parallel_size": 2},
-     {"num_prompts": 200, "random_input_len": 1500, "random_output_len": 300, "request_rate": 5.0,
-      "burstiness": 0.5, "random_range_ratio": 0.5, "seed": 7}),
+    (
+        "r1 mtp1 tp2",
+        "deepseek-r1",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 2, "num_speculative_tokens": 1},
+        {"num_prompts": 200, "random_input_len": 2048, "random_output_len": 256, "max_concurrency": 64},
+    ),
+    (
+        "r1 mtp3 cutlass",
+        "deepseek-r1",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 2, "num_speculative_tokens": 3, "attention_backend": "CUTLASS_MLA"},
+        {"num_prompts": 100, "random_input_len": 1024, "random_output_len": 128, "max_concurrency": 32},
+    ),
+    (
+        "v32 mtp2",
+        "deepseek-v3.2",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 2, "num_speculative_tokens": 2},
+        {"num_prompts": 100, "random_input_len": 2048, "random_output_len": 128, "max_concurrency": 32},
+    ),
+    (
+        "v32 pd 1p1d",
+        "deepseek-v3.2",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 2, "num_prefill_instances": 1, "num_decode_instances": 1},
+        {"num_prompts": 200, "random_input_len": 4096, "random_output_len": 256, "max_concurrency": 64},
+    ),
+    (
+        "r1 pd 2p1d nic",
+        "deepseek-r1",
+        "gb300",
+        "fp4",
+        {
+            "tensor_parallel_size": 2,
+            "num_prefill_instances": 2,
+            "num_decode_instances": 1,
+            "kv_transfer_link": "nic",
+        },
+        {"num_prompts": 150, "random_input_len": 2048, "random_output_len": 128, "request_rate": 8.0},
+    ),
+    (
+        "r1 dp4 ep",
+        "deepseek-r1",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 1, "data_parallel_size": 4, "enable_expert_parallel": True},
+        {
+            "num_prompts": 200,
+            "random_input_len": 1024,
+            "random_output_len": 256,
+            "max_concurrency": 128,
+            "random_range_ratio": 0.3,
+        },
+    ),
+    (
+        "v32 dp2 no ep",
+        "deepseek-v3.2",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 1, "data_parallel_size": 2},
+        {"num_prompts": 100, "random_input_len": 1024, "random_output_len": 64, "max_concurrency": 32},
+    ),
+    (
+        "v32 2 instances",
+        "deepseek-v3.2",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 2, "num_instances": 2},
+        {"num_prompts": 200, "random_input_len": 2048, "random_output_len": 128, "max_concurrency": 96},
+    ),
+    (
+        "r1 h200 fp8 tp8",
+        "deepseek-r1",
+        "h200",
+        "fp8",
+        {"tensor_parallel_size": 8},
+        {"num_prompts": 100, "random_input_len": 2048, "random_output_len": 128, "max_concurrency": 32},
+    ),
+    (
+        "v32 h200 fp8",
+        "deepseek-v3.2",
+        "h200",
+        "fp8",
+        {},
+        {"num_prompts": 60, "random_input_len": 4096, "random_output_len": 64, "max_concurrency": 16},
+    ),
+    (
+        "v32 b200 fp8 tp8",
+        "deepseek-v3.2",
+        "b200",
+        "fp8",
+        {"tensor_parallel_size": 8},
+        {"num_prompts": 100, "random_input_len": 1024, "random_output_len": 256, "max_concurrency": 64},
+    ),
+    (
+        "r1 b300 bf16 sync",
+        "deepseek-r1",
+        "b300",
+        "bf16",
+        {"async_scheduling": False},
+        {"num_prompts": 60, "random_input_len": 1024, "random_output_len": 64, "max_concurrency": 16},
+    ),
+    (
+        "v2 h100 eager",
+        "deepseek-v2",
+        "h100",
+        "bf16",
+        {"enforce_eager": True},
+        {"num_prompts": 60, "random_input_len": 512, "random_output_len": 64, "max_concurrency": 16},
+    ),
+    (
+        "v32 long context",
+        "deepseek-v3.2",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 2},
+        {"num_prompts": 24, "random_input_len": 32768, "random_output_len": 128, "max_concurrency": 8},
+    ),
+    (
+        "r1 long context",
+        "deepseek-r1",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 2},
+        {"num_prompts": 24, "random_input_len": 32768, "random_output_len": 128, "max_concurrency": 8},
+    ),
+    (
+        "r1 preempting",
+        "deepseek-r1",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 2, "gpu_memory_utilization": 0.72, "max_model_len": 4096},
+        {"num_prompts": 300, "random_input_len": 2048, "random_output_len": 400, "max_concurrency": 400},
+    ),
+    (
+        "v32 poisson burst",
+        "deepseek-v3.2",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 2},
+        {
+            "num_prompts": 200,
+            "random_input_len": 1500,
+            "random_output_len": 300,
+            "request_rate": 5.0,
+            "burstiness": 0.5,
+            "random_range_ratio": 0.5,
+            "seed": 7,
+        },
+    ),
 ]
 
 #: one-step breakdowns: (label, model, hw, precision, deployment, new tokens, context tokens)
 STEPS = [
-    ("v32 mixed", "deepseek-v3.2", "gb300", "fp4", {"tensor_parallel_size": 2},
-     [2048] * 4 + [1] * 64, [0] * 4 + [2048] * 64),
+    (
+        "v32 mixed",
+        "deepseek-v3.2",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 2},
+        [2048] * 4 + [1] * 64,
+        [0] * 4 + [2048] * 64,
+    ),
     ("r1 decode", "deepseek-r1", "gb300", "fp4", {"tensor_parallel_size": 2}, [1] * 128, [3000] * 128),
-    ("r1 dp2 ep chunk", "deepseek-r1", "gb300", "fp4",
-     {"tensor_parallel_size": 1, "data_parallel_size": 2, "enable_expert_parallel": True}, [4096, 1, 1], [8192, 100, 5000]),
-    ("v32 mtp verify", "deepseek-v3.2", "gb300", "fp4", {"tensor_parallel_size": 2, "num_speculative_tokens": 2},
-     [3] * 32, [40000] * 32),
+    (
+        "r1 dp2 ep chunk",
+        "deepseek-r1",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 1, "data_parallel_size": 2, "enable_expert_parallel": True},
+        [4096, 1, 1],
+        [8192, 100, 5000],
+    ),
+    (
+        "v32 mtp verify",
+        "deepseek-v3.2",
+        "gb300",
+        "fp4",
+        {"tensor_parallel_size": 2, "num_speculative_tokens": 2},
+        [3] * 32,
+        [40000] * 32,
+    ),
     ("r1 h200", "deepseek-r1", "h200", "fp8", {"tensor_parallel_size": 8}, [512, 1, 1, 1], [0, 10, 20, 30]),
 ]
 
@@ -97,8 +233,9 @@ def _step(job: tuple) -> tuple[str, dict]:
 
     key, model, hw, precision, deployment, new, ctx = job
     for calibration in ("default",):
-        cost = perfsim.explain_step(new, ctx, model=model, hw=hw, precision=precision, deployment=deployment,
-                                    calibration=calibration)
+        cost = perfsim.explain_step(
+            new, ctx, model=model, hw=hw, precision=precision, deployment=deployment, calibration=calibration
+        )
     return key, cost.to_dict()
 
 
@@ -108,15 +245,26 @@ def jobs() -> tuple[list[tuple], list[tuple]]:
 
     preds: list[tuple] = []
     for label, bench in perfsim.HEADLINE_SCENARIOS.items():
-        preds.append((f"headline: {label}", "deepseek-v3.2", "gb300", "fp4", {}, bench.model_dump(), "default"))
+        preds.append(
+            (f"headline: {label}", "deepseek-v3.2", "gb300", "fp4", {}, bench.model_dump(), "default")
+        )
     seen = set()
     for row in perfsim.load_measurements():
         if row.unknown is not None or row.scenario_key() in seen:
             continue
         seen.add(row.scenario_key())
         for calibration in ("default", "none"):
-            preds.append((f"row {row.source} [{calibration}]", row.model, row.hw, row.precision, row.deployment,
-                          row.bench, calibration))
+            preds.append(
+                (
+                    f"row {row.source} [{calibration}]",
+                    row.model,
+                    row.hw,
+                    row.precision,
+                    row.deployment,
+                    row.bench,
+                    calibration,
+                )
+            )
     for label, model, hw, precision, dep, bench in COVERAGE:
         preds.append((f"coverage: {label}", model, hw, precision, dep, bench, "default"))
     steps = [(f"step: {label}", m, h, p, d, n, c) for label, m, h, p, d, n, c in STEPS]
@@ -145,7 +293,11 @@ def compare(old, new, rel: float, path: str = "") -> list[str]:
     if isinstance(old, list) and isinstance(new, list):
         if len(old) != len(new):
             return [f"{path}: {len(old)} items -> {len(new)}"]
-        return [d for i, (a, b) in enumerate(zip(old, new, strict=True)) for d in compare(a, b, rel, f"{path}[{i}]")]
+        return [
+            d
+            for i, (a, b) in enumerate(zip(old, new, strict=True))
+            for d in compare(a, b, rel, f"{path}[{i}]")
+        ]
     numbers = (int, float)
     if isinstance(old, numbers) and isinstance(new, numbers) and not isinstance(old, bool):
         if math.isclose(old, new, rel_tol=rel, abs_tol=1e-12) or (math.isnan(old) and math.isnan(new)):
@@ -172,8 +324,10 @@ def main() -> int:
         before = json.load(fh)
     current = json.loads(json.dumps(current, default=str))
     diffs = compare(before, current, args.rel)
-    print(f"{len(current)} results compared with {args.check} (relative tolerance {args.rel:g}): "
-          f"{len(diffs)} differences")
+    print(
+        f"{len(current)} results compared with {args.check} (relative tolerance {args.rel:g}): "
+        f"{len(diffs)} differences"
+    )
     for d in diffs[:60]:
         print("  " + d)
     return 1 if diffs else 0

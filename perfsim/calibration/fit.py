@@ -25,8 +25,18 @@ from perfsim.errors import PerfsimError
 
 #: the parameters fitted by default: one efficiency per kernel class the data exercise, the HBM fraction
 #: for decode, the EP load imbalance, the API server's per-request latency and the gap between kernels
-DEFAULT_FIT_PARAMS = ("gemm_eff_nvfp4", "gemm_eff_bf16", "attn_prefill_eff", "sparse_attn_eff", "hbm_eff",
-                      "ep_imbalance", "api_server_latency_s", "kernel_gap_s")
+DEFAULT_FIT_PARAMS = (
+    "gemm_eff_nvfp4",
+    "gemm_eff_bf16",
+    "attn_prefill_eff",
+    "sparse_attn_eff",
+    "hbm_eff",
+    "ep_imbalance",
+    "api_server_latency_s",
+    "kernel_gap_s",
+)
+
+
 def default_fit_params(rows: Sequence[Measurement]) -> tuple[str, ...]:
     """``DEFAULT_FIT_PARAMS`` with the GEMM efficiency of every weight dtype the rows' checkpoint recipes use."""
     from perfsim.specs.model import load_model
@@ -41,8 +51,14 @@ def default_fit_params(rows: Sequence[Measurement]) -> tuple[str, ...]:
 #: spread of the log-normal prior around the default (0.35 = within ~x1.4 at one sigma). The HBM streaming
 #: fraction is known far better than in-engine kernel efficiencies: published streaming kernels reach 0.82-0.92
 #: of the spec (DeepGEMM memory-bound shapes 0.82, FlashMLA decode 0.90 on H800), so its prior is +-10 %.
-PRIOR_LOG_SIGMA = {"hbm_eff": 0.10, "ep_imbalance": 1.0, "cpu_step_s": 1.0, "kernel_gap_s": 1.0, "launch_overhead_s": 1.0,
-                   "api_server_latency_s": 1.5}
+PRIOR_LOG_SIGMA = {
+    "hbm_eff": 0.10,
+    "ep_imbalance": 1.0,
+    "cpu_step_s": 1.0,
+    "kernel_gap_s": 1.0,
+    "launch_overhead_s": 1.0,
+    "api_server_latency_s": 1.5,
+}
 DEFAULT_PRIOR_LOG_SIGMA = 0.35
 #: typical error of a published measurement (run-to-run noise, reading charts): 10 %
 MEASUREMENT_LOG_SIGMA = 0.10
@@ -61,7 +77,9 @@ def _predict_scenario(args: tuple) -> dict[str, float]:
     from perfsim.prediction import predict
 
     model, hw, precision, deployment, bench, param_values = args
-    pred = predict(model, hw, precision, deployment=deployment, bench=bench, params=CostParams(**param_values))
+    pred = predict(
+        model, hw, precision, deployment=deployment, bench=bench, params=CostParams(**param_values)
+    )
     return pred.result
 
 
@@ -85,7 +103,9 @@ class Evaluator:
         if self.workers > 1 and len(jobs) > 1:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(self.workers)
-            pending = self._pool.map(_predict_scenario, jobs, chunksize=max(1, len(jobs) // (4 * self.workers)))
+            pending = self._pool.map(
+                _predict_scenario, jobs, chunksize=max(1, len(jobs) // (4 * self.workers))
+            )
         else:
             pending = map(_predict_scenario, jobs)
         results = []
@@ -131,9 +151,16 @@ def log_bounds(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(lo), np.array(hi)
 
 
-def fit(evaluator: Evaluator, *, names: Sequence[str] = DEFAULT_FIT_PARAMS, start: CostParams | None = None,
-        rows_mask: np.ndarray | None = None, max_nfev: int = FIT_MAX_NFEV, prior: CostParams | None = None,
-        prior_weight: float = 1.0) -> FitResult:
+def fit(
+    evaluator: Evaluator,
+    *,
+    names: Sequence[str] = DEFAULT_FIT_PARAMS,
+    start: CostParams | None = None,
+    rows_mask: np.ndarray | None = None,
+    max_nfev: int = FIT_MAX_NFEV,
+    prior: CostParams | None = None,
+    prior_weight: float = 1.0,
+) -> FitResult:
     """Least-squares fit of ``names`` on the rows selected by ``rows_mask`` (default: every known row).
 
     ``prior_weight`` scales the pull towards the defaults (0: plain least squares on the data).
@@ -149,8 +176,11 @@ def fit(evaluator: Evaluator, *, names: Sequence[str] = DEFAULT_FIT_PARAMS, star
     p0 = np.clip([math.log(getattr(prior, n)) if getattr(prior, n) > 0 else -math.inf for n in names], lo, hi)
     sig = np.array([PRIOR_LOG_SIGMA.get(n, DEFAULT_PRIOR_LOG_SIGMA) for n in names])
     inside = 1e-9 * (hi - lo)
-    x0 = np.clip([math.log(getattr(start, n)) if getattr(start, n) > 0 else -math.inf for n in names],
-                 lo + inside, hi - inside)
+    x0 = np.clip(
+        [math.log(getattr(start, n)) if getattr(start, n) > 0 else -math.inf for n in names],
+        lo + inside,
+        hi - inside,
+    )
     cache: dict[bytes, np.ndarray] = {}
 
     def params_of(x: np.ndarray) -> CostParams:
@@ -167,12 +197,29 @@ def fit(evaluator: Evaluator, *, names: Sequence[str] = DEFAULT_FIT_PARAMS, star
 
     # a discrete-event simulation is piecewise smooth: take finite-difference steps of 10 % so the
     # Jacobian sees the trend rather than the steps
-    res = least_squares(residuals, x0, bounds=(lo, hi), method="trf", diff_step=FD_STEP, x_scale=1.0,
-                        max_nfev=max_nfev, xtol=FIT_XTOL, ftol=FIT_FTOL)
+    res = least_squares(
+        residuals,
+        x0,
+        bounds=(lo, hi),
+        method="trf",
+        diff_step=FD_STEP,
+        x_scale=1.0,
+        max_nfev=max_nfev,
+        xtol=FIT_XTOL,
+        ftol=FIT_FTOL,
+    )
     params = params_of(res.x)
     rel = relative_sigmas(res, int(mask.sum()), names)
-    return FitResult(names, params, rel, evaluator.predict(params), float(res.cost), int(res.nfev),
-                     bool(res.success), str(res.message))
+    return FitResult(
+        names,
+        params,
+        rel,
+        evaluator.predict(params),
+        float(res.cost),
+        int(res.nfev),
+        bool(res.success),
+        str(res.message),
+    )
 
 
 def relative_sigmas(res, n_data: int, names: Sequence[str]) -> dict[str, float]:
@@ -206,7 +253,9 @@ def cross_validate(evaluator: Evaluator, full: FitResult, *, max_nfev: int = CV_
     folds: dict[str, CostParams] = {}
     for g in groups:
         in_group = np.array([r.group == g for r in rows])
-        result = fit(evaluator, names=full.names, start=full.params, rows_mask=known & ~in_group, max_nfev=max_nfev)
+        result = fit(
+            evaluator, names=full.names, start=full.params, rows_mask=known & ~in_group, max_nfev=max_nfev
+        )
         folds[g] = result.params
         out[in_group & known] = result.predictions[in_group & known]
     return CrossValidation(out, folds)
@@ -218,7 +267,9 @@ def errors_pct(rows: Sequence[Measurement], predictions: np.ndarray) -> np.ndarr
     return 100.0 * (predictions - measured) / measured
 
 
-def error_summary(rows: Sequence[Measurement], predictions: np.ndarray, by: str = "metric_class") -> dict[str, dict]:
+def error_summary(
+    rows: Sequence[Measurement], predictions: np.ndarray, by: str = "metric_class"
+) -> dict[str, dict]:
     """Median and 90th-percentile absolute error (%) per metric class (or per ``group``)."""
     err = errors_pct(rows, predictions)
     out: dict[str, dict] = {}

@@ -24,7 +24,9 @@ from perfsim.specs.deployment import Deployment
 from perfsim.specs.loading import load_yaml_file, read_text, validation_error_to_spec_error
 
 METRIC_CLASS = {
-    "total_token_throughput": "throughput", "output_throughput": "throughput", "request_throughput": "throughput",
+    "total_token_throughput": "throughput",
+    "output_throughput": "throughput",
+    "request_throughput": "throughput",
     "max_output_tokens_per_s": "throughput",
 }
 #: latency metrics as `vllm bench serve --save-result` names them: mean/median/std/pNN of ttft, tpot, itl, e2el
@@ -39,10 +41,17 @@ def metric_class(metric: str) -> str | None:
         return METRIC_CLASS[metric]
     m = LATENCY_METRIC.fullmatch(metric)
     return m[3] if m else None
+
+
 SCOPES = ("per_gpu", "deployment", "request")
 #: metrics taken from a bench-serve JSON when present (TPOT only when more than one output token)
-JSON_METRICS = ("total_token_throughput", "output_throughput", "max_output_tokens_per_s", "mean_ttft_ms",
-                "mean_tpot_ms")
+JSON_METRICS = (
+    "total_token_throughput",
+    "output_throughput",
+    "max_output_tokens_per_s",
+    "mean_ttft_ms",
+    "mean_tpot_ms",
+)
 
 
 @dataclass(frozen=True)
@@ -73,13 +82,20 @@ class Measurement:
         """Short description for tables."""
         b = self.bench or {}
         conc = b.get("max_concurrency")
-        return (f"{self.group} c={conc if conc else '?'} {self.metric}"
-                f"{' /GPU' if self.scope == 'per_gpu' else ''}")
+        return (
+            f"{self.group} c={conc if conc else '?'} {self.metric}"
+            f"{' /GPU' if self.scope == 'per_gpu' else ''}"
+        )
 
     def scenario_key(self) -> tuple:
         """Rows with the same key share one simulation."""
-        return (self.model, self.hw, self.precision, tuple(sorted(self.deployment.items())),
-                tuple(sorted((self.bench or {}).items())))
+        return (
+            self.model,
+            self.hw,
+            self.precision,
+            tuple(sorted(self.deployment.items())),
+            tuple(sorted((self.bench or {}).items())),
+        )
 
     def predicted(self, result: dict[str, Any]) -> float:
         """The value this row measured, read from a prediction's result dict in the same scope."""
@@ -104,8 +120,10 @@ def parse_parallel(text: str) -> dict[str, Any]:
         elif m := re.fullmatch(r"(\d+)p(\d+)d", part):
             out["num_prefill_instances"], out["num_decode_instances"] = int(m[1]), int(m[2])
         else:
-            raise SpecError(f"parallel '{text}': unknown part '{part}'; use tpN, dpN, ep, mtpN, NpMd joined by '+'",
-                            field="parallel")
+            raise SpecError(
+                f"parallel '{text}': unknown part '{part}'; use tpN, dpN, ep, mtpN, NpMd joined by '+'",
+                field="parallel",
+            )
     if out.get("data_parallel_size") and "tensor_parallel_size" not in out:
         out["tensor_parallel_size"] = 1
     return out
@@ -118,8 +136,12 @@ def normalize_setup(setup: dict[str, Any], source: str) -> dict[str, Any]:
     for key, value in setup.items():
         k = str(key).strip().lstrip("-").replace("-", "_")
         if k not in allowed:
-            raise SpecError(f"unknown setting '{key}'; use model, hw, precision, group, a vllm serve flag or a bench "
-                            "serve flag (e.g. tensor_parallel_size, max_concurrency)", source=source, field=str(key))
+            raise SpecError(
+                f"unknown setting '{key}'; use model, hw, precision, group, a vllm serve flag or a bench "
+                "serve flag (e.g. tensor_parallel_size, max_concurrency)",
+                source=source,
+                field=str(key),
+            )
         out[k] = value
     return out
 
@@ -142,12 +164,18 @@ def _check_sidecar(spec: dict[str, Any], source: str) -> None:
             raise SpecError("expected a mapping of CSV names to perfsim names", source=source, field=key)
     rules = spec.get("assumptions") or []
     if not isinstance(rules, list):
-        raise SpecError("expected a list of {match, deployment, bench, why} rules", source=source, field="assumptions")
+        raise SpecError(
+            "expected a list of {match, deployment, bench, why} rules", source=source, field="assumptions"
+        )
     for i, rule in enumerate(rules):
-        if not isinstance(rule, dict) or not all(isinstance(rule.get(k) or {}, dict)
-                                                 for k in ("match", "deployment", "bench")):
-            raise SpecError("expected a mapping with 'match', 'deployment' and/or 'bench' mappings and 'why'",
-                            source=source, field=f"assumptions[{i}]")
+        if not isinstance(rule, dict) or not all(
+            isinstance(rule.get(k) or {}, dict) for k in ("match", "deployment", "bench")
+        ):
+            raise SpecError(
+                "expected a mapping with 'match', 'deployment' and/or 'bench' mappings and 'why'",
+                source=source,
+                field=f"assumptions[{i}]",
+            )
 
 
 def _apply_assumptions(row: dict[str, str], dep: dict, bench: dict, spec: dict) -> list[str]:
@@ -182,7 +210,14 @@ def _apply_overrides(dep: dict, bench: dict, assume: dict[str, Any], notes: list
 
 
 #: precision names measurement files use for perfsim's --precision values
-PRECISION_ALIASES = {"nvfp4": "fp4", "fp4": "fp4", "fp8": "fp8", "fp8_e4m3": "fp8", "bf16": "bf16", "bfloat16": "bf16"}
+PRECISION_ALIASES = {
+    "nvfp4": "fp4",
+    "fp4": "fp4",
+    "fp8": "fp8",
+    "fp8_e4m3": "fp8",
+    "bf16": "bf16",
+    "bfloat16": "bf16",
+}
 
 
 def _sidecar_of(path: Path) -> tuple[Path, str | None]:
@@ -203,7 +238,18 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
     models, precisions = spec.get("models", {}) or {}, spec.get("precisions", {}) or {}
     out: list[Measurement] = []
     reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
-    required = {"group", "model", "precision", "hardware", "parallel", "isl", "osl", "metric", "value", "scope"}
+    required = {
+        "group",
+        "model",
+        "precision",
+        "hardware",
+        "parallel",
+        "isl",
+        "osl",
+        "metric",
+        "value",
+        "scope",
+    }
     missing = required - set(reader.fieldnames or [])
     if missing:
         raise SpecError(f"missing columns {', '.join(sorted(missing))}", source=str(path))
@@ -211,18 +257,26 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
         where = f"{path.name}:{line}"
         if None in row or any(v is None for v in row.values()):  # csv's markers of extra / missing cells
             cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or [])
-            raise SpecError(f"{cells} cells where the header has {len(reader.fieldnames or [])}", source=where)
+            raise SpecError(
+                f"{cells} cells where the header has {len(reader.fieldnames or [])}", source=where
+            )
         try:
             metric = row["metric"].strip()
             if metric_class(metric) is None:
-                raise SpecError(f"metric '{metric}' unknown; allowed: {', '.join(METRIC_CLASS)}, or a latency as "
-                                "bench serve saves it (mean/median/std/pNN of ttft, tpot, itl, e2el, e.g. "
-                                "p99_ttft_ms)", field="metric")
+                raise SpecError(
+                    f"metric '{metric}' unknown; allowed: {', '.join(METRIC_CLASS)}, or a latency as "
+                    "bench serve saves it (mean/median/std/pNN of ttft, tpot, itl, e2el, e.g. "
+                    "p99_ttft_ms)",
+                    field="metric",
+                )
             scope = row["scope"].strip()
             if scope not in SCOPES:
                 raise SpecError(f"scope '{scope}' unknown; allowed: {', '.join(SCOPES)}", field="scope")
             dep = parse_parallel(row["parallel"])
-            bench: dict[str, Any] = {"random_input_len": int(row["isl"]), "random_output_len": int(row["osl"])}
+            bench: dict[str, Any] = {
+                "random_input_len": int(row["isl"]),
+                "random_output_len": int(row["osl"]),
+            }
             if row.get("num_prompts"):
                 bench["num_prompts"] = int(row["num_prompts"])
             own = LATENCY_METRIC.fullmatch(metric)
@@ -236,8 +290,11 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
                 bench["max_concurrency"] = int(row["concurrency"])
             _apply_overrides(dep, bench, assume or {}, notes)
             _check_scenario(dep, bench, where)
-            unknown = None if bench.get("max_concurrency") is not None else (
-                "concurrency not stated (use --assume concurrency=N)")
+            unknown = (
+                None
+                if bench.get("max_concurrency") is not None
+                else ("concurrency not stated (use --assume concurrency=N)")
+            )
             value = float(row["value"])
             if not math.isfinite(value) or value <= 0:
                 raise SpecError(f"value must be a positive number, got {row['value']}", field="value")
@@ -245,12 +302,26 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
             raise exc if exc.source else SpecError(str(exc), source=where) from None
         except ValueError as exc:
             raise SpecError(f"bad number ({exc})", source=where) from None
-        out.append(Measurement(
-            group=row["group"], model=models.get(row["model"], row["model"]), hw=row["hardware"],
-            precision=precisions.get(row["precision"], PRECISION_ALIASES.get(row["precision"].strip().lower(),
-                                                                             row["precision"])), deployment=dep,
-            bench=None if unknown else bench, metric=metric, value=value, scope=scope, source=where,
-            note=row.get("note", ""), assumptions=tuple(notes), unknown=unknown))
+        out.append(
+            Measurement(
+                group=row["group"],
+                model=models.get(row["model"], row["model"]),
+                hw=row["hardware"],
+                precision=precisions.get(
+                    row["precision"],
+                    PRECISION_ALIASES.get(row["precision"].strip().lower(), row["precision"]),
+                ),
+                deployment=dep,
+                bench=None if unknown else bench,
+                metric=metric,
+                value=value,
+                scope=scope,
+                source=where,
+                note=row.get("note", ""),
+                assumptions=tuple(notes),
+                unknown=unknown,
+            )
+        )
     return out
 
 
@@ -270,8 +341,11 @@ def load_bench_json(path: Path, setup: dict[str, Any]) -> list[Measurement]:
     setup = normalize_setup(setup, str(path.with_suffix(".yaml").name))
     missing = [k for k in ("model", "hw", "precision") if k not in setup]
     if missing:
-        raise SpecError(f"say {', '.join(missing)} for this run in a sidecar {path.with_suffix('.yaml').name} or "
-                        f"with --set KEY=VALUE", source=str(path))
+        raise SpecError(
+            f"say {', '.join(missing)} for this run in a sidecar {path.with_suffix('.yaml').name} or "
+            f"with --set KEY=VALUE",
+            source=str(path),
+        )
     dep = {k: v for k, v in setup.items() if k in Deployment.model_fields}
     bench = {k: v for k, v in setup.items() if k in BenchConfig.model_fields}
     notes: list[str] = []
@@ -305,10 +379,22 @@ def load_bench_json(path: Path, setup: dict[str, Any]) -> list[Measurement]:
         if metric == "mean_tpot_ms" and bench["random_output_len"] <= 1:
             continue
         scope = "deployment" if metric_class(metric) == "throughput" else "request"
-        out.append(Measurement(
-            group=str(setup.get("group", path.stem)), model=setup["model"], hw=setup["hw"],
-            precision=setup["precision"], deployment=dep, bench=bench, metric=metric,
-            value=number(metric), scope=scope, source=path.name, assumptions=tuple(notes), unknown=unknown))
+        out.append(
+            Measurement(
+                group=str(setup.get("group", path.stem)),
+                model=setup["model"],
+                hw=setup["hw"],
+                precision=setup["precision"],
+                deployment=dep,
+                bench=bench,
+                metric=metric,
+                value=number(metric),
+                scope=scope,
+                source=path.name,
+                assumptions=tuple(notes),
+                unknown=unknown,
+            )
+        )
     return out
 
 
@@ -317,8 +403,12 @@ def default_measurement_files() -> list[Path]:
     return sorted(data_dir("measurements").glob("*.csv"))
 
 
-def load_measurements(paths: list[str | Path] | None = None, *, assume: dict[str, Any] | None = None,
-                      setup: dict[str, Any] | None = None) -> list[Measurement]:
+def load_measurements(
+    paths: list[str | Path] | None = None,
+    *,
+    assume: dict[str, Any] | None = None,
+    setup: dict[str, Any] | None = None,
+) -> list[Measurement]:
     """Measurements from CSV files and bench-serve JSON files (default: the bundled measurements)."""
     files = [Path(p) for p in paths] if paths is not None else default_measurement_files()
     out: list[Measurement] = []
@@ -328,8 +418,9 @@ def load_measurements(paths: list[str | Path] | None = None, *, assume: dict[str
         if path.is_dir():
             inside = sorted(path.glob("*.csv")) + sorted(path.glob("*.json"))
             if not inside:
-                raise SpecError("no .csv measurement tables or .json bench-serve results in this folder",
-                                source=str(path))
+                raise SpecError(
+                    "no .csv measurement tables or .json bench-serve results in this folder", source=str(path)
+                )
             out += load_measurements(inside, assume=assume, setup=setup)
         elif path.suffix == ".csv":
             out += load_csv(path, assume)
@@ -344,12 +435,17 @@ def load_measurements(paths: list[str | Path] | None = None, *, assume: dict[str
                     dep, bench, notes = dict(r.deployment), dict(r.bench or {}), list(r.assumptions)
                     _apply_overrides(dep, bench, assume, notes)
                     _check_scenario(dep, bench, str(path))
-                    fixed.append(Measurement(**{**r.__dict__, "deployment": dep, "bench": bench,
-                                                "assumptions": tuple(notes)}))
+                    fixed.append(
+                        Measurement(
+                            **{**r.__dict__, "deployment": dep, "bench": bench, "assumptions": tuple(notes)}
+                        )
+                    )
                 rows = fixed
             out += rows
         else:
-            raise SpecError("expected a .csv measurement table or a bench-serve .json result", source=str(path))
+            raise SpecError(
+                "expected a .csv measurement table or a bench-serve .json result", source=str(path)
+            )
     return out
 
 

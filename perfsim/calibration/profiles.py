@@ -115,7 +115,9 @@ def params_from_profile(profile: dict[str, Any] | None, source: str = "profile")
         raise SpecError("expected a 'params' mapping of cost parameter values", source=source, field="params")
     for key, v in values.items():
         if isinstance(v, dict) and "value" not in v:
-            raise SpecError("expected 'value: NUMBER' (or a bare number)", source=source, field=f"params.{key}")
+            raise SpecError(
+                "expected 'value: NUMBER' (or a bare number)", source=source, field=f"params.{key}"
+            )
     try:
         return CostParams(**{k: (v["value"] if isinstance(v, dict) else v) for k, v in values.items()})
     except ValidationError as exc:
@@ -147,15 +149,20 @@ def provenance(profile: dict[str, Any] | None, hw: HardwareSpec) -> str:
     if profile is None:
         return "spec-only"
     fitted_on = (profile.get("domain") or {}).get("hardware", [])
-    return "calibrated on this hardware" if hw.name in fitted_on else (
-        f"transferred from {', '.join(sorted(fitted_on)) or 'other hardware'}")
+    return (
+        "calibrated on this hardware"
+        if hw.name in fitted_on
+        else (f"transferred from {', '.join(sorted(fitted_on)) or 'other hardware'}")
+    )
 
 
 def write_profile(path: Path, profile: dict[str, Any]) -> None:
     """Write a profile YAML (plain types only)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = ("# perfsim calibration profile: fitted cost-model parameters, the data they were fitted on, and\n"
-              "# their in-sample and leave-one-group-out cross-validated errors. Written by `perfsim calibrate`.\n")
+    header = (
+        "# perfsim calibration profile: fitted cost-model parameters, the data they were fitted on, and\n"
+        "# their in-sample and leave-one-group-out cross-validated errors. Written by `perfsim calibrate`.\n"
+    )
     path.write_text(header + yaml.safe_dump(profile, sort_keys=False, width=110))
 
 
@@ -179,9 +186,14 @@ def prediction_band(calibration: str | None, model, hw: HardwareSpec, dep, bench
     """
     profile = read_profile(calibration) if calibration else None
     if profile is None:
-        return {"provenance": "spec-only", "error_band": None,
-                "notes": ["spec-only prediction: no calibration applied; expect large errors (see perfsim validate "
-                          "--calibration none)"]}
+        return {
+            "provenance": "spec-only",
+            "error_band": None,
+            "notes": [
+                "spec-only prediction: no calibration applied; expect large errors (see perfsim validate "
+                "--calibration none)"
+            ],
+        }
     domain = profile.get("domain") or {}
     notes: list[str] = []
     where = provenance(profile, hw)
@@ -198,23 +210,32 @@ def prediction_band(calibration: str | None, model, hw: HardwareSpec, dep, bench
         if seen and value not in seen:
             notes.append(f"{what} {value} is outside the calibrated set ({', '.join(map(str, seen))})")
             widen *= EXTRAPOLATION_WIDENING
-    for what, value, rng in (("input length", bench.random_input_len, domain.get("isl")),
-                             ("output length", bench.random_output_len, domain.get("osl")),
-                             ("concurrency", bench.max_concurrency, domain.get("concurrency"))):
+    for what, value, rng in (
+        ("input length", bench.random_input_len, domain.get("isl")),
+        ("output length", bench.random_output_len, domain.get("osl")),
+        ("concurrency", bench.max_concurrency, domain.get("concurrency")),
+    ):
         if rng and value is not None and not (rng[0] <= value <= rng[1]):
             notes.append(f"{what} {value} is outside the calibrated range {rng[0]}-{rng[1]} (extrapolated)")
             widen *= EXTRAPOLATION_WIDENING
     if dep.num_speculative_tokens and not domain.get("mtp", False):
-        notes.append("MTP speculative decoding was not calibrated (acceptance from published DeepSeek figures)")
+        notes.append(
+            "MTP speculative decoding was not calibrated (acceptance from published DeepSeek figures)"
+        )
         widen *= EXTRAPOLATION_WIDENING
     residuals = [r for r in profile.get("cv_residuals", []) if math.isfinite(r.get("error_pct", math.nan))]
-    similar = [r for r in residuals if r.get("model") == model.name and r.get("parallel") == _parallel_kind(dep)]
+    similar = [
+        r for r in residuals if r.get("model") == model.name and r.get("parallel") == _parallel_kind(dep)
+    ]
     band: dict[str, dict[str, float]] = {}
     for cls in sorted({r["metric_class"] for r in residuals}):
         pool = [r for r in similar if r["metric_class"] == cls]
         if len(pool) < MIN_SIMILAR_ROWS:  # too few similar rows: every row of this metric class
             pool = [r for r in residuals if r["metric_class"] == cls]
         stats = abs_error_stats([r["error_pct"] for r in pool])
-        band[cls] = {"median_abs_pct": round(stats["median_abs_pct"] * widen, 1),
-                     "p90_abs_pct": round(stats["p90_abs_pct"] * widen, 1), "rows": stats["n"]}
+        band[cls] = {
+            "median_abs_pct": round(stats["median_abs_pct"] * widen, 1),
+            "p90_abs_pct": round(stats["p90_abs_pct"] * widen, 1),
+            "rows": stats["n"],
+        }
     return {"provenance": where, "error_band": band, "extrapolated": widen > 1.0, "notes": notes}

@@ -15,4 +15,8 @@ CV_MAX_NFEV = 25
 def abs_error_stats(errors_pct: Sequence[float] | np.ndarray) -> dict:
     """Count, median and 90th percentile (numpy's linear interpolation) of absolute errors given in percent."""
     e = np.abs(np.asarray(errors_pct, dtype=float))
-    return {"n": int(e.size), "median_abs_pct": float(np.median(e)), "p90_abs_pct": float(np.percentile(e, 90))}
+    return {
+        "n": int(e.size),
+        "median_abs_pct": float(np.median(e)),
+        "p90_abs_pct": float(np.percentile(e, 90)),
+    }

@@ -39,20 +39,34 @@ class ValidationReport:
         err = self.errors_pct
         return {
             "calibration": self.calibration,
-            "rows": [{"source": r.source, "group": r.group, "label": r.label, "metric": r.metric, "scope": r.scope,
-                      "measured": r.value, "predicted": None if np.isnan(p) else float(p),
-                      "error_pct": None if np.isnan(e) else float(e), "unknown": r.unknown,
-                      "assumptions": list(r.assumptions)}
-                     for r, p, e in zip(self.rows, self.predictions, err, strict=True)],
-            "by_metric": self.by_metric(), "by_group": self.by_group(),
+            "rows": [
+                {
+                    "source": r.source,
+                    "group": r.group,
+                    "label": r.label,
+                    "metric": r.metric,
+                    "scope": r.scope,
+                    "measured": r.value,
+                    "predicted": None if np.isnan(p) else float(p),
+                    "error_pct": None if np.isnan(e) else float(e),
+                    "unknown": r.unknown,
+                    "assumptions": list(r.assumptions),
+                }
+                for r, p, e in zip(self.rows, self.predictions, err, strict=True)
+            ],
+            "by_metric": self.by_metric(),
+            "by_group": self.by_group(),
         }
 
     def format(self) -> str:
         """Tables: rows, skipped rows, assumptions, summaries."""
         err = self.errors_pct
         lines = [f"calibration: {self.calibration}", ""]
-        rows = [(r.source, r.label, r.value, p, f"{e:+.1f}%") for r, p, e in zip(self.rows, self.predictions, err, strict=True)
-                if r.unknown is None]
+        rows = [
+            (r.source, r.label, r.value, p, f"{e:+.1f}%")
+            for r, p, e in zip(self.rows, self.predictions, err, strict=True)
+            if r.unknown is None
+        ]
         lines.append(format_table(rows, ["source", "row", "measured", "predicted", "error"], align="llrrr"))
         skipped = [r for r in self.rows if r.unknown]
         if skipped:
@@ -63,14 +77,22 @@ class ValidationReport:
             lines += ["", "assumptions:"] + [f"  {a}" for a in assumptions]
         for title, summary in (("by metric", self.by_metric()), ("by group", self.by_group())):
             lines += ["", title + ":"]
-            lines.append(format_table([(k, v["n"], f"{v['median_abs_pct']:.1f}%", f"{v['p90_abs_pct']:.1f}%")
-                                       for k, v in summary.items()], ["", "rows", "median |error|", "p90 |error|"],
-                                      align="lrrr"))
+            lines.append(
+                format_table(
+                    [
+                        (k, v["n"], f"{v['median_abs_pct']:.1f}%", f"{v['p90_abs_pct']:.1f}%")
+                        for k, v in summary.items()
+                    ],
+                    ["", "rows", "median |error|", "p90 |error|"],
+                    align="lrrr",
+                )
+            )
         return "\n".join(lines)
 
 
-def validate(rows: Sequence[Measurement], params: CostParams, calibration: str, *, workers: int | None = None
-             ) -> ValidationReport:
+def validate(
+    rows: Sequence[Measurement], params: CostParams, calibration: str, *, workers: int | None = None
+) -> ValidationReport:
     """Predict every known row with ``params``."""
     evaluator = Evaluator(rows, workers=workers)
     try:

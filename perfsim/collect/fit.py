@@ -44,15 +44,24 @@ def kernel_errors(rows: Sequence[KernelRow], hw: HardwareSpec, params: CostParam
     return 100.0 * (pred - meas) / meas
 
 
-def fit_kernels(rows: Sequence[KernelRow], hw: HardwareSpec, *, start: CostParams | None = None,
-                names: Sequence[str] | None = None) -> tuple[CostParams, dict[str, float]]:
+def fit_kernels(
+    rows: Sequence[KernelRow],
+    hw: HardwareSpec,
+    *,
+    start: CostParams | None = None,
+    names: Sequence[str] | None = None,
+) -> tuple[CostParams, dict[str, float]]:
     """Least-squares fit (log time errors) of the parameters the kernels inform; returns params, rel. sigmas."""
     names = list(names or parameters_for(list(rows)))
     start = start or CostParams()
     lo_a, hi_a = log_bounds(names)
     # a parameter whose default is 0 (off) starts from the middle of its log range
-    x0 = np.array([math.log(getattr(start, n)) if getattr(start, n) > 0 else 0.5 * (lo_a[i] + hi_a[i])
-                   for i, n in enumerate(names)])
+    x0 = np.array(
+        [
+            math.log(getattr(start, n)) if getattr(start, n) > 0 else 0.5 * (lo_a[i] + hi_a[i])
+            for i, n in enumerate(names)
+        ]
+    )
     x0 = np.clip(x0, lo_a + 1e-9, hi_a - 1e-9)
     p0 = x0.copy()
     meas = np.array([r.median_s for r in rows])
@@ -65,8 +74,16 @@ def fit_kernels(rows: Sequence[KernelRow], hw: HardwareSpec, *, start: CostParam
         pred = np.array([predict_kernel(r, hw, p)[0] for r in rows])
         return np.concatenate([np.log(pred / meas), KERNEL_PRIOR_WEIGHT * (x - p0) / KERNEL_PRIOR_LOG_SIGMA])
 
-    res = least_squares(residuals, x0, bounds=(lo_a, hi_a), method="trf", x_scale=1.0, max_nfev=KERNEL_FIT_MAX_NFEV,
-                        xtol=KERNEL_FIT_TOL, ftol=KERNEL_FIT_TOL)
+    res = least_squares(
+        residuals,
+        x0,
+        bounds=(lo_a, hi_a),
+        method="trf",
+        x_scale=1.0,
+        max_nfev=KERNEL_FIT_MAX_NFEV,
+        xtol=KERNEL_FIT_TOL,
+        ftol=KERNEL_FIT_TOL,
+    )
     params = params_of(res.x)
     rel = relative_sigmas(res, len(rows), names)
     return params, rel
@@ -74,8 +91,10 @@ def fit_kernels(rows: Sequence[KernelRow], hw: HardwareSpec, *, start: CostParam
 
 def error_table(rows: Sequence[KernelRow], errors: np.ndarray) -> dict[str, dict]:
     """Median and 90th-percentile absolute error (%) per operator kind."""
-    return {op: abs_error_stats([err for r, err in zip(rows, errors, strict=True) if r.op == op])
-            for op in sorted({r.op for r in rows})}
+    return {
+        op: abs_error_stats([err for r, err in zip(rows, errors, strict=True) if r.op == op])
+        for op in sorted({r.op for r in rows})
+    }
 
 
 def load_kernel_file(path: Path, hw_arg: str | None) -> tuple[list[KernelRow], HardwareSpec]:
@@ -83,8 +102,11 @@ def load_kernel_file(path: Path, hw_arg: str | None) -> tuple[list[KernelRow], H
     rows = read_rows(path)
     hw_name = hw_arg or guess_hardware(rows)
     if hw_name is None:
-        raise SpecError(f"cannot tell which hardware '{rows[0].gpu_name}' is; pass --hw NAME or a hardware YAML "
-                        f"(known: {', '.join(known_hardware())})", source=str(path))
+        raise SpecError(
+            f"cannot tell which hardware '{rows[0].gpu_name}' is; pass --hw NAME or a hardware YAML "
+            f"(known: {', '.join(known_hardware())})",
+            source=str(path),
+        )
     return rows, load_hardware(hw_name)
 
 
@@ -99,22 +121,52 @@ def cmd_calibrate_kernels(args: argparse.Namespace) -> int:
     params, rel = fit_kernels(rows, hw)
     after = kernel_errors(rows, hw, params)
     names = list(rel)
-    print(format_table([(n, f"{getattr(params, n):.4g}", CostParams.unit(n), f"+-{100 * rel[n]:.0f}%",
-                         f"{getattr(CostParams(), n):.4g}") for n in names],
-                       ["parameter", "value", "unit", "1 sigma", "default"], align="lrlrr"))
-    print(f"kernel time error, median |%|: spec-only {np.median(np.abs(before)):.1f}% -> fitted "
-          f"{np.median(np.abs(after)):.1f}%")
+    print(
+        format_table(
+            [
+                (
+                    n,
+                    f"{getattr(params, n):.4g}",
+                    CostParams.unit(n),
+                    f"+-{100 * rel[n]:.0f}%",
+                    f"{getattr(CostParams(), n):.4g}",
+                )
+                for n in names
+            ],
+            ["parameter", "value", "unit", "1 sigma", "default"],
+            align="lrlrr",
+        )
+    )
+    print(
+        f"kernel time error, median |%|: spec-only {np.median(np.abs(before)):.1f}% -> fitted "
+        f"{np.median(np.abs(after)):.1f}%"
+    )
     if args.out:
         profile = {
-            "name": Path(args.out).stem, "engine": "kernel microbenchmarks (perfsim collect)",
-            "fitted": dt.date.today().isoformat(), "data": [str(path)],
-            "device": {"gpu_name": rows[0].gpu_name, "driver": rows[0].driver, "cuda": rows[0].cuda,
-                       "torch": rows[0].torch, "backend": rows[0].backend},
+            "name": Path(args.out).stem,
+            "engine": "kernel microbenchmarks (perfsim collect)",
+            "fitted": dt.date.today().isoformat(),
+            "data": [str(path)],
+            "device": {
+                "gpu_name": rows[0].gpu_name,
+                "driver": rows[0].driver,
+                "cuda": rows[0].cuda,
+                "torch": rows[0].torch,
+                "backend": rows[0].backend,
+            },
             "method": "scipy.optimize.least_squares on log(predicted/measured kernel time)",
             "domain": {"hardware": [hw.name]},
-            "params": {n: {"value": float(f"{getattr(params, n):.4g}"), "rel_sigma": float(f"{rel[n]:.3g}"),
-                           "default": getattr(CostParams(), n), "unit": CostParams.unit(n)} for n in names},
-            "spec_only_error": error_table(rows, before), "fit_error": error_table(rows, after),
+            "params": {
+                n: {
+                    "value": float(f"{getattr(params, n):.4g}"),
+                    "rel_sigma": float(f"{rel[n]:.3g}"),
+                    "default": getattr(CostParams(), n),
+                    "unit": CostParams.unit(n),
+                }
+                for n in names
+            },
+            "spec_only_error": error_table(rows, before),
+            "fit_error": error_table(rows, after),
         }
         write_profile(Path(args.out), profile)
         print(f"wrote {args.out}")

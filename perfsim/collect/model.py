@@ -12,7 +12,12 @@ from perfsim.costs.roofline import achievable_bandwidth, gemm_efficiency, roofli
 from perfsim.specs.hardware import HardwareSpec
 
 #: which GEMM efficiency parameter a measured dtype informs (fp32 is the CPU test path's dtype)
-EFFICIENCY_PARAM = {"nvfp4": "gemm_eff_nvfp4", "fp8": "gemm_eff_fp8", "bf16": "gemm_eff_bf16", "fp32": "gemm_eff_bf16"}
+EFFICIENCY_PARAM = {
+    "nvfp4": "gemm_eff_nvfp4",
+    "fp8": "gemm_eff_fp8",
+    "bf16": "gemm_eff_bf16",
+    "fp32": "gemm_eff_bf16",
+}
 
 
 def _peak(hw: HardwareSpec, dtype: str) -> float:
@@ -31,8 +36,9 @@ def predict_kernel(row: KernelRow, hw: HardwareSpec, p: CostParams) -> tuple[flo
     if row.op == "hbm_copy":
         return row.bytes / _bandwidth(hw, p, row.bytes), "memory"
     if row.op in ("gemm", "grouped_gemm"):
-        eff = gemm_efficiency(row.m, row.n, row.k, getattr(p, EFFICIENCY_PARAM[row.dtype]), p.gemm_m_half_tokens,
-                              p.gemm_nk_half)
+        eff = gemm_efficiency(
+            row.m, row.n, row.k, getattr(p, EFFICIENCY_PARAM[row.dtype]), p.gemm_m_half_tokens, p.gemm_nk_half
+        )
         return roofline(row.flops, _peak(hw, row.dtype) * eff, row.bytes, _bandwidth(hw, p, row.bytes))
     if row.op == "attention":
         eff = p.attn_decode_eff if row.seq_q == 1 else p.attn_prefill_eff

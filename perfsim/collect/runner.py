@@ -26,7 +26,15 @@ from perfsim.errors import PerfsimError
 
 #: DeepSeek-V3 (N, K) projection shapes per GPU at TP1 / TP2: fused q_a+kv_a, q_b, o_proj, expert
 #: gate_up and down (TP1), dense MLP down, and a vocab slice of lm_head
-DEEPSEEK_NK = [(2112, 7168), (24576, 1536), (7168, 16384), (4096, 7168), (7168, 2048), (7168, 9216), (16160, 7168)]
+DEEPSEEK_NK = [
+    (2112, 7168),
+    (24576, 1536),
+    (7168, 16384),
+    (4096, 7168),
+    (7168, 2048),
+    (7168, 9216),
+    (16160, 7168),
+]
 TOKENS = [1, 16, 64, 256, 1024, 4096, 16384]
 
 
@@ -59,15 +67,41 @@ def _median_time(fn: Callable[[], object], repeats: int, warmup: int, timer: str
     return statistics.median(times)
 
 
-def _row(ident: dict, op: str, dtype: str, seconds: float, flops: float, nbytes: float, repeats: int, warmup: int,
-         **shape) -> KernelRow:
-    return KernelRow(**ident, op=op, dtype=dtype, flops=flops, bytes=nbytes, median_s=seconds, repeats=repeats,
-                     warmup=warmup, tflops=flops / seconds / 1e12 if flops else 0.0,
-                     gbps=nbytes / seconds / 1e9 if nbytes else 0.0, **shape)
+def _row(
+    ident: dict,
+    op: str,
+    dtype: str,
+    seconds: float,
+    flops: float,
+    nbytes: float,
+    repeats: int,
+    warmup: int,
+    **shape,
+) -> KernelRow:
+    return KernelRow(
+        **ident,
+        op=op,
+        dtype=dtype,
+        flops=flops,
+        bytes=nbytes,
+        median_s=seconds,
+        repeats=repeats,
+        warmup=warmup,
+        tflops=flops / seconds / 1e12 if flops else 0.0,
+        gbps=nbytes / seconds / 1e9 if nbytes else 0.0,
+        **shape,
+    )
 
 
-def collect(device: str = "cuda", *, quick: bool = False, ops: list[str] | None = None, repeats: int | None = None,
-            warmup: int | None = None, progress: Callable[[str], None] | None = None) -> list[KernelRow]:
+def collect(
+    device: str = "cuda",
+    *,
+    quick: bool = False,
+    ops: list[str] | None = None,
+    repeats: int | None = None,
+    warmup: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[KernelRow]:
     """Measure kernels on ``device`` ('cuda' or 'cpu'); ``quick`` uses a few small shapes."""
     ops = ops or ["hbm_copy", "gemm", "grouped_gemm", "attention", "all_reduce"]
     say = progress or (lambda _msg: None)
@@ -78,20 +112,29 @@ def collect(device: str = "cuda", *, quick: bool = False, ops: list[str] | None 
     try:
         import torch
     except ImportError:
-        raise CollectError("perfsim collect --device cuda needs PyTorch: pip install 'perfsim[collect]' "
-                           "(or use --device cpu --quick to test the pipeline)") from None
+        raise CollectError(
+            "perfsim collect --device cuda needs PyTorch: pip install 'perfsim[collect]' "
+            "(or use --device cpu --quick to test the pipeline)"
+        ) from None
     if not torch.cuda.is_available():
-        raise CollectError("no CUDA GPU is visible to PyTorch (torch.cuda.is_available() is False); "
-                           "use --device cpu --quick to test the pipeline")
+        raise CollectError(
+            "no CUDA GPU is visible to PyTorch (torch.cuda.is_available() is False); "
+            "use --device cpu --quick to test the pipeline"
+        )
     return _collect_cuda(torch, ops, quick, repeats or (10 if quick else 30), warmup or 3, say)
 
 
 # ---- GPU -------------------------------------------------------------------------------------------------
 
+
 def _driver() -> str:
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=20)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
         return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else "unknown"
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -99,8 +142,13 @@ def _driver() -> str:
 
 def _collect_cuda(torch, ops, quick, repeats, warmup, say) -> list[KernelRow]:
     dev = torch.device("cuda")
-    ident = {"gpu_name": torch.cuda.get_device_name(0), "driver": _driver(), "cuda": str(torch.version.cuda),
-             "torch": torch.__version__, "backend": "torch-cuda"}
+    ident = {
+        "gpu_name": torch.cuda.get_device_name(0),
+        "driver": _driver(),
+        "cuda": str(torch.version.cuda),
+        "torch": torch.__version__,
+        "backend": "torch-cuda",
+    }
     rows: list[KernelRow] = []
     timed = dict(repeats=repeats, warmup=warmup, timer="cuda")
     bf16 = torch.bfloat16
@@ -110,7 +158,7 @@ def _collect_cuda(torch, ops, quick, repeats, warmup, say) -> list[KernelRow]:
         return torch.randn(*shape, device=dev, dtype=torch.float32, generator=gen).to(dtype)
 
     if "hbm_copy" in ops:
-        for mib in ([64, 512] if quick else [16, 64, 256, 1024, 4096]):
+        for mib in [64, 512] if quick else [16, 64, 256, 1024, 4096]:
             src = randn(mib * 2**20 // 2)
             dst = torch.empty_like(src)
             t = _median_time(lambda s=src, d=dst: d.copy_(s), **timed)
@@ -118,54 +166,127 @@ def _collect_cuda(torch, ops, quick, repeats, warmup, say) -> list[KernelRow]:
             say(rows[-1].label)
             del src, dst
     if "gemm" in ops:
-        shapes = [(m, n, k) for m in ([16, 1024] if quick else TOKENS) for n, k in (DEEPSEEK_NK[:2] if quick else DEEPSEEK_NK)]
+        shapes = [
+            (m, n, k)
+            for m in ([16, 1024] if quick else TOKENS)
+            for n, k in (DEEPSEEK_NK[:2] if quick else DEEPSEEK_NK)
+        ]
         for m, n, k in shapes:
             a, b = randn(m, k), randn(n, k)
             t = _median_time(lambda a=a, b=b: a @ b.t(), **timed)
-            rows.append(_row(ident, "gemm", "bf16", t, 2.0 * m * n * k, 2.0 * (m * k + n * k + m * n), repeats, warmup,
-                             m=m, n=n, k=k))
+            rows.append(
+                _row(
+                    ident,
+                    "gemm",
+                    "bf16",
+                    t,
+                    2.0 * m * n * k,
+                    2.0 * (m * k + n * k + m * n),
+                    repeats,
+                    warmup,
+                    m=m,
+                    n=n,
+                    k=k,
+                )
+            )
             say(rows[-1].label)
             fp8 = _fp8_gemm(torch, a, b)
             if fp8 is not None:
                 t = _median_time(fp8, **timed)
-                rows.append(_row(ident, "gemm", "fp8", t, 2.0 * m * n * k, 1.0 * (m * k + n * k) + 2.0 * m * n, repeats,
-                                 warmup, m=m, n=n, k=k))
+                rows.append(
+                    _row(
+                        ident,
+                        "gemm",
+                        "fp8",
+                        t,
+                        2.0 * m * n * k,
+                        1.0 * (m * k + n * k) + 2.0 * m * n,
+                        repeats,
+                        warmup,
+                        m=m,
+                        n=n,
+                        k=k,
+                    )
+                )
                 say(rows[-1].label)
     if "grouped_gemm" in ops:
-        for groups, m_per in ([(8, 64)] if quick else [(8, 64), (32, 128), (64, 256), (128, 512), (256, 32)]):
+        for groups, m_per in [(8, 64)] if quick else [(8, 64), (32, 128), (64, 256), (128, 512), (256, 32)]:
             n, k = 4096, 7168  # one expert's gate_up at TP1
             a = randn(groups * m_per, k)
             w = randn(groups, n, k)
             offs = torch.arange(m_per, groups * m_per + 1, m_per, device=dev, dtype=torch.int32)
             grouped = getattr(torch, "_grouped_mm", None)
             if grouped is not None:
+
                 def fn(a=a, w=w, offs=offs, grouped=grouped):
                     return grouped(a, w.transpose(1, 2), offs=offs)
             else:  # documented fallback: one matmul per expert
+
                 def fn(a=a, w=w, m_per=m_per, groups=groups):
-                    return [a[g * m_per:(g + 1) * m_per] @ w[g].t() for g in range(groups)]
+                    return [a[g * m_per : (g + 1) * m_per] @ w[g].t() for g in range(groups)]
+
             try:
                 t = _median_time(fn, **timed)
             except RuntimeError as exc:  # unsupported on this GPU / PyTorch build
                 say(f"grouped_gemm skipped: {exc}")
                 continue
-            rows.append(_row(ident, "grouped_gemm", "bf16", t, 2.0 * groups * m_per * n * k,
-                             2.0 * (groups * m_per * k + groups * n * k + groups * m_per * n), repeats, warmup,
-                             m=m_per, n=n, k=k, groups=groups))
+            rows.append(
+                _row(
+                    ident,
+                    "grouped_gemm",
+                    "bf16",
+                    t,
+                    2.0 * groups * m_per * n * k,
+                    2.0 * (groups * m_per * k + groups * n * k + groups * m_per * n),
+                    repeats,
+                    warmup,
+                    m=m_per,
+                    n=n,
+                    k=k,
+                    groups=groups,
+                )
+            )
             say(rows[-1].label)
     if "attention" in ops:
         import torch.nn.functional as F
 
-        cases = [(1, 32, 2048, 2048, 128, 1), (16, 32, 1, 4096, 128, 0)] if quick else [
-            (1, 64, 2048, 2048, 128, 1), (1, 64, 8192, 8192, 128, 1), (4, 64, 4096, 4096, 128, 1),
-            (32, 64, 1, 2048, 128, 0), (128, 64, 1, 4096, 128, 0), (64, 64, 1, 16384, 128, 0)]
+        cases = (
+            [(1, 32, 2048, 2048, 128, 1), (16, 32, 1, 4096, 128, 0)]
+            if quick
+            else [
+                (1, 64, 2048, 2048, 128, 1),
+                (1, 64, 8192, 8192, 128, 1),
+                (4, 64, 4096, 4096, 128, 1),
+                (32, 64, 1, 2048, 128, 0),
+                (128, 64, 1, 4096, 128, 0),
+                (64, 64, 1, 16384, 128, 0),
+            ]
+        )
         for b, h, sq, skv, d, causal in cases:
             q, kk, v = randn(b, h, sq, d), randn(b, h, skv, d), randn(b, h, skv, d)
-            t = _median_time(lambda q=q, kk=kk, v=v, c=causal: F.scaled_dot_product_attention(q, kk, v, is_causal=bool(c)),
-                             **timed)
+            t = _median_time(
+                lambda q=q, kk=kk, v=v, c=causal: F.scaled_dot_product_attention(q, kk, v, is_causal=bool(c)),
+                **timed,
+            )
             pairs = b * h * (sq * (skv - sq) + sq * (sq + 1) / 2 if causal else sq * skv)
-            rows.append(_row(ident, "attention", "bf16", t, 4.0 * d * pairs, 2.0 * b * h * (2 * sq + 2 * skv) * d,
-                             repeats, warmup, batch=b, heads=h, seq_q=sq, seq_kv=skv, head_dim=d, causal=causal))
+            rows.append(
+                _row(
+                    ident,
+                    "attention",
+                    "bf16",
+                    t,
+                    4.0 * d * pairs,
+                    2.0 * b * h * (2 * sq + 2 * skv) * d,
+                    repeats,
+                    warmup,
+                    batch=b,
+                    heads=h,
+                    seq_q=sq,
+                    seq_kv=skv,
+                    head_dim=d,
+                    causal=causal,
+                )
+            )
             say(rows[-1].label)
     if "all_reduce" in ops:
         if torch.cuda.device_count() < 2:
@@ -207,7 +328,9 @@ def _collect_all_reduce(torch, ident, quick, repeats, warmup, say) -> list[Kerne
     mp.spawn(_all_reduce_worker, args=(ranks, sizes, repeats, warmup, out), nprocs=ranks, join=True)
     rows = []
     for nbytes, seconds in out:
-        rows.append(_row(ident, "all_reduce", "bf16", seconds, 0.0, float(nbytes), repeats, warmup, ranks=ranks))
+        rows.append(
+            _row(ident, "all_reduce", "bf16", seconds, 0.0, float(nbytes), repeats, warmup, ranks=ranks)
+        )
         say(rows[-1].label)
     return rows
 
@@ -228,9 +351,15 @@ def _all_reduce_worker(rank, ranks, sizes, repeats, warmup, out):  # pragma: no 
 
 # ---- CPU (numpy) ------------------------------------------------------------------------------------------
 
+
 def _collect_cpu(ops, repeats, warmup, say) -> list[KernelRow]:
-    ident = {"gpu_name": f"cpu ({platform.processor() or platform.machine()})", "driver": "none", "cuda": "none",
-             "torch": "none", "backend": f"numpy-{np.__version__}"}
+    ident = {
+        "gpu_name": f"cpu ({platform.processor() or platform.machine()})",
+        "driver": "none",
+        "cuda": "none",
+        "torch": "none",
+        "backend": f"numpy-{np.__version__}",
+    }
     rng = np.random.default_rng(0)
     rows: list[KernelRow] = []
     timed = dict(repeats=repeats, warmup=warmup, timer="cpu")
@@ -246,17 +375,43 @@ def _collect_cpu(ops, repeats, warmup, say) -> list[KernelRow]:
             a = rng.standard_normal((m, k)).astype(np.float32)
             b = rng.standard_normal((k, n)).astype(np.float32)
             t = _median_time(lambda a=a, b=b: a @ b, **timed)
-            rows.append(_row(ident, "gemm", "fp32", t, 2.0 * m * n * k, 4.0 * (m * k + n * k + m * n), repeats, warmup,
-                             m=m, n=n, k=k))
+            rows.append(
+                _row(
+                    ident,
+                    "gemm",
+                    "fp32",
+                    t,
+                    2.0 * m * n * k,
+                    4.0 * (m * k + n * k + m * n),
+                    repeats,
+                    warmup,
+                    m=m,
+                    n=n,
+                    k=k,
+                )
+            )
             say(rows[-1].label)
     if "grouped_gemm" in ops:
         groups, m_per, n, k = 8, 32, 256, 256
         a = rng.standard_normal((groups, m_per, k)).astype(np.float32)
         w = rng.standard_normal((groups, k, n)).astype(np.float32)
         t = _median_time(lambda: np.matmul(a, w), **timed)
-        rows.append(_row(ident, "grouped_gemm", "fp32", t, 2.0 * groups * m_per * n * k,
-                         4.0 * groups * (m_per * k + k * n + m_per * n), repeats, warmup, m=m_per, n=n, k=k,
-                         groups=groups))
+        rows.append(
+            _row(
+                ident,
+                "grouped_gemm",
+                "fp32",
+                t,
+                2.0 * groups * m_per * n * k,
+                4.0 * groups * (m_per * k + k * n + m_per * n),
+                repeats,
+                warmup,
+                m=m_per,
+                n=n,
+                k=k,
+                groups=groups,
+            )
+        )
         say(rows[-1].label)
     if "attention" in ops:
         for b, h, sq, skv, d in ((1, 4, 64, 64, 32), (8, 4, 1, 256, 32)):
@@ -271,7 +426,23 @@ def _collect_cpu(ops, repeats, warmup, say) -> list[KernelRow]:
 
             t = _median_time(attn, **timed)
             pairs = b * h * sq * skv
-            rows.append(_row(ident, "attention", "fp32", t, 4.0 * d * pairs, 4.0 * b * h * (2 * sq + 2 * skv) * d,
-                             repeats, warmup, batch=b, heads=h, seq_q=sq, seq_kv=skv, head_dim=d, causal=0))
+            rows.append(
+                _row(
+                    ident,
+                    "attention",
+                    "fp32",
+                    t,
+                    4.0 * d * pairs,
+                    4.0 * b * h * (2 * sq + 2 * skv) * d,
+                    repeats,
+                    warmup,
+                    batch=b,
+                    heads=h,
+                    seq_q=sq,
+                    seq_kv=skv,
+                    head_dim=d,
+                    causal=0,
+                )
+            )
             say(rows[-1].label)
     return rows

@@ -59,8 +59,10 @@ class KernelRow:
         if self.op == "grouped_gemm":
             return f"grouped_gemm {self.dtype} {self.groups}x({self.m}x{self.n}x{self.k})"
         if self.op == "attention":
-            return (f"attention {self.dtype} b{self.batch} h{self.heads} q{self.seq_q} kv{self.seq_kv} "
-                    f"d{self.head_dim}{' causal' if self.causal else ''}")
+            return (
+                f"attention {self.dtype} b{self.batch} h{self.heads} q{self.seq_q} kv{self.seq_kv} "
+                f"d{self.head_dim}{' causal' if self.causal else ''}"
+            )
         return f"all_reduce {self.bytes / 2**20:.1f} MiB x{self.ranks}"
 
 
@@ -86,24 +88,35 @@ def read_rows(path: Path) -> list[KernelRow]:
         reader = csv.DictReader(fh)
         missing = set(FIELDS) - set(reader.fieldnames or [])
         if missing:
-            raise SpecError(f"not a perfsim kernel file: missing columns {', '.join(sorted(missing))}",
-                            source=str(path))
+            raise SpecError(
+                f"not a perfsim kernel file: missing columns {', '.join(sorted(missing))}", source=str(path)
+            )
         types = {f.name: f.type for f in fields(KernelRow)}
         for line, raw in enumerate(reader, start=2):
             values = {}
             for name in FIELDS:
                 text = raw[name]
                 try:
-                    values[name] = int(float(text)) if types[name] in ("int", int) else (
-                        float(text) if types[name] in ("float", float) else text)
+                    values[name] = (
+                        int(float(text))
+                        if types[name] in ("int", int)
+                        else (float(text) if types[name] in ("float", float) else text)
+                    )
                 except ValueError:
-                    raise SpecError(f"column '{name}': '{text}' is not a number", source=f"{path.name}:{line}") from None
+                    raise SpecError(
+                        f"column '{name}': '{text}' is not a number", source=f"{path.name}:{line}"
+                    ) from None
             row = KernelRow(**values)
             if row.op not in OPS:
-                raise SpecError(f"op '{row.op}' unknown; allowed: {', '.join(OPS)}", source=f"{path.name}:{line}")
+                raise SpecError(
+                    f"op '{row.op}' unknown; allowed: {', '.join(OPS)}", source=f"{path.name}:{line}"
+                )
             if row.dtype not in DTYPES:
-                raise SpecError(f"dtype '{row.dtype}' unknown; allowed: {', '.join(DTYPES)}",
-                                source=f"{path.name}:{line}", field="dtype")
+                raise SpecError(
+                    f"dtype '{row.dtype}' unknown; allowed: {', '.join(DTYPES)}",
+                    source=f"{path.name}:{line}",
+                    field="dtype",
+                )
             if row.median_s <= 0:
                 raise SpecError("median_s must be positive", source=f"{path.name}:{line}")
             rows.append(row)

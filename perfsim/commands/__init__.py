@@ -4,5 +4,11 @@ from __future__ import annotations
 
 from perfsim.commands import calibration, collect, explain, inspect, predict, sweep
 
-REGISTRY = [inspect.register, predict.register, explain.register, calibration.register, sweep.register,
-            collect.register]
+REGISTRY = [
+    inspect.register,
+    predict.register,
+    explain.register,
+    calibration.register,
+    sweep.register,
+    collect.register,
+]

@@ -24,12 +24,23 @@ def _key_values(items: list[str], flag: str) -> dict[str, Any]:
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("files", nargs="*", help="Measurement CSV files or bench-serve JSON files (default: the bundled "
-                   "measurements).")
-    p.add_argument("--assume", action="append", metavar="KEY=VALUE",
-                   help="Fill a setting the data do not state (e.g. concurrency=512), or override a vllm serve flag.")
-    p.add_argument("--setup", metavar="YAML", help="Settings of bench-serve JSON runs (model, hw, precision, flags).")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="One setting of bench-serve JSON runs.")
+    p.add_argument(
+        "files",
+        nargs="*",
+        help="Measurement CSV files or bench-serve JSON files (default: the bundled measurements).",
+    )
+    p.add_argument(
+        "--assume",
+        action="append",
+        metavar="KEY=VALUE",
+        help="Fill a setting the data do not state (e.g. concurrency=512), or override a vllm serve flag.",
+    )
+    p.add_argument(
+        "--setup", metavar="YAML", help="Settings of bench-serve JSON runs (model, hw, precision, flags)."
+    )
+    p.add_argument(
+        "--set", action="append", metavar="KEY=VALUE", help="One setting of bench-serve JSON runs."
+    )
     p.add_argument("--workers", type=int, default=None, help="Parallel simulation processes [default: CPUs].")
 
 
@@ -51,23 +62,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``validate`` and ``calibrate``."""
     p = sub.add_parser("validate", help="Predict measured runs and report the errors.")
     _add_data_args(p)
-    p.add_argument("--calibration", default="default",
-                   help="Profile name or YAML ('none' = spec-only) [default: the vLLM 0.14.1 profile].")
+    p.add_argument(
+        "--calibration",
+        default="default",
+        help="Profile name or YAML ('none' = spec-only) [default: the vLLM 0.14.1 profile].",
+    )
     p.add_argument("--plot", metavar="FILE", help="Write a parity plot (PNG/SVG/PDF).")
-    p.add_argument("--kernels", metavar="CSV", help="Validate per-operator times against a kernel measurement file "
-                   "from `perfsim collect` instead.")
+    p.add_argument(
+        "--kernels",
+        metavar="CSV",
+        help="Validate per-operator times against a kernel measurement file from `perfsim collect` instead.",
+    )
     p.add_argument("--hw", help="Hardware of the kernel file (default: guessed from its device name).")
     p.add_argument("--json", action="store_true", help="Print JSON.")
     p.set_defaults(handler=cmd_validate)
 
     p = sub.add_parser("calibrate", help="Fit the cost parameters to measurements (least squares + CV).")
     _add_data_args(p)
-    p.add_argument("--out", required=False, metavar="YAML", help="Write the profile here (e.g. calibrations/mine.yaml).")
-    p.add_argument("--params", help="Comma-separated parameters to fit [default: the standard set, with the GEMM efficiency of each weight precision in the data].")
+    p.add_argument(
+        "--out", required=False, metavar="YAML", help="Write the profile here (e.g. calibrations/mine.yaml)."
+    )
+    p.add_argument(
+        "--params",
+        help="Comma-separated parameters to fit [default: the standard set, with the GEMM efficiency of each weight precision in the data].",
+    )
     p.add_argument("--no-cv", action="store_true", help="Skip leave-one-group-out cross-validation.")
-    p.add_argument("--max-nfev", type=int, default=FIT_MAX_NFEV,
-                   help=f"Maximum fit evaluations [default: {FIT_MAX_NFEV}].")
-    p.add_argument("--kernels", metavar="CSV", help="Fit efficiency curves from a `perfsim collect` kernel file.")
+    p.add_argument(
+        "--max-nfev",
+        type=int,
+        default=FIT_MAX_NFEV,
+        help=f"Maximum fit evaluations [default: {FIT_MAX_NFEV}].",
+    )
+    p.add_argument(
+        "--kernels", metavar="CSV", help="Fit efficiency curves from a `perfsim collect` kernel file."
+    )
     p.add_argument("--hw", help="Hardware of the kernel file (default: guessed from its device name).")
     p.set_defaults(handler=cmd_calibrate)
 
@@ -121,13 +149,24 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     names = tuple(n.strip() for n in args.params.split(",")) if args.params else None
     unknown = [n for n in names or () if n not in CostParams.model_fields]
     if unknown:
-        raise SpecError(f"--params: unknown {', '.join(unknown)}; allowed: {', '.join(CostParams.model_fields)}")
+        raise SpecError(
+            f"--params: unknown {', '.join(unknown)}; allowed: {', '.join(CostParams.model_fields)}"
+        )
     rows = _load_rows(args)
     names = names or default_fit_params(rows)
-    result, cvres, spec_only = run_calibration(rows, names=names, cv=not args.no_cv, workers=args.workers,
-                                               max_nfev=args.max_nfev)
-    table = [(n, f"{getattr(result.params, n):.4g}", CostParams.unit(n), f"+-{100 * result.rel_sigma[n]:.0f}%",
-              f"{getattr(CostParams(), n):.4g}") for n in names]
+    result, cvres, spec_only = run_calibration(
+        rows, names=names, cv=not args.no_cv, workers=args.workers, max_nfev=args.max_nfev
+    )
+    table = [
+        (
+            n,
+            f"{getattr(result.params, n):.4g}",
+            CostParams.unit(n),
+            f"+-{100 * result.rel_sigma[n]:.0f}%",
+            f"{getattr(CostParams(), n):.4g}",
+        )
+        for n in names
+    ]
     print(format_table(table, ["parameter", "value", "unit", "1 sigma", "default"], align="lrlrr"))
     name = Path(args.out).stem if args.out else "calibration"
     from perfsim.calibration.measurements import default_measurement_files

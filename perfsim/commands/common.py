@@ -27,7 +27,9 @@ def check_output_path(path: str, suffixes: tuple[str, ...] | None = None) -> Non
     if not target.parent.exists():
         raise SpecError(f"folder {target.parent} does not exist", source=str(path))
     if suffixes and target.suffix.lower() not in suffixes:
-        raise SpecError(f"unsupported file type '{target.suffix}'; allowed: {', '.join(suffixes)}", source=str(path))
+        raise SpecError(
+            f"unsupported file type '{target.suffix}'; allowed: {', '.join(suffixes)}", source=str(path)
+        )
 
 
 def check_output_folder(path: str) -> None:
@@ -39,8 +41,9 @@ def check_output_folder(path: str) -> None:
         raise SpecError(f"folder {target.parent} does not exist", source=str(path))
 
 
-def resolve_for_cli(model: Model, hw: HardwareSpec, dep: Deployment, *, must_fit: bool = True
-                    ) -> tuple[ResolvedDeployment, MemoryPlan, list[str]]:
+def resolve_for_cli(
+    model: Model, hw: HardwareSpec, dep: Deployment, *, must_fit: bool = True
+) -> tuple[ResolvedDeployment, MemoryPlan, list[str]]:
     """Resolve vLLM defaults (auto TP = the smallest that fits) and check the memory plan.
 
     Errors name the command-line flag (``--tensor-parallel-size: ...``) or say by how much it does not fit.

@@ -22,16 +22,28 @@ _DECODE = re.compile(r"^(\d+)@(\d+)$")
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``explain``."""
     p = sub.add_parser(
-        "explain", help="Break down one engine step for a described batch, by operator.",
+        "explain",
+        help="Break down one engine step for a described batch, by operator.",
         description="Cost of one vLLM engine step. Example: perfsim explain --hw gb300 --precision fp4 -tp 2 "
-                    "--prefill 2048x8 --decode 256@2048")
+        "--prefill 2048x8 --decode 256@2048",
+    )
     add_model_arguments(p, Setup, title="model and hardware")
     add_model_arguments(p, Deployment, title="deployment (vllm serve flags)")
-    p.add_argument("--prefill", action="append", default=[], metavar="TOKENSxREQS[@CONTEXT]",
-                   help="Prefill chunks: TOKENS new tokens for each of REQS requests, after CONTEXT cached tokens "
-                        "(e.g. 2048x8, or 4096x1@8192 for a later chunk). Repeatable.")
-    p.add_argument("--decode", action="append", default=[], metavar="REQS@CONTEXT",
-                   help="Decoding requests: REQS requests with CONTEXT tokens each (e.g. 256@2048). Repeatable.")
+    p.add_argument(
+        "--prefill",
+        action="append",
+        default=[],
+        metavar="TOKENSxREQS[@CONTEXT]",
+        help="Prefill chunks: TOKENS new tokens for each of REQS requests, after CONTEXT cached tokens "
+        "(e.g. 2048x8, or 4096x1@8192 for a later chunk). Repeatable.",
+    )
+    p.add_argument(
+        "--decode",
+        action="append",
+        default=[],
+        metavar="REQS@CONTEXT",
+        help="Decoding requests: REQS requests with CONTEXT tokens each (e.g. 256@2048). Repeatable.",
+    )
     p.add_argument("--calibration", default="none", help="Calibration profile name or file [default: none].")
     p.add_argument("--json", action="store_true", help="Print JSON.")
     p.set_defaults(handler=cmd_explain)
@@ -74,9 +86,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     resolved, _plan, notes = resolve_for_cli(model, hw, dep, must_fit=False)
     new, ctx = parse_batch(args.prefill, args.decode, resolved.num_speculative_tokens)
     if sum(new) > resolved.max_num_batched_tokens:
-        notes.append(f"the batch has {sum(new)} new tokens, more than max_num_batched_tokens "
-                     f"{resolved.max_num_batched_tokens}: vLLM would split it over several steps "
-                     f"(raise --max-num-batched-tokens to schedule it at once)")
+        notes.append(
+            f"the batch has {sum(new)} new tokens, more than max_num_batched_tokens "
+            f"{resolved.max_num_batched_tokens}: vLLM would split it over several steps "
+            f"(raise --max-num-batched-tokens to schedule it at once)"
+        )
     if len(new) > resolved.max_num_seqs:
         notes.append(f"the batch has {len(new)} requests, more than max_num_seqs {resolved.max_num_seqs}")
     params, provenance = load_params(args.calibration, hw)
@@ -84,17 +98,33 @@ def cmd_explain(args: argparse.Namespace) -> int:
     stats = cost_model.stats(new, ctx)
     cost = cost_model.step([stats] * resolved.dp)
     if args.json:
-        out = {"model": model.name, "precision": model.precision, "hw": hw.name, "tensor_parallel_size": resolved.tp,
-               "data_parallel_size": resolved.dp, "calibration": provenance, "batch": {
-                   "num_reqs": stats.num_reqs, "num_tokens": stats.num_tokens, "prefill_reqs": stats.pre_reqs,
-                   "decode_reqs": stats.dec_reqs}, "notes": notes, "step": cost.to_dict()}
+        out = {
+            "model": model.name,
+            "precision": model.precision,
+            "hw": hw.name,
+            "tensor_parallel_size": resolved.tp,
+            "data_parallel_size": resolved.dp,
+            "calibration": provenance,
+            "batch": {
+                "num_reqs": stats.num_reqs,
+                "num_tokens": stats.num_tokens,
+                "prefill_reqs": stats.pre_reqs,
+                "decode_reqs": stats.dec_reqs,
+            },
+            "notes": notes,
+            "step": cost.to_dict(),
+        }
         print(json.dumps(out, indent=2))
         return 0
-    print(f"{model.name} {model.precision} on {hw.name}, -tp {resolved.tp}"
-          f"{f' -dp {resolved.dp}' if resolved.dp > 1 else ''}{' (EP)' if resolved.ep > 1 else ''}; "
-          f"calibration: {provenance}")
-    print(f"batch per engine: {stats.num_reqs} requests, {stats.num_tokens} tokens ({stats.pre_reqs} prefill, "
-          f"{stats.dec_reqs} decode); CUDA graphs: {cost.graph_mode} ({cost.padded_tokens} padded tokens)")
+    print(
+        f"{model.name} {model.precision} on {hw.name}, -tp {resolved.tp}"
+        f"{f' -dp {resolved.dp}' if resolved.dp > 1 else ''}{' (EP)' if resolved.ep > 1 else ''}; "
+        f"calibration: {provenance}"
+    )
+    print(
+        f"batch per engine: {stats.num_reqs} requests, {stats.num_tokens} tokens ({stats.pre_reqs} prefill, "
+        f"{stats.dec_reqs} decode); CUDA graphs: {cost.graph_mode} ({cost.padded_tokens} padded tokens)"
+    )
     for note in notes:
         print(f"note: {note}")
     print()
@@ -107,16 +137,45 @@ def format_step(cost: StepCost) -> str:
     total = cost.gpu_s or 1.0
     rows = []
     for op in sorted(cost.ops, key=lambda o: -o.time_s):
-        rows.append((op.name, op.category, op.time_s * 1e3, 100 * op.time_s / total, op.bound, op.dtype or "-",
-                     op.flops / 1e12, op.bytes / 1e9, op.comm_bytes / 1e9))
-    rows.append(("kernel boundaries", "overhead", cost.overhead_s * 1e3, 100 * cost.overhead_s / total,
-                 "overhead", "-", 0.0, 0.0, 0.0))
-    table = format_table(rows, ["operator", "category", "time ms", "% of GPU", "bound", "dtype", "TFLOP", "GB",
-                                "link GB"], align="llrrllrrr")
-    share = ", ".join(f"{k} {100 * v / total:.0f}%" for k, v in
-                      sorted(cost.by_category().items(), key=lambda kv: -kv[1]) if v > 0)
+        rows.append(
+            (
+                op.name,
+                op.category,
+                op.time_s * 1e3,
+                100 * op.time_s / total,
+                op.bound,
+                op.dtype or "-",
+                op.flops / 1e12,
+                op.bytes / 1e9,
+                op.comm_bytes / 1e9,
+            )
+        )
+    rows.append(
+        (
+            "kernel boundaries",
+            "overhead",
+            cost.overhead_s * 1e3,
+            100 * cost.overhead_s / total,
+            "overhead",
+            "-",
+            0.0,
+            0.0,
+            0.0,
+        )
+    )
+    table = format_table(
+        rows,
+        ["operator", "category", "time ms", "% of GPU", "bound", "dtype", "TFLOP", "GB", "link GB"],
+        align="llrrllrrr",
+    )
+    share = ", ".join(
+        f"{k} {100 * v / total:.0f}%"
+        for k, v in sorted(cost.by_category().items(), key=lambda kv: -kv[1])
+        if v > 0
+    )
     lines = [
-        table, "",
+        table,
+        "",
         f"GPU forward {cost.gpu_s * 1e3:.2f} ms, CPU launch {cost.launch_s * 1e3:.2f} ms, "
         f"CPU step {cost.cpu_s * 1e3:.2f} ms -> step {cost.total_s * 1e3:.2f} ms",
         f"by category: {share}",

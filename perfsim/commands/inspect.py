@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     hw.set_defaults(handler=cmd_show_hw)
     model = kinds.add_parser("model", help="A model spec (name, alias, folder or config.json path).")
     model.add_argument("name")
-    model.add_argument("--precision", choices=PRECISION_CHOICES, default="fp4", help="Weight recipe [default: fp4].")
+    model.add_argument(
+        "--precision", choices=PRECISION_CHOICES, default="fp4", help="Weight recipe [default: fp4]."
+    )
     model.add_argument("--json", action="store_true", help="Print JSON.")
     model.set_defaults(handler=cmd_show_model)
     p.set_defaults(handler=lambda args: (p.print_help(), 2)[1])
@@ -47,8 +49,12 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     print(format_table([(k, v) for k, v in hardware.items()], ["hardware", "product"]))
     print()
-    print(format_table([(k, v["hf_repo"], ", ".join(v["aliases"])) for k, v in models.items()],
-                       ["model", "hugging face repo", "aliases"]))
+    print(
+        format_table(
+            [(k, v["hf_repo"], ", ".join(v["aliases"])) for k, v in models.items()],
+            ["model", "hugging face repo", "aliases"],
+        )
+    )
     return 0
 
 
@@ -78,12 +84,18 @@ def cmd_show_hw(args: argparse.Namespace) -> int:
     rows = []
     for p, q in hw.peak_dense.items():
         rows.append((f"peak dense {p}", f"{q.value:g} {q.unit}", q.status.value, q.source))
-    for label, q in (("HBM capacity", hw.hbm_capacity), ("HBM usable (driver)", hw.hbm_usable),
-                     ("HBM bandwidth", hw.hbm_bandwidth),
-                     ("scale-up per direction", hw.scaleup.bandwidth_per_direction),
-                     ("scale-up domain", hw.scaleup.domain_size),
-                     ("scale-out per direction", hw.scaleout.bandwidth_per_direction),
-                     ("SMs", hw.sm_count), ("L2", hw.l2_cache), ("SFU exp2", hw.sfu_exp_rate), ("TDP", hw.tdp)):
+    for label, q in (
+        ("HBM capacity", hw.hbm_capacity),
+        ("HBM usable (driver)", hw.hbm_usable),
+        ("HBM bandwidth", hw.hbm_bandwidth),
+        ("scale-up per direction", hw.scaleup.bandwidth_per_direction),
+        ("scale-up domain", hw.scaleup.domain_size),
+        ("scale-out per direction", hw.scaleout.bandwidth_per_direction),
+        ("SMs", hw.sm_count),
+        ("L2", hw.l2_cache),
+        ("SFU exp2", hw.sfu_exp_rate),
+        ("TDP", hw.tdp),
+    ):
         if q is not None:
             rows.append((label, f"{q.value:g} {q.unit}", q.status.value, q.source))
     print(format_table(rows, ["quantity", "value", "status", "source"], align="llll"))
@@ -147,14 +159,22 @@ def cmd_show_model(args: argparse.Namespace) -> int:
         ("total parameters", human_count(s["total_params"])),
         ("active parameters (per token, lm_head incl.)", human_count(s["active_params"])),
         ("MTP module parameters", human_count(s["mtp_params"])),
-        ("layers", f"{arch.num_layers} ({arch.num_dense_layers} dense + {arch.num_moe_layers} MoE)"
-                   f"{f' + {arch.num_mtp_layers} MTP' if arch.num_mtp_layers else ''}"),
+        (
+            "layers",
+            f"{arch.num_layers} ({arch.num_dense_layers} dense + {arch.num_moe_layers} MoE)"
+            f"{f' + {arch.num_mtp_layers} MTP' if arch.num_mtp_layers else ''}",
+        ),
         ("attention", s["layers"]["attention"]),
-        ("experts", f"{arch.moe.num_experts} routed (top-{arch.moe.top_k}) + {arch.moe.num_shared_experts} shared"),
+        (
+            "experts",
+            f"{arch.moe.num_experts} routed (top-{arch.moe.top_k}) + {arch.moe.num_shared_experts} shared",
+        ),
     ]
     for precision, b in s["weight_bytes"].items():
         rows.append((f"weights at {precision}", human_bytes(b)))
-    rows.append((f"KV bytes per token ({s['kv_cache_dtype_auto']}, all layers)", f"{s['kv_bytes_per_token']:,}"))
+    rows.append(
+        (f"KV bytes per token ({s['kv_cache_dtype_auto']}, all layers)", f"{s['kv_bytes_per_token']:,}")
+    )
     print(format_table(rows, ["quantity", "value"], align="ll"))
     print()
     print(format_table(sorted(s["module_dtypes"].items()), ["module", "weight dtype"], align="ll"))

@@ -19,17 +19,24 @@ from perfsim.specs.setup import Setup
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``predict``."""
     p = sub.add_parser(
-        "predict", help="Predict serving throughput and latency (vLLM + vllm bench serve).",
+        "predict",
+        help="Predict serving throughput and latency (vLLM + vllm bench serve).",
         description="Simulate `vllm serve` + `vllm bench serve` (random dataset). Without workload flags it "
-                    "predicts the two published headline scenarios of DeepSeek-V3.2 (prefill-only ISL 2048 / "
-                    "OSL 1 at concurrency 64; mixed ISL 2048 / OSL 1024 at concurrency 256; 1000 prompts).")
+        "predicts the two published headline scenarios of DeepSeek-V3.2 (prefill-only ISL 2048 / "
+        "OSL 1 at concurrency 64; mixed ISL 2048 / OSL 1024 at concurrency 256; 1000 prompts).",
+    )
     add_model_arguments(p, Setup, title="model and hardware")
     add_model_arguments(p, Deployment, title="deployment (vllm serve flags)")
     add_model_arguments(p, BenchConfig, title="workload (vllm bench serve flags)")
-    p.add_argument("--calibration", default="default",
-                   help="Calibration profile name or YAML ('none' = spec-only) [default: the vLLM 0.14.1 profile].")
+    p.add_argument(
+        "--calibration",
+        default="default",
+        help="Calibration profile name or YAML ('none' = spec-only) [default: the vLLM 0.14.1 profile].",
+    )
     p.add_argument("--label", default="", help="Label stored in the result (like bench serve's --label).")
-    p.add_argument("--json", metavar="FILE", help="Write a JSON array (one object per scenario) to FILE, '-' = stdout.")
+    p.add_argument(
+        "--json", metavar="FILE", help="Write a JSON array (one object per scenario) to FILE, '-' = stdout."
+    )
     p.set_defaults(handler=cmd_predict)
 
 
@@ -52,8 +59,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     to_stdout = args.json == "-"
     predictions: list[Prediction] = []
     for label, bench in scenarios.items():
-        pred = predict(model, hw, deployment=dep, bench=bench, calibration=args.calibration, label=label,
-                       progress=not to_stdout)
+        pred = predict(
+            model,
+            hw,
+            deployment=dep,
+            bench=bench,
+            calibration=args.calibration,
+            label=label,
+            progress=not to_stdout,
+        )
         predictions.append(pred)
         if not to_stdout:
             print(pred.summary())

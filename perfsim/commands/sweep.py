@@ -11,10 +11,12 @@ from perfsim.errors import SpecError
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``sweep``."""
     p = sub.add_parser(
-        "sweep", help="Predict every point of a grid of settings (what-if studies).",
+        "sweep",
+        help="Predict every point of a grid of settings (what-if studies).",
         description="GRID.yaml has 'base' (settings shared by every point) and 'grid' (setting -> list of values); "
-                    "settings are predict flags in snake_case (max_concurrency, tensor_parallel_size, precision, "
-                    "hw, ...) or hw_scale.<factor> (hbm_bandwidth, flops, ...). See examples/grid.yaml.")
+        "settings are predict flags in snake_case (max_concurrency, tensor_parallel_size, precision, "
+        "hw, ...) or hw_scale.<factor> (hbm_bandwidth, flops, ...). See examples/grid.yaml.",
+    )
     p.add_argument("--grid", required=True, metavar="GRID.yaml", help="The grid file.")
     p.add_argument("--out", required=True, metavar="CSV", help="Where to write one row per point.")
     p.add_argument("--plot", metavar="DIR", help="Write standard plots of the results into DIR.")
@@ -29,12 +31,15 @@ def load_grid(path: Path) -> tuple[dict, dict]:
     data = load_yaml_file(path)
     unknown = set(data) - {"base", "grid", "description"}
     if unknown:
-        raise SpecError(f"unknown top-level keys {', '.join(sorted(unknown))}; allowed: base, grid, description",
-                        source=str(path))
+        raise SpecError(
+            f"unknown top-level keys {', '.join(sorted(unknown))}; allowed: base, grid, description",
+            source=str(path),
+        )
     grid = data.get("grid")
     if not isinstance(grid, dict) or not grid:
-        raise SpecError("expected a non-empty 'grid' mapping of setting -> list of values", source=str(path),
-                        field="grid")
+        raise SpecError(
+            "expected a non-empty 'grid' mapping of setting -> list of values", source=str(path), field="grid"
+        )
     base = data.get("base") or {}
     if not isinstance(base, dict):
         raise SpecError("expected a mapping", source=str(path), field="base")
@@ -66,8 +71,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     result = sweep(grid, base=base, workers=args.workers)
     result.write_csv(args.out)
     failed = [r for r in result.records if r.get("error")]
-    print(f"{len(result)} points in {result.wall_s:.1f} s -> {args.out}"
-          f"{f' ({len(failed)} could not be predicted; see the error column)' if failed else ''}")
+    print(
+        f"{len(result)} points in {result.wall_s:.1f} s -> {args.out}"
+        f"{f' ({len(failed)} could not be predicted; see the error column)' if failed else ''}"
+    )
     if args.plot:
         from perfsim.plots import sweep_plots
 

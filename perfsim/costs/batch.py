@@ -85,7 +85,9 @@ def _sums(new: np.ndarray, ctx: np.ndarray, topk: int | None, max_len: int) -> t
     return t_new, t_kv, t_pairs, t_sparse
 
 
-def batch_stats(new_tokens, context_tokens, *, decode_threshold: int = 1, topk: int | None = None) -> BatchStats:
+def batch_stats(
+    new_tokens, context_tokens, *, decode_threshold: int = 1, topk: int | None = None
+) -> BatchStats:
     """Reduce per-request (new, context) token counts to ``BatchStats``.
 
     ``decode_threshold``: requests with at most this many new tokens take the decode kernels (vLLM's
@@ -110,16 +112,27 @@ def batch_stats(new_tokens, context_tokens, *, decode_threshold: int = 1, topk: 
     p_max = int((p_new + p_ctx).max())
     s_new, s_kv, s_pairs, s_sparse = _sums(p_new, p_ctx, topk, p_max)
     return BatchStats(
-        num_reqs=n, num_tokens=t_new,
-        dec_reqs=n - int(pre.size), dec_tokens=t_new - s_new, dec_kv_tokens=t_kv - s_kv,
-        dec_pairs=t_pairs - s_pairs, dec_sparse_pairs=t_sparse - s_sparse,
-        pre_reqs=int(pre.size), pre_tokens=s_new, pre_kv_tokens=s_kv, pre_ctx_tokens=int(p_ctx.sum()),
-        pre_pairs=s_pairs, pre_sparse_pairs=s_sparse, max_seq_len=max_len, uniform_query=uniform,
+        num_reqs=n,
+        num_tokens=t_new,
+        dec_reqs=n - int(pre.size),
+        dec_tokens=t_new - s_new,
+        dec_kv_tokens=t_kv - s_kv,
+        dec_pairs=t_pairs - s_pairs,
+        dec_sparse_pairs=t_sparse - s_sparse,
+        pre_reqs=int(pre.size),
+        pre_tokens=s_new,
+        pre_kv_tokens=s_kv,
+        pre_ctx_tokens=int(p_ctx.sum()),
+        pre_pairs=s_pairs,
+        pre_sparse_pairs=s_sparse,
+        max_seq_len=max_len,
+        uniform_query=uniform,
     )
 
 
-def uniform_decode_stats(num_reqs: int, context_tokens: int, *, decode_threshold: int = 1,
-                         topk: int | None = None) -> BatchStats:
+def uniform_decode_stats(
+    num_reqs: int, context_tokens: int, *, decode_threshold: int = 1, topk: int | None = None
+) -> BatchStats:
     """``batch_stats`` of ``num_reqs`` one-token decodes that all follow ``context_tokens`` cached tokens.
 
     ``decode_threshold`` (>= 1, as vLLM's always is) is accepted for symmetry with ``batch_stats``.
@@ -129,4 +142,6 @@ def uniform_decode_stats(num_reqs: int, context_tokens: int, *, decode_threshold
     kv = context_tokens + 1
     pairs = num_reqs * kv
     sparse = num_reqs * min(kv, topk) if topk else pairs
-    return BatchStats(num_reqs, num_reqs, num_reqs, num_reqs, pairs, pairs, sparse, 0, 0, 0, 0, 0, 0, kv, True)
+    return BatchStats(
+        num_reqs, num_reqs, num_reqs, num_reqs, pairs, pairs, sparse, 0, 0, 0, 0, 0, 0, kv, True
+    )

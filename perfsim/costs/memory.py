@@ -90,8 +90,9 @@ class MemoryPlan:
         return self.kv_cache_bytes >= self.kv_bytes_per_token * max_model_len
 
 
-def weight_shares(model: Model, *, tp: int = 1, moe_gpus: int = 1, with_mtp: bool = False,
-                  runtime_copies: bool = True) -> list[WeightShare]:
+def weight_shares(
+    model: Model, *, tp: int = 1, moe_gpus: int = 1, with_mtp: bool = False, runtime_copies: bool = True
+) -> list[WeightShare]:
     """Weight bytes per module class on one GPU, following vLLM's sharding of DeepSeek models.
 
     Replicated on every rank: fused q_a/kv_a projection, the V3.2 indexer, norms, router. Split by TP:
@@ -127,10 +128,16 @@ def weight_shares(model: Model, *, tp: int = 1, moe_gpus: int = 1, with_mtp: boo
         n_moe = n - n_dense
         add(f"{prefix}dense_mlp", n_dense * arch.dense_mlp_params / tp, dt("dense_mlp"))
         add(f"{prefix}router", n_moe * arch.router_params, "bf16")
-        add(f"{prefix}shared_experts", n_moe * arch.moe.num_shared_experts * arch.expert_params / tp,
-            dt("shared_expert"))
-        add(f"{prefix}routed_experts", n_moe * arch.moe.num_experts * arch.expert_params / moe_gpus,
-            dt("routed_experts"))
+        add(
+            f"{prefix}shared_experts",
+            n_moe * arch.moe.num_shared_experts * arch.expert_params / tp,
+            dt("shared_expert"),
+        )
+        add(
+            f"{prefix}routed_experts",
+            n_moe * arch.moe.num_experts * arch.expert_params / moe_gpus,
+            dt("routed_experts"),
+        )
 
     decoder_layers("", n_layers, arch.num_dense_layers, mtp=False)
     add("embedding", arch.embedding_params / tp, rec.dtype("embedding"))
@@ -168,8 +175,13 @@ def activation_peak_bytes(model: Model, dep: ResolvedDeployment) -> float:
         # top-k indices of every token (a second buffer for the MTP drafter's)
         attn += tokens * arch.indexer.topk * INDEX_BYTES * (2 if dep.num_speculative_tokens else 1)
     else:
-        ws = min(max(MLA_WORKSPACE_MAX_LEN_FACTOR * dep.max_model_len,
-                     MLA_WORKSPACE_PAGES_PER_SEQ * dep.max_num_seqs * dep.block_size), MLA_WORKSPACE_CAP_TOKENS)
+        ws = min(
+            max(
+                MLA_WORKSPACE_MAX_LEN_FACTOR * dep.max_model_len,
+                MLA_WORKSPACE_PAGES_PER_SEQ * dep.max_num_seqs * dep.block_size,
+            ),
+            MLA_WORKSPACE_CAP_TOKENS,
+        )
         ws = max(ws, dep.max_num_seqs * dep.block_size)
         attn = ws * heads * (arch.mla.qk_nope_head_dim + arch.mla.v_head_dim) * ACT_BYTES
     rows = min(dep.max_num_seqs, tokens) * (1 + dep.num_speculative_tokens)
@@ -179,18 +191,22 @@ def activation_peak_bytes(model: Model, dep: ResolvedDeployment) -> float:
 
 def memory_plan(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> MemoryPlan:
     """Per-GPU memory plan and KV capacity by vLLM's formula."""
-    weights = tuple(weight_shares(model, tp=dep.tp, moe_gpus=dep.tp * dep.dp,
-                                  with_mtp=dep.num_speculative_tokens > 0))
+    weights = tuple(
+        weight_shares(model, tp=dep.tp, moe_gpus=dep.tp * dep.dp, with_mtp=dep.num_speculative_tokens > 0)
+    )
     usable = hw.hbm_usable_bytes
     budget = math.ceil(usable * dep.gpu_memory_utilization)
     act = activation_peak_bytes(model, dep)
     per_layer = kv_bytes_per_token_layer(model, dep.kv_cache_dtype)
     layers = model.arch.num_layers + (1 if dep.num_speculative_tokens else 0)
     per_token = per_layer * layers
-    plan = MemoryPlan(usable, budget, weights, act, NON_TORCH_BYTES, per_token, per_layer, layers,
-                      dep.block_size, 0)
+    plan = MemoryPlan(
+        usable, budget, weights, act, NON_TORCH_BYTES, per_token, per_layer, layers, dep.block_size, 0
+    )
     free = plan.kv_cache_bytes
-    blocks = max(0, math.floor(free / (per_token * dep.block_size)) - 1) if free > 0 else 0  # minus the null block
+    blocks = (
+        max(0, math.floor(free / (per_token * dep.block_size)) - 1) if free > 0 else 0
+    )  # minus the null block
     return dataclasses.replace(plan, num_gpu_blocks=blocks)
 
 
@@ -205,10 +221,17 @@ def check_fits(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> Memor
     need = plan.kv_bytes_per_token * dep.max_model_len
     short = need - plan.kv_cache_bytes
     suggestion = ""
-    fit_tp = smallest_fitting_tp(model, hw, Deployment(
-        data_parallel_size=dep.dp, enable_expert_parallel=dep.ep > 1,
-        num_speculative_tokens=dep.num_speculative_tokens, max_model_len=dep.max_model_len,
-        gpu_memory_utilization=dep.gpu_memory_utilization))
+    fit_tp = smallest_fitting_tp(
+        model,
+        hw,
+        Deployment(
+            data_parallel_size=dep.dp,
+            enable_expert_parallel=dep.ep > 1,
+            num_speculative_tokens=dep.num_speculative_tokens,
+            max_model_len=dep.max_model_len,
+            gpu_memory_utilization=dep.gpu_memory_utilization,
+        ),
+    )
     if fit_tp is not None and fit_tp != dep.tp:
         suggestion = f" The smallest tensor parallelism that fits is -tp {fit_tp}."
     raise DoesNotFitError(
@@ -217,13 +240,16 @@ def check_fits(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> Memor
         f"activations and workspaces ~{(plan.activation_peak_bytes + plan.non_torch_bytes) / GiB:.1f} GiB, of a "
         f"{plan.budget_bytes / GiB:.1f} GiB budget (gpu_memory_utilization {dep.gpu_memory_utilization} x "
         f"{plan.usable_bytes / GiB:.1f} GiB); the KV cache for one {dep.max_model_len}-token request needs "
-        f"{need / GiB:.1f} GiB more: {short / GiB:.1f} GiB short.{suggestion}")
+        f"{need / GiB:.1f} GiB more: {short / GiB:.1f} GiB short.{suggestion}"
+    )
 
 
 def no_fitting_tp_message(model: Model, hw: HardwareSpec) -> str:
     """Why automatic TP found nothing: the model does not fit any TP group inside one scale-up domain."""
-    return (f"{model.name} ({model.precision}) does not fit on any tensor-parallel group of {hw.name} "
-            f"within its {hw.scaleup_domain_gpus}-GPU scale-up domain")
+    return (
+        f"{model.name} ({model.precision}) does not fit on any tensor-parallel group of {hw.name} "
+        f"within its {hw.scaleup_domain_gpus}-GPU scale-up domain"
+    )
 
 
 def smallest_fitting_tp(model: Model, hw: HardwareSpec, dep: Deployment) -> int | None:

@@ -31,13 +31,27 @@ class OpTime:
 
     def to_dict(self) -> dict:
         """Plain dict for JSON."""
-        return {"name": self.name, "category": self.category, "layers": self.layers, "time_s": self.time_s,
-                "flops": self.flops, "bytes": self.bytes, "comm_bytes": self.comm_bytes, "bound": self.bound,
-                "dtype": self.dtype}
+        return {
+            "name": self.name,
+            "category": self.category,
+            "layers": self.layers,
+            "time_s": self.time_s,
+            "flops": self.flops,
+            "bytes": self.bytes,
+            "comm_bytes": self.comm_bytes,
+            "bound": self.bound,
+            "dtype": self.dtype,
+        }
 
 
-def roofline(flops: float, flops_per_s: float, bytes_: float, bytes_per_s: float,
-             exps: float = 0.0, exps_per_s: float = 0.0) -> tuple[float, str]:
+def roofline(
+    flops: float,
+    flops_per_s: float,
+    bytes_: float,
+    bytes_per_s: float,
+    exps: float = 0.0,
+    exps_per_s: float = 0.0,
+) -> tuple[float, str]:
     """Time (s) and bound of an operator from its work and the achievable rates."""
     t_compute = flops / flops_per_s if flops else 0.0
     t_memory = bytes_ / bytes_per_s if bytes_ else 0.0
@@ -62,7 +76,9 @@ def achievable_bandwidth(bandwidth_Bps: float, nbytes: float, bytes_half: float)
     return bandwidth_Bps * nbytes / (nbytes + bytes_half) if bytes_half > 0 and nbytes > 0 else bandwidth_Bps
 
 
-def gemm_efficiency(m: float, n: float, k: float, peak_fraction: float, m_half: float, nk_half: float) -> float:
+def gemm_efficiency(
+    m: float, n: float, k: float, peak_fraction: float, m_half: float, nk_half: float
+) -> float:
     """Fraction of peak of an (m x k) @ (k x n) GEMM: saturating in each dimension.
 
     Small M wastes tile rows; small N leaves SMs idle (wave quantization); short K leaves too few

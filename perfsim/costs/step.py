@@ -115,11 +115,21 @@ class StepCost:
     def to_dict(self) -> dict:
         """Plain dict for JSON."""
         return {
-            "total_s": self.total_s, "gpu_s": self.gpu_s, "launch_s": self.launch_s, "cpu_s": self.cpu_s,
-            "overhead_s": self.overhead_s, "num_tokens": self.num_tokens, "padded_tokens": self.padded_tokens,
-            "num_reqs": self.num_reqs, "graph_mode": self.graph_mode, "flops": self.flops, "bytes": self.bytes,
-            "by_category_s": self.by_category(), "by_bound_s": self.by_bound(),
-            "ops": [o.to_dict() for o in self.ops], "notes": list(self.notes),
+            "total_s": self.total_s,
+            "gpu_s": self.gpu_s,
+            "launch_s": self.launch_s,
+            "cpu_s": self.cpu_s,
+            "overhead_s": self.overhead_s,
+            "num_tokens": self.num_tokens,
+            "padded_tokens": self.padded_tokens,
+            "num_reqs": self.num_reqs,
+            "graph_mode": self.graph_mode,
+            "flops": self.flops,
+            "bytes": self.bytes,
+            "by_category_s": self.by_category(),
+            "by_bound_s": self.by_bound(),
+            "ops": [o.to_dict() for o in self.ops],
+            "notes": list(self.notes),
         }
 
 
@@ -136,13 +146,20 @@ class _StaticPart:
 
 def _as_mtp(op: OpTime) -> OpTime:
     """The same operator, filed under the MTP drafter."""
-    return dataclasses.replace(op, name=op.name if op.name.startswith("mtp") else "mtp_" + op.name, category="mtp")
+    return dataclasses.replace(
+        op, name=op.name if op.name.startswith("mtp") else "mtp_" + op.name, category="mtp"
+    )
 
 
 def _scaled(op: OpTime, times: int) -> OpTime:
     """``times`` identical runs of an operator as one entry."""
-    return dataclasses.replace(op, time_s=op.time_s * times, flops=op.flops * times, bytes=op.bytes * times,
-                               comm_bytes=op.comm_bytes * times)
+    return dataclasses.replace(
+        op,
+        time_s=op.time_s * times,
+        flops=op.flops * times,
+        bytes=op.bytes * times,
+        comm_bytes=op.comm_bytes * times,
+    )
 
 
 #: Static-part caches shared by every StepCostModel built from equal specs, so that the points of a sweep
@@ -151,8 +168,9 @@ _SHARED_STATIC: OrderedDict[str, dict[tuple, _StaticPart]] = OrderedDict()
 _SHARED_STATIC_MAX = 8
 
 
-def _shared_static_cache(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, params: CostParams
-                         ) -> dict[tuple, _StaticPart]:
+def _shared_static_cache(
+    model: Model, hw: HardwareSpec, dep: ResolvedDeployment, params: CostParams
+) -> dict[tuple, _StaticPart]:
     key = "\n".join((repr(model), hw.model_dump_json(), repr(dep), params.model_dump_json()))
     cache = _SHARED_STATIC.get(key)
     if cache is None:
@@ -181,14 +199,16 @@ def capture_sizes(max_size: int, multiple_of: int = 1) -> list[int]:
 class StepCostModel:
     """Cost of engine steps for one model, GPU kind, deployment and set of cost parameters."""
 
-    def __init__(self, model: Model, hw: HardwareSpec, dep: ResolvedDeployment, params: CostParams | None = None):
+    def __init__(
+        self, model: Model, hw: HardwareSpec, dep: ResolvedDeployment, params: CostParams | None = None
+    ):
         self.model, self.hw, self.dep = model, hw, dep
         self.params = params or CostParams()
         p, arch = self.params, model.arch
         self.h = arch.hidden_size
         self.heads = arch.mla.num_heads // dep.tp
         self.bw = hw.hbm_bandwidth_Bps * p.hbm_eff
-        self.sfu = (hw.sfu_exp_rate.si("exp_rate") if hw.sfu_exp_rate else 0.0)
+        self.sfu = hw.sfu_exp_rate.si("exp_rate") if hw.sfu_exp_rate else 0.0
         self.eff = {"nvfp4": p.gemm_eff_nvfp4, "fp8": p.gemm_eff_fp8, "bf16": p.gemm_eff_bf16}
         self.peak = {d: hw.peak_flops(d) or 0.0 for d in ("nvfp4", "fp8", "bf16")}
         # skinny GEMMs (a few rows) run as CUDA-core GEMV / split-K kernels, not on wasted tensor tiles
@@ -198,13 +218,16 @@ class StepCostModel:
         self.moe_link = group_link(hw, dep.tp * dep.dp, p)
         spec_graphs = dep.cudagraph_mode == "FULL_AND_PIECEWISE" and dep.num_speculative_tokens
         multiple_of = 1 + dep.num_speculative_tokens if spec_graphs else 1
-        self.sizes = capture_sizes(dep.max_cudagraph_capture_size, multiple_of) if dep.cudagraph_mode != "NONE" else []
+        self.sizes = (
+            capture_sizes(dep.max_cudagraph_capture_size, multiple_of) if dep.cudagraph_mode != "NONE" else []
+        )
         spec_as_decode = BACKENDS[dep.attention_backend].spec_as_decode
         self.decode_threshold = 1 + dep.num_speculative_tokens if spec_as_decode else 1
         self.topk = arch.indexer.topk if arch.indexer else None
         self.kernels_attention = KERNELS_ATTENTION_DSA if self.topk else KERNELS_ATTENTION_MLA
-        self.sparse_padding = (SPARSE_PREFILL_HEAD_PADDING_BLACKWELL if hw.is_blackwell
-                               else SPARSE_PREFILL_HEAD_PADDING_HOPPER)
+        self.sparse_padding = (
+            SPARSE_PREFILL_HEAD_PADDING_BLACKWELL if hw.is_blackwell else SPARSE_PREFILL_HEAD_PADDING_HOPPER
+        )
         self._static_cache = _shared_static_cache(model, hw, dep, self.params)
 
     # ---- public API -----------------------------------------------------------------------------
@@ -217,10 +240,22 @@ class StepCostModel:
         batches = [ranks] if isinstance(ranks, BatchStats) else list(ranks)
         if len(batches) != self.dep.dp:
             batches = batches + [EMPTY] * (self.dep.dp - len(batches))
-        rank, (total, gpu, launch, cpu, overhead, static, dynamic), padded, graph = self._slowest_rank(batches)
+        rank, (total, gpu, launch, cpu, overhead, static, dynamic), padded, graph = self._slowest_rank(
+            batches
+        )
         b = batches[rank]
-        return StepCost(total, gpu, launch, cpu, overhead, static.ops + tuple(dynamic), b.num_tokens, padded,
-                        b.num_reqs, graph)
+        return StepCost(
+            total,
+            gpu,
+            launch,
+            cpu,
+            overhead,
+            static.ops + tuple(dynamic),
+            b.num_tokens,
+            padded,
+            b.num_reqs,
+            graph,
+        )
 
     def step_time(self, ranks: BatchStats | Sequence[BatchStats]) -> float:
         """Seconds of one step (the scheduler's step period)."""
@@ -251,19 +286,33 @@ class StepCostModel:
         """Bytes per input activation: W4A4 / W8A8 kernels read activations quantized by a previous kernel."""
         return WEIGHT_BYTES[compute_dtype] if compute_dtype in ("nvfp4", "fp8") else ACT_BYTES
 
-    def _gemm(self, name: str, category: str, layers: int, m: float, n: float, k: float, wdtype: str) -> OpTime:
+    def _gemm(
+        self, name: str, category: str, layers: int, m: float, n: float, k: float, wdtype: str
+    ) -> OpTime:
         """An (m x k) @ (k x n) GEMM with ``wdtype`` weights: one expert's grouped GEMM."""
         return self._grouped_gemm(name, layers, m, 1, n, k, wdtype, category)
 
-    def _grouped_gemm(self, name: str, layers: int, assignments: float, experts: float, n: float, k: float,
-                      wdtype: str, category: str = "moe") -> OpTime:
+    def _grouped_gemm(
+        self,
+        name: str,
+        layers: int,
+        assignments: float,
+        experts: float,
+        n: float,
+        k: float,
+        wdtype: str,
+        category: str = "moe",
+    ) -> OpTime:
         """``assignments`` token rows spread over ``experts`` (n x k) weight matrices, each read once."""
         cd = self._compute_dtype(wdtype)
         rows_per_expert = assignments / experts if experts else 0.0
-        eff = gemm_efficiency(rows_per_expert, n, k, self.eff[cd], self.params.gemm_m_half_tokens,
-                              self.params.gemm_nk_half)
+        eff = gemm_efficiency(
+            rows_per_expert, n, k, self.eff[cd], self.params.gemm_m_half_tokens, self.params.gemm_nk_half
+        )
         flops = 2.0 * assignments * n * k
-        nbytes = experts * n * k * WEIGHT_BYTES[wdtype] + assignments * (k * self._act_in_bytes(cd) + n * ACT_BYTES)
+        nbytes = experts * n * k * WEIGHT_BYTES[wdtype] + assignments * (
+            k * self._act_in_bytes(cd) + n * ACT_BYTES
+        )
         t, bound = roofline(flops, max(self.peak[cd] * eff, self.vector_flops), nbytes, self._bw(nbytes))
         return OpTime(name, category, layers, t * layers, flops * layers, nbytes * layers, 0.0, bound, cd)
 
@@ -275,8 +324,17 @@ class StepCostModel:
         t = nbytes / self._bw(nbytes) if nbytes > 0 else 0.0
         return OpTime(name, category, layers, t * layers, 0.0, nbytes * layers, 0.0, "memory")
 
-    def _attention_op(self, name: str, layers: int, flops: float, nbytes: float, exps: float, eff: float,
-                      dtype: str = "bf16", category: str = "attention") -> OpTime:
+    def _attention_op(
+        self,
+        name: str,
+        layers: int,
+        flops: float,
+        nbytes: float,
+        exps: float,
+        eff: float,
+        dtype: str = "bf16",
+        category: str = "attention",
+    ) -> OpTime:
         t, bound = roofline(flops, self.peak[dtype] * eff, nbytes, self._bw(nbytes), exps, self.sfu)
         return OpTime(name, category, layers, t * layers, flops * layers, nbytes * layers, 0.0, bound, dtype)
 
@@ -293,11 +351,13 @@ class StepCostModel:
         if part is None:
             arch = self.model.arch
             n_dense, n_moe, n_layers = arch.num_dense_layers, arch.num_moe_layers, arch.num_layers
-            ops = (self._embedding_ops(padded)
-                   + self._attention_static_ops(tokens, padded, n_layers, mtp=False)
-                   + self._dense_mlp_ops(padded, n_dense, mtp=False)
-                   + self._moe_ops(padded, moe_tokens, n_moe, mtp=False)
-                   + self._logits_ops(rows, "lm_head", self.model.recipe.dtype("lm_head")))
+            ops = (
+                self._embedding_ops(padded)
+                + self._attention_static_ops(tokens, padded, n_layers, mtp=False)
+                + self._dense_mlp_ops(padded, n_dense, mtp=False)
+                + self._moe_ops(padded, moe_tokens, n_moe, mtp=False)
+                + self._logits_ops(rows, "lm_head", self.model.recipe.dtype("lm_head"))
+            )
             kernels = n_layers * self.kernels_attention
             kernels += n_dense * KERNELS_DENSE_MLP + n_moe * KERNELS_MOE + KERNELS_OUTSIDE_LAYERS
             eager = self._eager_kernels(graph, kernels, n_layers)
@@ -322,8 +382,9 @@ class StepCostModel:
             ops += draft_ops
         return ops, kernels, eager
 
-    def _rank_times(self, b: BatchStats, padded: int, moe_tokens: int, graph: str
-                    ) -> tuple[float, float, float, float, float, _StaticPart, list[OpTime]]:
+    def _rank_times(
+        self, b: BatchStats, padded: int, moe_tokens: int, graph: str
+    ) -> tuple[float, float, float, float, float, _StaticPart, list[OpTime]]:
         """(total, gpu, launch, cpu, overhead) seconds of one rank's step, with its static and dynamic parts."""
         dep, p = self.dep, self.params
         rows = max(b.num_reqs, 1) * (1 + dep.num_speculative_tokens)
@@ -366,8 +427,9 @@ class StepCostModel:
         signature = (worst_rank, gpu >= launch, max(gpu, launch) >= cpu, tuple(o.bound for o in dynamic))
         return total, gpu, categories, signature
 
-    def decode_block_profile(self, contexts: Sequence[np.ndarray], steps: int
-                             ) -> tuple[np.ndarray, float, dict[str, float]]:
+    def decode_block_profile(
+        self, contexts: Sequence[np.ndarray], steps: int
+    ) -> tuple[np.ndarray, float, dict[str, float]]:
         """Step times (s) of ``steps`` identical one-token decode steps whose contexts grow by one per step.
 
         ``contexts`` holds, per DP rank, the context of each decoding request before the first step.
@@ -419,8 +481,11 @@ class StepCostModel:
     def _embedding_ops(self, t: int) -> list[OpTime]:
         ops = [self._memory_op("embedding", "other", 1, t * self.h * ACT_BYTES * 2)]
         if self.dep.tp > 1:  # VocabParallelEmbedding masks and all-reduces
-            ops.append(self._comm_op("embedding_allreduce", 1,
-                                     all_reduce(t * self.h * ACT_BYTES, self.dep.tp, self.tp_link)))
+            ops.append(
+                self._comm_op(
+                    "embedding_allreduce", 1, all_reduce(t * self.h * ACT_BYTES, self.dep.tp, self.tp_link)
+                )
+            )
         return ops
 
     def _attention_static_ops(self, tokens: int, t: int, layers: int, *, mtp: bool) -> list[OpTime]:
@@ -434,17 +499,35 @@ class StepCostModel:
         q_in = m.q_lora_rank or h
         ops = [
             self._memory_op("norms_rope", "other", layers, HIDDEN_PASSES_PER_LAYER * t * h * ACT_BYTES),
-            self._gemm("attn_qkv_a_proj", "attention_proj", layers, t, (m.q_lora_rank or 0) + m.latent_dim, h,
-                       dt("q_a")),
+            self._gemm(
+                "attn_qkv_a_proj",
+                "attention_proj",
+                layers,
+                t,
+                (m.q_lora_rank or 0) + m.latent_dim,
+                h,
+                dt("q_a"),
+            ),
             self._gemm("attn_q_b_proj", "attention_proj", layers, t, heads * m.qk_head_dim, q_in, dt("q_b")),
-            self._memory_op("kv_cache_write", "attention", layers, t * (m.latent_dim * ACT_BYTES + self.latent_entry_bytes)),
+            self._memory_op(
+                "kv_cache_write",
+                "attention",
+                layers,
+                t * (m.latent_dim * ACT_BYTES + self.latent_entry_bytes),
+            ),
         ]
         if self.topk:
             ops += self._indexer_proj_ops(t, layers, q_in, dt("indexer"))
             ops += self._absorb_ops(tokens, layers)  # sparse attention absorbs every token
-        ops.append(self._gemm("attn_o_proj", "attention_proj", layers, t, h, heads * m.v_head_dim, dt("o_proj")))
+        ops.append(
+            self._gemm("attn_o_proj", "attention_proj", layers, t, h, heads * m.v_head_dim, dt("o_proj"))
+        )
         if self.dep.tp > 1:
-            ops.append(self._comm_op("attn_allreduce", layers, all_reduce(t * h * ACT_BYTES, self.dep.tp, self.tp_link)))
+            ops.append(
+                self._comm_op(
+                    "attn_allreduce", layers, all_reduce(t * h * ACT_BYTES, self.dep.tp, self.tp_link)
+                )
+            )
         return ops
 
     def _attention_core_ops(self, b: BatchStats, layers: int, *, mtp: bool) -> list[OpTime]:
@@ -455,7 +538,9 @@ class StepCostModel:
 
     def _attention_ops(self, b: BatchStats, t: int, layers: int, *, mtp: bool) -> list[OpTime]:
         """The whole attention block (static and context-dependent parts)."""
-        return self._attention_static_ops(b.num_tokens, t, layers, mtp=mtp) + self._attention_core_ops(b, layers, mtp=mtp)
+        return self._attention_static_ops(b.num_tokens, t, layers, mtp=mtp) + self._attention_core_ops(
+            b, layers, mtp=mtp
+        )
 
     def _absorb_ops(self, tokens: int, layers: int) -> list[OpTime]:
         """W_UK and W_UV batched matmuls of the absorbed form (BF16 copies of kv_b), per query token."""
@@ -463,10 +548,24 @@ class StepCostModel:
         if tokens <= 0:
             return []
         return [
-            self._gemm("attn_absorb_w_uk", "attention", layers, tokens, self.heads * m.kv_lora_rank,
-                       m.qk_nope_head_dim, "bf16"),
-            self._gemm("attn_absorb_w_uv", "attention", layers, tokens, self.heads * m.v_head_dim,
-                       m.kv_lora_rank, "bf16"),
+            self._gemm(
+                "attn_absorb_w_uk",
+                "attention",
+                layers,
+                tokens,
+                self.heads * m.kv_lora_rank,
+                m.qk_nope_head_dim,
+                "bf16",
+            ),
+            self._gemm(
+                "attn_absorb_w_uv",
+                "attention",
+                layers,
+                tokens,
+                self.heads * m.v_head_dim,
+                m.kv_lora_rank,
+                "bf16",
+            ),
         ]
 
     def _dense_mla_ops(self, b: BatchStats, layers: int, kv_b_dtype: str) -> list[OpTime]:
@@ -474,22 +573,48 @@ class StepCostModel:
         ops: list[OpTime] = []
         if b.pre_tokens:
             # non-absorbed (MHA) prefill: expand the latent of context + new tokens with kv_b
-            ops.append(self._gemm("attn_kv_b_expand", "attention", layers, b.pre_kv_tokens,
-                                  heads * (m.qk_nope_head_dim + m.v_head_dim), m.kv_lora_rank, kv_b_dtype))
+            ops.append(
+                self._gemm(
+                    "attn_kv_b_expand",
+                    "attention",
+                    layers,
+                    b.pre_kv_tokens,
+                    heads * (m.qk_nope_head_dim + m.v_head_dim),
+                    m.kv_lora_rank,
+                    kv_b_dtype,
+                )
+            )
             if b.pre_ctx_tokens:
-                ops.append(self._memory_op("attn_context_gather", "attention", layers,
-                                           b.pre_ctx_tokens * (self.latent_entry_bytes + m.latent_dim * ACT_BYTES)))
+                ops.append(
+                    self._memory_op(
+                        "attn_context_gather",
+                        "attention",
+                        layers,
+                        b.pre_ctx_tokens * (self.latent_entry_bytes + m.latent_dim * ACT_BYTES),
+                    )
+                )
             flops = 2.0 * heads * (m.qk_head_dim + m.v_head_dim) * b.pre_pairs
-            nbytes = (b.pre_tokens * heads * (m.qk_head_dim + m.v_head_dim) * ACT_BYTES
-                      + b.pre_kv_tokens * heads * (m.qk_head_dim + m.v_head_dim) * ACT_BYTES)
-            ops.append(self._attention_op("attn_prefill_mha", layers, flops, nbytes, heads * b.pre_pairs,
-                                          p.attn_prefill_eff))
+            nbytes = (
+                b.pre_tokens * heads * (m.qk_head_dim + m.v_head_dim) * ACT_BYTES
+                + b.pre_kv_tokens * heads * (m.qk_head_dim + m.v_head_dim) * ACT_BYTES
+            )
+            ops.append(
+                self._attention_op(
+                    "attn_prefill_mha", layers, flops, nbytes, heads * b.pre_pairs, p.attn_prefill_eff
+                )
+            )
         if b.dec_tokens:
             ops += self._absorb_ops(b.dec_tokens, layers)
             flops = 2.0 * heads * (m.latent_dim + m.kv_lora_rank) * b.dec_pairs
-            nbytes = b.dec_kv_tokens * self.latent_entry_bytes + b.dec_tokens * heads * m.latent_dim * ACT_BYTES * 2
-            ops.append(self._attention_op("attn_decode_mla", layers, flops, nbytes, heads * b.dec_pairs,
-                                          p.attn_decode_eff))
+            nbytes = (
+                b.dec_kv_tokens * self.latent_entry_bytes
+                + b.dec_tokens * heads * m.latent_dim * ACT_BYTES * 2
+            )
+            ops.append(
+                self._attention_op(
+                    "attn_decode_mla", layers, flops, nbytes, heads * b.dec_pairs, p.attn_decode_eff
+                )
+            )
         return ops
 
     def _indexer_proj_ops(self, t: int, layers: int, q_in: int, dtype: str) -> list[OpTime]:
@@ -500,9 +625,17 @@ class StepCostModel:
             self._gemm("indexer_wq_b", "indexer", layers, t, ix.num_heads * ix.head_dim, q_in, dtype),
             self._gemm("indexer_wk", "indexer", layers, t, ix.head_dim, h, dtype),
             self._gemm("indexer_weights_proj", "indexer", layers, t, ix.num_heads, h, "bf16"),
-            self._memory_op("indexer_quant_cache", "indexer", layers,
-                            t * (ix.num_heads * ix.head_dim * (ACT_BYTES + FP8_BYTES) + ix.head_dim * ACT_BYTES
-                                 + indexer_key_bytes(ix))),
+            self._memory_op(
+                "indexer_quant_cache",
+                "indexer",
+                layers,
+                t
+                * (
+                    ix.num_heads * ix.head_dim * (ACT_BYTES + FP8_BYTES)
+                    + ix.head_dim * ACT_BYTES
+                    + indexer_key_bytes(ix)
+                ),
+            ),
         ]
 
     def _indexer_score_ops(self, b: BatchStats, layers: int) -> list[OpTime]:
@@ -511,15 +644,28 @@ class StepCostModel:
         assert ix is not None
         pairs = b.pairs
         logits_flops = 2.0 * ix.num_heads * ix.head_dim * pairs
-        logits_bytes = (b.kv_tokens * indexer_key_bytes(ix) + pairs * LOGIT_BYTES
-                        + b.num_tokens * ix.num_heads * ix.head_dim)
+        logits_bytes = (
+            b.kv_tokens * indexer_key_bytes(ix)
+            + pairs * LOGIT_BYTES
+            + b.num_tokens * ix.num_heads * ix.head_dim
+        )
         logits_dtype = "fp8" if self.peak["fp8"] else "bf16"  # Ampere-class GPUs run the FP8 logits in BF16
         topk_bytes = pairs * LOGIT_BYTES + b.num_tokens * ix.topk * INDEX_BYTES
         t_topk = topk_bytes / (self.hw.hbm_bandwidth_Bps * p.topk_eff)
         return [
-            self._attention_op("indexer_logits", layers, logits_flops, logits_bytes, 0.0, p.indexer_eff,
-                               logits_dtype, category="indexer"),
-            OpTime("indexer_topk", "indexer", layers, t_topk * layers, 0.0, topk_bytes * layers, 0.0, "memory"),
+            self._attention_op(
+                "indexer_logits",
+                layers,
+                logits_flops,
+                logits_bytes,
+                0.0,
+                p.indexer_eff,
+                logits_dtype,
+                category="indexer",
+            ),
+            OpTime(
+                "indexer_topk", "indexer", layers, t_topk * layers, 0.0, topk_bytes * layers, 0.0, "memory"
+            ),
         ]
 
     def _sparse_attention_ops(self, b: BatchStats, layers: int) -> list[OpTime]:
@@ -536,15 +682,31 @@ class StepCostModel:
             dec_pairs, dec_tokens, pre_pairs = 0, 0, b.sparse_pairs
         if dec_tokens:
             nbytes = dec_pairs * self.latent_entry_bytes + dec_tokens * heads * m.latent_dim * ACT_BYTES * 2
-            ops.append(self._attention_op("sparse_attn_decode", layers, per_pair * heads * dec_pairs, nbytes,
-                                          heads * dec_pairs, p.sparse_attn_eff))
+            ops.append(
+                self._attention_op(
+                    "sparse_attn_decode",
+                    layers,
+                    per_pair * heads * dec_pairs,
+                    nbytes,
+                    heads * dec_pairs,
+                    p.sparse_attn_eff,
+                )
+            )
         if pre_pairs > 0:
             padded_heads = heads if heads >= self.sparse_padding else self.sparse_padding
             kv_tokens = b.pre_kv_tokens if fp8_cache else b.kv_tokens
             # FP8 entries are gathered and up-converted to a BF16 workspace, then read by the kernel
             nbytes = kv_tokens * (self.latent_entry_bytes + 2 * m.latent_dim * ACT_BYTES)
-            ops.append(self._attention_op("sparse_attn_prefill", layers, per_pair * padded_heads * pre_pairs, nbytes,
-                                          padded_heads * pre_pairs, p.sparse_attn_eff))
+            ops.append(
+                self._attention_op(
+                    "sparse_attn_prefill",
+                    layers,
+                    per_pair * padded_heads * pre_pairs,
+                    nbytes,
+                    padded_heads * pre_pairs,
+                    p.sparse_attn_eff,
+                )
+            )
         return ops
 
     def _dense_mlp_ops(self, t: int, layers: int, *, mtp: bool) -> list[OpTime]:
@@ -559,7 +721,11 @@ class StepCostModel:
             self._gemm("dense_down", "dense_mlp", layers, t, self.h, inter, dt),
         ]
         if dep.tp > 1:
-            ops.append(self._comm_op("dense_allreduce", layers, all_reduce(t * self.h * ACT_BYTES, dep.tp, self.tp_link)))
+            ops.append(
+                self._comm_op(
+                    "dense_allreduce", layers, all_reduce(t * self.h * ACT_BYTES, dep.tp, self.tp_link)
+                )
+            )
         return ops
 
     def _moe_ops(self, t: int, moe_tokens: int, layers: int, *, mtp: bool) -> list[OpTime]:
@@ -592,19 +758,38 @@ class StepCostModel:
         a_in = self._act_in_bytes(self._compute_dtype(rdt))
         ops += [
             # quantize the layer input once, then write one (quantized) copy per routed assignment
-            self._memory_op("moe_permute_quant", "moe", layers, moe_tokens * h * (ACT_BYTES + a_in) + assignments * h * a_in),
+            self._memory_op(
+                "moe_permute_quant",
+                "moe",
+                layers,
+                moe_tokens * h * (ACT_BYTES + a_in) + assignments * h * a_in,
+            ),
             self._grouped_gemm("moe_gate_up", layers, assignments, active, 2 * inter, h, rdt),
             self._memory_op("moe_act", "moe", layers, assignments * inter * ACT_BYTES * 3),
             self._grouped_gemm("moe_down", layers, assignments, active, h, inter, rdt),
-            self._memory_op("moe_finalize", "moe", layers, assignments * h * ACT_BYTES + moe_tokens * h * ACT_BYTES),
+            self._memory_op(
+                "moe_finalize", "moe", layers, assignments * h * ACT_BYTES + moe_tokens * h * ACT_BYTES
+            ),
         ]
         if dep.dp > 1:  # vLLM's allgather_reducescatter backend over the DP group
-            ops.append(self._comm_op("moe_dispatch_allgather", layers,
-                                     all_gather(moe_tokens * h * ACT_BYTES, dep.dp, self.moe_link)))
-            ops.append(self._comm_op("moe_combine_reducescatter", layers,
-                                     reduce_scatter(moe_tokens * h * ACT_BYTES, dep.dp, self.moe_link)))
+            ops.append(
+                self._comm_op(
+                    "moe_dispatch_allgather",
+                    layers,
+                    all_gather(moe_tokens * h * ACT_BYTES, dep.dp, self.moe_link),
+                )
+            )
+            ops.append(
+                self._comm_op(
+                    "moe_combine_reducescatter",
+                    layers,
+                    reduce_scatter(moe_tokens * h * ACT_BYTES, dep.dp, self.moe_link),
+                )
+            )
         if dep.tp > 1:
-            ops.append(self._comm_op("moe_allreduce", layers, all_reduce(t * h * ACT_BYTES, dep.tp, self.tp_link)))
+            ops.append(
+                self._comm_op("moe_allreduce", layers, all_reduce(t * h * ACT_BYTES, dep.tp, self.tp_link))
+            )
         return ops
 
     def _logits_ops(self, rows: int, name: str, dtype: str) -> list[OpTime]:
@@ -615,9 +800,18 @@ class StepCostModel:
             self._gemm(name, "logits", 1, rows, vocab_local, self.h, dtype),
         ]
         if dep.tp > 1:
-            ops.append(self._comm_op(f"{name}_allgather", 1,
-                                     all_gather(rows * arch.vocab_size * ACT_BYTES, dep.tp, self.tp_link)))
-        ops.append(self._memory_op("sampler", "logits", 1, rows * arch.vocab_size * LOGIT_BYTES * SAMPLER_LOGIT_PASSES))
+            ops.append(
+                self._comm_op(
+                    f"{name}_allgather",
+                    1,
+                    all_gather(rows * arch.vocab_size * ACT_BYTES, dep.tp, self.tp_link),
+                )
+            )
+        ops.append(
+            self._memory_op(
+                "sampler", "logits", 1, rows * arch.vocab_size * LOGIT_BYTES * SAMPLER_LOGIT_PASSES
+            )
+        )
         return ops
 
     def _mtp_draft_ops(self, b: BatchStats, t: int, rows: int) -> tuple[list[OpTime], int, int]:
@@ -632,9 +826,14 @@ class StepCostModel:
         ops = list(first.ops) + [_as_mtp(o) for o in self._attention_core_ops(b, 1, mtp=True)]
         kernels, eager = first.kernels, first.eager
         if k > 1:
-            one = uniform_decode_stats(reqs, b.max_seq_len, decode_threshold=self.decode_threshold, topk=self.topk)
+            one = uniform_decode_stats(
+                reqs, b.max_seq_len, decode_threshold=self.decode_threshold, topk=self.topk
+            )
             rest = self._mtp_static(reqs, reqs, reqs)
-            ops += [_scaled(_as_mtp(o), k - 1) for o in rest.ops + tuple(self._attention_core_ops(one, 1, mtp=True))]
+            ops += [
+                _scaled(_as_mtp(o), k - 1)
+                for o in rest.ops + tuple(self._attention_core_ops(one, 1, mtp=True))
+            ]
             kernels += rest.kernels * (k - 1)
             eager += rest.eager * (k - 1)
         return ops, kernels, eager
@@ -645,12 +844,19 @@ class StepCostModel:
         part = self._static_cache.get(key)
         if part is None:
             ops = [self._gemm("mtp_eh_proj", "mtp", 1, t, self.h, 2 * self.h, "bf16")]
-            ops += [_as_mtp(o) for o in (self._attention_static_ops(tokens, t, 1, mtp=True)
-                                         + self._moe_ops(t, t * self.dep.dp, 1, mtp=True)
-                                         + self._logits_ops(rows, "mtp_lm_head", "bf16"))]
+            ops += [
+                _as_mtp(o)
+                for o in (
+                    self._attention_static_ops(tokens, t, 1, mtp=True)
+                    + self._moe_ops(t, t * self.dep.dp, 1, mtp=True)
+                    + self._logits_ops(rows, "mtp_lm_head", "bf16")
+                )
+            ]
             kernels = self.kernels_attention + KERNELS_MOE + KERNELS_MTP_EXTRA
             # the V3.2 drafter runs eagerly in vLLM 0.14.1; an MLA drafter keeps its graph pieces
             eager = kernels if self.topk else kernels // 2
-            part = _StaticPart(tuple(ops), sum(o.time_s for o in ops), kernels, eager, {"mtp": sum(o.time_s for o in ops)})
+            part = _StaticPart(
+                tuple(ops), sum(o.time_s for o in ops), kernels, eager, {"mtp": sum(o.time_s for o in ops)}
+            )
             self._cache_put(key, part)
         return part

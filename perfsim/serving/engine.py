@@ -69,10 +69,20 @@ class _Plan:
 class Engine:
     """One serving instance: DP schedulers in lockstep, stepped by the cost model inside SimPy."""
 
-    def __init__(self, env: simpy.Environment, name: str, cost_model: StepCostModel, *, num_blocks: int,
-                 on_finish: Callable[[Request, float], None], log: list | None = None,
-                 acceptance_rates: Sequence[float] = (), seed: Sequence[int] = (0,), allow_blocks: bool = False,
-                 hold_finished: bool = False):
+    def __init__(
+        self,
+        env: simpy.Environment,
+        name: str,
+        cost_model: StepCostModel,
+        *,
+        num_blocks: int,
+        on_finish: Callable[[Request, float], None],
+        log: list | None = None,
+        acceptance_rates: Sequence[float] = (),
+        seed: Sequence[int] = (0,),
+        allow_blocks: bool = False,
+        hold_finished: bool = False,
+    ):
         """``seed``: entropy of this instance's random draws (MTP acceptance), one stream per DP rank;
         ``hold_finished``: finished requests keep their KV blocks until released (P/D prefill)."""
         dep = cost_model.dep
@@ -86,13 +96,24 @@ class Engine:
         self.allow_blocks = allow_blocks
         self.schedulers = []
         for rank in range(dep.dp):
-            accept = (Acceptance(acceptance_rates, np.random.default_rng([*seed, rank]))
-                      if dep.num_speculative_tokens else None)
-            self.schedulers.append(Scheduler(
-                max_num_seqs=dep.max_num_seqs, max_num_batched_tokens=dep.max_num_batched_tokens,
-                num_blocks=num_blocks, block_size=dep.block_size, max_model_len=dep.max_model_len,
-                num_spec_tokens=dep.num_speculative_tokens, accept=accept, spec_stats=self.stats.spec,
-                hold_finished=hold_finished))
+            accept = (
+                Acceptance(acceptance_rates, np.random.default_rng([*seed, rank]))
+                if dep.num_speculative_tokens
+                else None
+            )
+            self.schedulers.append(
+                Scheduler(
+                    max_num_seqs=dep.max_num_seqs,
+                    max_num_batched_tokens=dep.max_num_batched_tokens,
+                    num_blocks=num_blocks,
+                    block_size=dep.block_size,
+                    max_model_len=dep.max_model_len,
+                    num_spec_tokens=dep.num_speculative_tokens,
+                    accept=accept,
+                    spec_stats=self.stats.spec,
+                    hold_finished=hold_finished,
+                )
+            )
         self._wake = env.event()
         self._idle = True
         self.process = env.process(self._loop())
@@ -100,8 +121,12 @@ class Engine:
     # ---- requests in ---------------------------------------------------------------------------
     def submit(self, req: Request) -> None:
         """Route a request to the DP rank with the lowest 4 x waiting + running (vLLM's DP load balancer)."""
-        rank = min(range(len(self.schedulers)), key=lambda r: DP_LB_WAITING_WEIGHT * len(self.schedulers[r].waiting)
-                   + self.schedulers[r].num_running)
+        rank = min(
+            range(len(self.schedulers)),
+            key=lambda r: (
+                DP_LB_WAITING_WEIGHT * len(self.schedulers[r].waiting) + self.schedulers[r].num_running
+            ),
+        )
         req.engine = rank
         self.schedulers[rank].add(req)
         self.notify()
@@ -135,7 +160,9 @@ class Engine:
                     if steps < limit:
                         times = times[:steps]
                         gpu_s, categories = self._scale_block(gpu_s, categories, steps / limit)
-                    return _Plan([s.schedule_decode_block(steps) for s in self.schedulers], times, gpu_s, categories)
+                    return _Plan(
+                        [s.schedule_decode_block(steps) for s in self.schedulers], times, gpu_s, categories
+                    )
         return _Plan([s.schedule() for s in self.schedulers])
 
     @staticmethod
@@ -152,13 +179,17 @@ class Engine:
         cm = self.cost_model
         pending: _Plan | None = None
         while True:
-            plan = pending if pending is not None and not pending.empty() else self._schedule_all(self.env.now)
+            plan = (
+                pending if pending is not None and not pending.empty() else self._schedule_all(self.env.now)
+            )
             pending = None
             if plan.empty():  # nothing runnable (idle, or KV still being pulled): no step until woken
                 yield from self._sleep()
                 continue
             if plan.block_times is None:
-                dt, gpu_s, categories = cm.step_profile([cm.stats(b.new_tokens, b.context) for b in plan.batches])
+                dt, gpu_s, categories = cm.step_profile(
+                    [cm.stats(b.new_tokens, b.context) for b in plan.batches]
+                )
                 step_ends = None
             else:
                 gpu_s, categories = plan.block_gpu_s, plan.block_categories

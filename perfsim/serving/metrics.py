@@ -61,19 +61,29 @@ class ClientView:
         """Build the view from per-request records."""
         if not records:
             z = np.zeros(0)
-            return cls(z, z.astype(np.int64), z.astype(np.int64), z, z, z, z.astype(np.int64), z.astype(np.int64))
+            return cls(
+                z, z.astype(np.int64), z.astype(np.int64), z, z, z, z.astype(np.int64), z.astype(np.int64)
+            )
         send = np.array([r.send_time for r in records])
         itls = np.concatenate([np.diff(r.chunk_times) for r in records])
         start = send.min()
         chunks = np.concatenate([r.chunk_times for r in records]) - start
         buckets = np.bincount(chunks.astype(np.int64)) if chunks.size else np.zeros(1, dtype=np.int64)
-        return cls(send, np.array([r.prompt_len for r in records]), np.array([r.output_tokens for r in records]),
-                   np.array([r.chunk_times[0] for r in records]), np.array([r.chunk_times[-1] for r in records]),
-                   itls, np.ones(itls.size, dtype=np.int64), buckets)
+        return cls(
+            send,
+            np.array([r.prompt_len for r in records]),
+            np.array([r.output_tokens for r in records]),
+            np.array([r.chunk_times[0] for r in records]),
+            np.array([r.chunk_times[-1] for r in records]),
+            itls,
+            np.ones(itls.size, dtype=np.int64),
+            buckets,
+        )
 
 
-def weighted_stats(values: np.ndarray, counts: np.ndarray, percentiles: Sequence[float]) -> tuple[float, float,
-                                                                                                float, list[float]]:
+def weighted_stats(
+    values: np.ndarray, counts: np.ndarray, percentiles: Sequence[float]
+) -> tuple[float, float, float, list[float]]:
     """(mean, median, std, percentiles) of ``values`` repeated ``counts`` times, as numpy computes them."""
     if values.size == 0 or counts.sum() == 0:
         return 0.0, 0.0, 0.0, [0.0 for _ in percentiles]
@@ -96,7 +106,9 @@ def weighted_stats(values: np.ndarray, counts: np.ndarray, percentiles: Sequence
     return mean, percentile(50), std, [percentile(p) for p in percentiles]
 
 
-def _stats(name: str, values: np.ndarray, counts: np.ndarray, percentiles: Sequence[float], out: dict) -> None:
+def _stats(
+    name: str, values: np.ndarray, counts: np.ndarray, percentiles: Sequence[float], out: dict
+) -> None:
     if values.size == 0:
         values, counts = np.zeros(1), np.ones(1, dtype=np.int64)  # bench serve reports 0 for an empty list
     mean, median, std, pct = weighted_stats(values, counts, percentiles)
@@ -108,9 +120,14 @@ def _stats(name: str, values: np.ndarray, counts: np.ndarray, percentiles: Seque
         out[f"p{word}_{name}_ms"] = value * 1000
 
 
-def bench_metrics(view: ClientView | Sequence[RequestRecord], duration_s: float, *, num_sent: int,
-                  percentiles: Sequence[float] = (99,), selected: Sequence[str] = ("ttft", "tpot", "itl"),
-                  ) -> dict:
+def bench_metrics(
+    view: ClientView | Sequence[RequestRecord],
+    duration_s: float,
+    *,
+    num_sent: int,
+    percentiles: Sequence[float] = (99,),
+    selected: Sequence[str] = ("ttft", "tpot", "itl"),
+) -> dict:
     """The result keys of ``vllm bench serve --save-result`` (benchmark part), in its order."""
     if not isinstance(view, ClientView):
         view = ClientView.from_records(view)
@@ -135,8 +152,12 @@ def bench_metrics(view: ClientView | Sequence[RequestRecord], duration_s: float,
     }
     out["max_output_tokens_per_s"], out["max_concurrent_requests"] = peak_rates(view)
     ones = np.ones
-    series = {"ttft": (ttfts, ones(ttfts.size, dtype=np.int64)), "tpot": (tpots, ones(tpots.size, dtype=np.int64)),
-              "itl": (view.itl_values, view.itl_counts), "e2el": (lat, ones(lat.size, dtype=np.int64))}
+    series = {
+        "ttft": (ttfts, ones(ttfts.size, dtype=np.int64)),
+        "tpot": (tpots, ones(tpots.size, dtype=np.int64)),
+        "itl": (view.itl_values, view.itl_counts),
+        "e2el": (lat, ones(lat.size, dtype=np.int64)),
+    }
     for name in ("ttft", "tpot", "itl", "e2el"):
         if name in selected:
             _stats(name, *series[name], percentiles, out)

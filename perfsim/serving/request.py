@@ -11,9 +11,22 @@ class Request:
     scheduler keeps these counters in its arrays and writes them back on preemption or finish.
     """
 
-    __slots__ = ("id", "client_prompt_len", "prompt_len", "max_tokens", "send_time", "num_computed",
-                 "num_sampled", "num_emitted", "blocks", "state", "engine", "finish_time", "preemptions",
-                 "needs_remote_kv")
+    __slots__ = (
+        "id",
+        "client_prompt_len",
+        "prompt_len",
+        "max_tokens",
+        "send_time",
+        "num_computed",
+        "num_sampled",
+        "num_emitted",
+        "blocks",
+        "state",
+        "engine",
+        "finish_time",
+        "preemptions",
+        "needs_remote_kv",
+    )
 
     def __init__(self, rid: int, client_prompt_len: int, prompt_len: int, max_tokens: int):
         self.id = rid
@@ -29,7 +42,9 @@ class Request:
         self.engine = -1
         self.finish_time = -1.0
         self.preemptions = 0
-        self.needs_remote_kv = False  # P/D decode side: the prompt's KV must be pulled from a prefill instance
+        self.needs_remote_kv = (
+            False  # P/D decode side: the prompt's KV must be pulled from a prefill instance
+        )
 
     @property
     def num_tokens(self) -> int:
@@ -37,5 +52,7 @@ class Request:
         return self.prompt_len + self.num_sampled
 
     def __repr__(self) -> str:  # pragma: no cover - debugging aid
-        return (f"Request({self.id}, prompt={self.prompt_len}, out={self.num_sampled}/{self.max_tokens}, "
-                f"computed={self.num_computed}, {self.state})")
+        return (
+            f"Request({self.id}, prompt={self.prompt_len}, out={self.num_sampled}/{self.max_tokens}, "
+            f"computed={self.num_computed}, {self.state})"
+        )

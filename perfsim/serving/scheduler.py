@@ -77,9 +77,19 @@ class Scheduler:
     ``release`` (a P/D prefill instance, whose KV the decode side still has to pull).
     """
 
-    def __init__(self, *, max_num_seqs: int, max_num_batched_tokens: int, num_blocks: int, block_size: int,
-                 max_model_len: int, num_spec_tokens: int = 0, accept: Callable[[int], np.ndarray] | None = None,
-                 spec_stats: SpecStats | None = None, hold_finished: bool = False):
+    def __init__(
+        self,
+        *,
+        max_num_seqs: int,
+        max_num_batched_tokens: int,
+        num_blocks: int,
+        block_size: int,
+        max_model_len: int,
+        num_spec_tokens: int = 0,
+        accept: Callable[[int], np.ndarray] | None = None,
+        spec_stats: SpecStats | None = None,
+        hold_finished: bool = False,
+    ):
         self.max_num_seqs = max_num_seqs
         self.max_num_batched_tokens = max_num_batched_tokens
         self.block_size = block_size
@@ -151,7 +161,11 @@ class Scheduler:
         i = self.n
         a = self.a
         a["rid"][i], a["seq"][i], a["prompt"][i] = req.id, self._next_seq, req.prompt_len
-        a["computed"][i], a["sampled"][i], a["emitted"][i] = req.num_computed, req.num_sampled, req.num_emitted
+        a["computed"][i], a["sampled"][i], a["emitted"][i] = (
+            req.num_computed,
+            req.num_sampled,
+            req.num_emitted,
+        )
         a["maxtok"][i], a["blocks"][i], a["flight"][i] = req.max_tokens, req.blocks + blocks, 0
         req.blocks = 0
         self._next_seq += 1
@@ -163,7 +177,7 @@ class Scheduler:
     def _compact(self, keep: np.ndarray) -> None:
         m = int(keep.sum())
         for v in self.a.values():
-            v[:m] = v[:self.n][keep]
+            v[:m] = v[: self.n][keep]
         self.n = m
 
     def _preempt_last(self) -> None:
@@ -240,13 +254,20 @@ class Scheduler:
                 parts_ctx.append(ctx[sel])
                 parts_seq.append(a["seq"][:n][samples])
             else:
-                preempted, budget = self._phase_a_sequential(budget, parts_new, parts_ctx, parts_seq, parts_dec)
+                preempted, budget = self._phase_a_sequential(
+                    budget, parts_new, parts_ctx, parts_seq, parts_dec
+                )
         if not preempted:
             budget = self._admit(budget, parts_new, parts_ctx, parts_seq, parts_dec)
         if not parts_new:
             return ScheduledBatch(EMPTY_I, EMPTY_I, EMPTY_I, EMPTY_I, preempted)
-        return ScheduledBatch(np.concatenate(parts_new), np.concatenate(parts_ctx), np.concatenate(parts_seq),
-                              np.concatenate(parts_dec), preempted)
+        return ScheduledBatch(
+            np.concatenate(parts_new),
+            np.concatenate(parts_ctx),
+            np.concatenate(parts_seq),
+            np.concatenate(parts_dec),
+            preempted,
+        )
 
     # ---- blocks of identical decode steps ------------------------------------------------------------
     def decode_block_limit(self) -> int:
@@ -268,13 +289,16 @@ class Scheduler:
         if limit < 2:
             return 0
         blocks = a["blocks"][:n]
-        while limit >= 2 and int(np.maximum(self._blocks_for(computed + limit) - blocks, 0).sum()) > self.free_blocks:
+        while (
+            limit >= 2
+            and int(np.maximum(self._blocks_for(computed + limit) - blocks, 0).sum()) > self.free_blocks
+        ):
             limit //= 2
         return limit if limit >= 2 else 0
 
     def decode_block_contexts(self) -> np.ndarray:
         """Context lengths of the running requests before the next decode block."""
-        return self.a["computed"][:self.n].copy()
+        return self.a["computed"][: self.n].copy()
 
     def schedule_decode_block(self, steps: int) -> ScheduledBatch:
         """Schedule ``steps`` identical decode steps at once (after ``decode_block_limit`` allowed them)."""
@@ -286,8 +310,9 @@ class Scheduler:
         a["blocks"][:n] += grow
         computed += steps
         a["sampled"][:n] += steps
-        return ScheduledBatch(np.ones(n, dtype=np.int64), context, a["seq"][:n].copy(), np.zeros(n, dtype=np.int64),
-                              0, steps)
+        return ScheduledBatch(
+            np.ones(n, dtype=np.int64), context, a["seq"][:n].copy(), np.zeros(n, dtype=np.int64), 0, steps
+        )
 
     def _phase_a_sequential(self, budget: int, parts_new, parts_ctx, parts_seq, parts_dec) -> tuple[int, int]:
         """The literal in-order Phase A loop, with LIFO preemption when blocks run out."""
@@ -298,7 +323,9 @@ class Scheduler:
         alloc: list[int] = []
         seqs: list[int] = []
         decs: list[int] = []  # drafts verified by each sampled entry
-        added: list[int] = []  # placeholders added to each scheduled row this step (undone if it is preempted)
+        added: list[
+            int
+        ] = []  # placeholders added to each scheduled row this step (undone if it is preempted)
         preempted = 0
         i = 0
         while i < self.n and budget > 0:
@@ -368,7 +395,9 @@ class Scheduler:
         seqs: list[int] = []
         while self.waiting and budget > 0 and self.n < self.max_num_seqs:
             req = self.waiting[0]
-            if req.needs_remote_kv:  # P/D: allocate the prompt's blocks, then pull its KV from the prefill side
+            if (
+                req.needs_remote_kv
+            ):  # P/D: allocate the prompt's blocks, then pull its KV from the prefill side
                 blocks = self._blocks_for(req.prompt_len) - req.blocks
                 if blocks > self.free_blocks:
                     break

@@ -81,10 +81,20 @@ class _Progress:
             sys.stderr.flush()
 
 
-def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: MemoryPlan, params: CostParams,
-             bench: BenchConfig, *, special_tokens: int = 1, progress: bool = False,
-             workload: Workload | None = None, cost_model: StepCostModel | None = None,
-             fast: bool = True) -> SimulationResult:
+def simulate(
+    model: Model,
+    hw: HardwareSpec,
+    dep: ResolvedDeployment,
+    plan: MemoryPlan,
+    params: CostParams,
+    bench: BenchConfig,
+    *,
+    special_tokens: int = 1,
+    progress: bool = False,
+    workload: Workload | None = None,
+    cost_model: StepCostModel | None = None,
+    fast: bool = True,
+) -> SimulationResult:
     """Simulate ``vllm bench serve`` against the deployment; deterministic for a given seed.
 
     ``cost_model`` replaces the step-cost model (anything with ``stats``, ``step_profile``,
@@ -98,12 +108,17 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
     if int(wl.server_prompt_lens.max()) + int(wl.output_lens.max()) > dep.max_model_len:
         from perfsim.errors import SpecError
 
-        raise SpecError(f"prompt + output ({int(wl.server_prompt_lens.max())} + {int(wl.output_lens.max())} tokens) "
-                        f"exceeds max_model_len {dep.max_model_len}", field="max_model_len")
+        raise SpecError(
+            f"prompt + output ({int(wl.server_prompt_lens.max())} + {int(wl.output_lens.max())} tokens) "
+            f"exceeds max_model_len {dep.max_model_len}",
+            field="max_model_len",
+        )
     cost_model = cost_model or StepCostModel(model, hw, dep, params)
     rates = acceptance_rates(dep)
-    reqs = [Request(i, int(wl.client_prompt_lens[i]), int(wl.server_prompt_lens[i]), int(wl.output_lens[i]))
-            for i in range(n)]
+    reqs = [
+        Request(i, int(wl.client_prompt_lens[i]), int(wl.server_prompt_lens[i]), int(wl.output_lens[i]))
+        for i in range(n)
+    ]
     done = [0]
     all_done = env.event()
     slots = [bench.max_concurrency or n]
@@ -131,6 +146,7 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
             env.timeout(api_delay).callbacks.append(lambda _event: engine.submit(req))
         else:
             engine.submit(req)
+
     preemption_sources: list[Engine] = []
 
     if dep.disaggregated:
@@ -146,7 +162,9 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
             prefill_rank[shadow.id] = shadow.engine
             req = reqs[shadow.id]
             req.needs_remote_kv = True
-            req.num_computed = req.prompt_len - 1  # D recomputes the last prompt token to emit the first token
+            req.num_computed = (
+                req.prompt_len - 1
+            )  # D recomputes the last prompt token to emit the first token
             target = decode_engines[rr["d"] % len(decode_engines)]
             rr["d"] += 1
             # the proxy gets P's response and sends the request to D
@@ -169,14 +187,29 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
 
         prefill_engines = []
         for i in range(dep.num_prefill_instances):
-            e = Engine(env, f"prefill{i}", cost_model, num_blocks=plan.num_gpu_blocks,
-                       on_finish=prefill_done, acceptance_rates=rates, seed=(bench.seed, SEED_PREFILL, i),
-                       hold_finished=True)
+            e = Engine(
+                env,
+                f"prefill{i}",
+                cost_model,
+                num_blocks=plan.num_gpu_blocks,
+                on_finish=prefill_done,
+                acceptance_rates=rates,
+                seed=(bench.seed, SEED_PREFILL, i),
+                hold_finished=True,
+            )
             prefill_engines.append(e)
             engines[e.name] = e
         for i in range(dep.num_decode_instances):
-            e = Engine(env, f"decode{i}", cost_model, num_blocks=plan.num_gpu_blocks, log=client_log,
-                       on_finish=client_finish, acceptance_rates=rates, seed=(bench.seed, SEED_DECODE, i))
+            e = Engine(
+                env,
+                f"decode{i}",
+                cost_model,
+                num_blocks=plan.num_gpu_blocks,
+                log=client_log,
+                on_finish=client_finish,
+                acceptance_rates=rates,
+                seed=(bench.seed, SEED_DECODE, i),
+            )
             decode_engines.append(e)
             engines[e.name] = e
             links[e.name] = simpy.Resource(env, capacity=KV_PULLS_AT_ONCE)
@@ -189,13 +222,22 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
             rr["p"] += 1
             prefill_of[req.id] = target
             _deliver(target, shadow)
+
         preemption_sources = prefill_engines + decode_engines
     else:
         instances = []
         for i in range(dep.num_instances):
-            e = Engine(env, f"engine{i}", cost_model, num_blocks=plan.num_gpu_blocks, log=client_log,
-                       on_finish=client_finish, acceptance_rates=rates, seed=(bench.seed, SEED_INSTANCE, i),
-                       allow_blocks=fast and dep.num_instances == 1)
+            e = Engine(
+                env,
+                f"engine{i}",
+                cost_model,
+                num_blocks=plan.num_gpu_blocks,
+                log=client_log,
+                on_finish=client_finish,
+                acceptance_rates=rates,
+                seed=(bench.seed, SEED_INSTANCE, i),
+                allow_blocks=fast and dep.num_instances == 1,
+            )
             instances.append(e)
             engines[e.name] = e
         counter = [0]
@@ -204,6 +246,7 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
             target = instances[counter[0] % len(instances)]
             counter[0] += 1
             _deliver(target, req)
+
         preemption_sources = instances
 
     def client():
@@ -224,13 +267,23 @@ def simulate(model: Model, hw: HardwareSpec, dep: ResolvedDeployment, plan: Memo
     except RuntimeError as exc:  # SimPy: no events left before every request finished
         from perfsim.errors import PerfsimError
 
-        raise PerfsimError(f"the simulation stalled with {n - done[0]} of {n} requests unfinished ({exc}); "
-                           "please report the scenario") from None
+        raise PerfsimError(
+            f"the simulation stalled with {n - done[0]} of {n} requests unfinished ({exc}); "
+            "please report the scenario"
+        ) from None
     view = client_view(client_log, reqs)
     duration = max(r.finish_time for r in reqs)
-    return SimulationResult(view, duration, n, {k: e.stats for k, e in engines.items()},
-                            sum(e.num_preemptions for e in preemption_sources), kv_times,
-                            time.perf_counter() - started, client_log, reqs)
+    return SimulationResult(
+        view,
+        duration,
+        n,
+        {k: e.stats for k, e in engines.items()},
+        sum(e.num_preemptions for e in preemption_sources),
+        kv_times,
+        time.perf_counter() - started,
+        client_log,
+        reqs,
+    )
 
 
 def client_view(log: list, reqs: list[Request]) -> ClientView:
@@ -278,8 +331,9 @@ def client_view(log: list, reqs: list[Request]) -> ClientView:
         buckets = np.zeros(1, dtype=np.int64)
     values = np.concatenate(itl_values) if itl_values else np.zeros(0)
     counts = np.concatenate(itl_counts) if itl_counts else np.zeros(0, dtype=np.int64)
-    return ClientView(send, np.array([r.client_prompt_len for r in reqs]), tokens, first, last, values, counts,
-                      buckets)
+    return ClientView(
+        send, np.array([r.client_prompt_len for r in reqs]), tokens, first, last, values, counts, buckets
+    )
 
 
 def per_request_records(log: list, reqs: list[Request]) -> list[RequestRecord]:
@@ -291,8 +345,12 @@ def per_request_records(log: list, reqs: list[Request]) -> list[RequestRecord]:
         for rid, k in zip(rids.tolist(), toks.tolist(), strict=True):
             chunks[rid].append(times)
             tokens[rid] += k * times.size
-    return [RequestRecord(r.send_time, r.client_prompt_len, int(tokens[i]),
-                          np.concatenate(chunks[i]) if chunks[i] else np.zeros(0)) for i, r in enumerate(reqs)]
-
-
-
+    return [
+        RequestRecord(
+            r.send_time,
+            r.client_prompt_len,
+            int(tokens[i]),
+            np.concatenate(chunks[i]) if chunks[i] else np.zeros(0),
+        )
+        for i, r in enumerate(reqs)
+    ]

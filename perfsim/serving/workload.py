@@ -26,20 +26,39 @@ class BenchConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     num_prompts: int = Field(default=1000, ge=1, description="Requests to send.")
-    random_input_len: int = Field(default=1024, ge=1, json_schema_extra={"cli": ["--random-input-len", "--input-len"]},
-                                  description="Prompt length in tokens (special tokens included).")
-    random_output_len: int = Field(default=128, ge=1, json_schema_extra={"cli": ["--random-output-len", "--output-len"]},
-                                   description="Output tokens per request.")
-    random_range_ratio: float = Field(default=0.0, ge=0.0, lt=1.0,
-                                      description="Lengths are drawn uniformly within +-ratio of the nominal ones.")
-    random_prefix_len: int = Field(default=0, ge=0, description="Shared prefix tokens prepended to every prompt.")
-    max_concurrency: int | None = Field(default=None, ge=1, description="Maximum requests in flight (client "
-                                        "semaphore; a request's clock starts after it gets a slot).")
+    random_input_len: int = Field(
+        default=1024,
+        ge=1,
+        json_schema_extra={"cli": ["--random-input-len", "--input-len"]},
+        description="Prompt length in tokens (special tokens included).",
+    )
+    random_output_len: int = Field(
+        default=128,
+        ge=1,
+        json_schema_extra={"cli": ["--random-output-len", "--output-len"]},
+        description="Output tokens per request.",
+    )
+    random_range_ratio: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        description="Lengths are drawn uniformly within +-ratio of the nominal ones.",
+    )
+    random_prefix_len: int = Field(
+        default=0, ge=0, description="Shared prefix tokens prepended to every prompt."
+    )
+    max_concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="Maximum requests in flight (client "
+        "semaphore; a request's clock starts after it gets a slot).",
+    )
     request_rate: float = Field(default=math.inf, gt=0, description="Requests per second (inf: all at once).")
     burstiness: float = Field(default=1.0, gt=0, description="Gamma shape of arrival gaps (1 = Poisson).")
     seed: int = Field(default=0, description="Random seed of lengths and arrivals.")
-    percentile_metrics: str = Field(default="ttft,tpot,itl", description="Metrics with percentiles "
-                                    "(ttft, tpot, itl, e2el).")
+    percentile_metrics: str = Field(
+        default="ttft,tpot,itl", description="Metrics with percentiles (ttft, tpot, itl, e2el)."
+    )
     metric_percentiles: str = Field(default="99", description="Comma-separated percentiles to report.")
 
     def percentiles(self) -> list[float]:
@@ -47,7 +66,9 @@ class BenchConfig(BaseModel):
         try:
             values = [float(p) for p in self.metric_percentiles.split(",") if p.strip()]
         except ValueError:
-            raise SpecError(f"--metric-percentiles '{self.metric_percentiles}': expected numbers like 50,90,99") from None
+            raise SpecError(
+                f"--metric-percentiles '{self.metric_percentiles}': expected numbers like 50,90,99"
+            ) from None
         if any(not 0 <= p <= 100 for p in values):
             raise SpecError("--metric-percentiles: percentiles must be within 0..100")
         return values
@@ -84,14 +105,20 @@ def make_workload(cfg: BenchConfig, *, special_tokens: int = 1) -> Workload:
     out_lo = max(math.floor(cfg.random_output_len * (1 - r)), 1)
     out_hi = max(math.ceil(cfg.random_output_len * (1 + r)), 1)
     if in_lo + cfg.random_prefix_len < 1:
-        raise SpecError(f"--random-input-len {cfg.random_input_len} with --random-range-ratio {r} can draw prompts with "
-                        f"no tokens after the tokenizer's {special_tokens} special token(s) (vLLM refuses this too)")
+        raise SpecError(
+            f"--random-input-len {cfg.random_input_len} with --random-range-ratio {r} can draw prompts with "
+            f"no tokens after the tokenizer's {special_tokens} special token(s) (vLLM refuses this too)"
+        )
     input_lens = rng.integers(in_lo, in_hi + 1, size=n)
     output_lens = rng.integers(out_lo, out_hi + 1, size=n)
     client = input_lens + cfg.random_prefix_len
     server = client + special_tokens
-    return Workload(client.astype(np.int64), server.astype(np.int64), output_lens.astype(np.int64),
-                    arrival_times(n, cfg.request_rate, cfg.burstiness, cfg.seed))
+    return Workload(
+        client.astype(np.int64),
+        server.astype(np.int64),
+        output_lens.astype(np.int64),
+        arrival_times(n, cfg.request_rate, cfg.burstiness, cfg.seed),
+    )
 
 
 def arrival_times(n: int, rate: float, burstiness: float, seed: int) -> np.ndarray:

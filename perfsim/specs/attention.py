@@ -17,8 +17,9 @@ from perfsim.errors import SpecError
 from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.model import Model
 
-AttentionBackend = Literal["auto", "CUTLASS_MLA", "FLASHINFER_MLA", "FLASHMLA", "FLASH_ATTN_MLA", "TRITON_MLA",
-                           "FLASHMLA_SPARSE"]
+AttentionBackend = Literal[
+    "auto", "CUTLASS_MLA", "FLASHINFER_MLA", "FLASHMLA", "FLASH_ATTN_MLA", "TRITON_MLA", "FLASHMLA_SPARSE"
+]
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,9 @@ BACKENDS: dict[str, MlaBackend] = {
     "FLASHMLA": MlaBackend("hopper", _BF16_FP8, 64, 64, True, "uniform"),
     "FLASH_ATTN_MLA": MlaBackend("hopper", frozenset({"bfloat16"}), 16, 16, True, "uniform"),
     "TRITON_MLA": MlaBackend("any", frozenset({"bfloat16"}), 1, 16, False, "never"),
-    "FLASHMLA_SPARSE": MlaBackend("any", frozenset({"bfloat16", "fp8_ds_mla"}), 64, 64, True, "uniform",
-                                  block_exact=True),
+    "FLASHMLA_SPARSE": MlaBackend(
+        "any", frozenset({"bfloat16", "fp8_ds_mla"}), 64, 64, True, "uniform", block_exact=True
+    ),
 }
 
 #: vLLM's cache block size before a backend forces its own [platforms/cuda.py:160-161]
@@ -59,7 +61,8 @@ DEFAULT_BLOCK_SIZE = 16
 MTP_BACKEND_NOTE = (
     "attention backend FLASHINFER_MLA: vLLM 0.14.1 defaults to CUTLASS_MLA, whose decode kernel takes one token "
     "per request, so every MTP verify step would run the prefill path over the whole context; published MTP "
-    "gains on GB300 imply a spec-capable backend (use --attention-backend CUTLASS_MLA for 0.14.1's default)")
+    "gains on GB300 imply a spec-capable backend (use --attention-backend CUTLASS_MLA for 0.14.1's default)"
+)
 
 
 def _arch(hw: HardwareSpec) -> str:
@@ -75,8 +78,13 @@ def _allowed(model: Model, hw: HardwareSpec) -> list[str]:
     return [n for n, b in BACKENDS.items() if n != "FLASHMLA_SPARSE" and b.arch in (arch, "any")]
 
 
-def select_backend(model: Model, hw: HardwareSpec, kv_cache_dtype: str, requested: str = "auto",
-                   num_speculative_tokens: int = 0) -> tuple[str, str | None]:
+def select_backend(
+    model: Model,
+    hw: HardwareSpec,
+    kv_cache_dtype: str,
+    requested: str = "auto",
+    num_speculative_tokens: int = 0,
+) -> tuple[str, str | None]:
     """The MLA backend and, when perfsim departs from vLLM 0.14.1's default, a note saying why.
 
     vLLM 0.14.1 runs DeepSeek-V3.2 on FLASHMLA_SPARSE and forces CUTLASS_MLA on Blackwell; elsewhere it takes
@@ -100,19 +108,25 @@ def select_backend(model: Model, hw: HardwareSpec, kv_cache_dtype: str, requeste
         else:
             backend = "TRITON_MLA"
     elif requested not in allowed:
-        raise SpecError(f"vLLM 0.14.1 cannot run {model.name} on {hw.name} (compute capability "
-                        f"{hw.compute_capability}) with {requested}; allowed: auto, {', '.join(allowed)}",
-                        field="attention_backend")
+        raise SpecError(
+            f"vLLM 0.14.1 cannot run {model.name} on {hw.name} (compute capability "
+            f"{hw.compute_capability}) with {requested}; allowed: auto, {', '.join(allowed)}",
+            field="attention_backend",
+        )
     else:
         backend = requested
     if kv_cache_dtype not in BACKENDS[backend].kv_dtypes:
-        raise SpecError(f"the {backend} attention backend does not take a {kv_cache_dtype} KV cache; allowed: "
-                        f"{', '.join(sorted(BACKENDS[backend].kv_dtypes))}", field="kv_cache_dtype")
+        raise SpecError(
+            f"the {backend} attention backend does not take a {kv_cache_dtype} KV cache; allowed: "
+            f"{', '.join(sorted(BACKENDS[backend].kv_dtypes))}",
+            field="kv_cache_dtype",
+        )
     return backend, note
 
 
-def resolve_block_size(backend: str, requested: int | None, auto_backend: bool, hw: HardwareSpec
-                       ) -> tuple[int, str | None]:
+def resolve_block_size(
+    backend: str, requested: int | None, auto_backend: bool, hw: HardwareSpec
+) -> tuple[int, str | None]:
     """The KV block size vLLM ends up with, and a note when it overrides the requested one.
 
     vLLM starts from 16 and forces the backend's size when the requested one does not suit it; on Hopper an
@@ -120,8 +134,11 @@ def resolve_block_size(backend: str, requested: int | None, auto_backend: bool, 
     """
     spec = BACKENDS[backend]
     size = requested or DEFAULT_BLOCK_SIZE
-    fits = size == spec.forced_block if spec.block_exact else (size % spec.block_multiple == 0
-                                                               or size in spec.block_extra)
+    fits = (
+        size == spec.forced_block
+        if spec.block_exact
+        else (size % spec.block_multiple == 0 or size in spec.block_extra)
+    )
     forced = spec.forced_block
     if auto_backend and hw.is_hopper:  # vLLM forces FlashMLA's block size before it picks the backend
         fits = fits and size % BACKENDS["FLASHMLA"].forced_block == 0
@@ -130,11 +147,15 @@ def resolve_block_size(backend: str, requested: int | None, auto_backend: bool, 
         return size, None
     if requested is None:
         return forced, None
-    return forced, f"vLLM forces KV block size {forced} for the {backend} attention backend (requested {requested})"
+    return (
+        forced,
+        f"vLLM forces KV block size {forced} for the {backend} attention backend (requested {requested})",
+    )
 
 
-def cudagraph_mode(backend: str, num_speculative_tokens: int, sparse: bool, enforce_eager: bool
-                   ) -> tuple[str, str | None]:
+def cudagraph_mode(
+    backend: str, num_speculative_tokens: int, sparse: bool, enforce_eager: bool
+) -> tuple[str, str | None]:
     """vLLM's resolved CUDA-graph mode ('FULL_AND_PIECEWISE', 'PIECEWISE' or 'NONE') and a note when downgraded.
 
     FULL graphs need every attention backend of the model to support the step's uniform batch; the V3.2
@@ -146,5 +167,8 @@ def cudagraph_mode(backend: str, num_speculative_tokens: int, sparse: bool, enfo
     if graphs == "never":
         return "PIECEWISE", f"{backend} cannot run inside FULL CUDA graphs: PIECEWISE graphs only"
     if num_speculative_tokens and (sparse or graphs == "single_token"):
-        return "PIECEWISE", "MTP with this attention backend downgrades CUDA graphs to PIECEWISE (vLLM 0.14.1)"
+        return (
+            "PIECEWISE",
+            "MTP with this attention backend downgrades CUDA graphs to PIECEWISE (vLLM 0.14.1)",
+        )
     return "FULL_AND_PIECEWISE", None

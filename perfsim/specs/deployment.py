@@ -46,53 +46,86 @@ class Deployment(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     tensor_parallel_size: int | None = Field(
-        default=None, ge=1, json_schema_extra={"cli": ["-tp", "--tensor-parallel-size"]},
-        description="GPUs per tensor-parallel group (auto: the smallest power of two whose weights fit).")
+        default=None,
+        ge=1,
+        json_schema_extra={"cli": ["-tp", "--tensor-parallel-size"]},
+        description="GPUs per tensor-parallel group (auto: the smallest power of two whose weights fit).",
+    )
     data_parallel_size: int = Field(
-        default=1, ge=1, json_schema_extra={"cli": ["-dp", "--data-parallel-size"]},
-        description="Data-parallel ranks per instance, each with its own scheduler and KV cache.")
+        default=1,
+        ge=1,
+        json_schema_extra={"cli": ["-dp", "--data-parallel-size"]},
+        description="Data-parallel ranks per instance, each with its own scheduler and KV cache.",
+    )
     enable_expert_parallel: bool = Field(
-        default=False, description="Place whole experts on the TP x DP GPUs (expert parallelism) instead of "
-        "splitting every expert.")
+        default=False,
+        description="Place whole experts on the TP x DP GPUs (expert parallelism) instead of "
+        "splitting every expert.",
+    )
     num_prefill_instances: int = Field(
-        default=0, ge=0, description="Prefill instances for disaggregated serving (0 = aggregated).")
+        default=0, ge=0, description="Prefill instances for disaggregated serving (0 = aggregated)."
+    )
     num_decode_instances: int = Field(
-        default=0, ge=0, description="Decode instances for disaggregated serving (0 = aggregated).")
+        default=0, ge=0, description="Decode instances for disaggregated serving (0 = aggregated)."
+    )
     num_instances: int = Field(
-        default=1, ge=1, description="Identical aggregated instances behind a round-robin router.")
+        default=1, ge=1, description="Identical aggregated instances behind a round-robin router."
+    )
     num_speculative_tokens: int = Field(
-        default=0, ge=0, le=8, description="MTP draft tokens per step (speculative decoding; 0 = off).")
+        default=0, ge=0, le=8, description="MTP draft tokens per step (speculative decoding; 0 = off)."
+    )
     mtp_acceptance_rate: float | None = Field(
-        default=None, gt=0, lt=1, description="Probability that an MTP draft token is accepted "
-        "(auto: per-position rates published for DeepSeek MTP).")
+        default=None,
+        gt=0,
+        lt=1,
+        description="Probability that an MTP draft token is accepted "
+        "(auto: per-position rates published for DeepSeek MTP).",
+    )
     max_num_batched_tokens: int | None = Field(
-        default=None, ge=1, description="Token budget of one engine step (auto: 8192 on >= 70 GiB GPUs).")
+        default=None, ge=1, description="Token budget of one engine step (auto: 8192 on >= 70 GiB GPUs)."
+    )
     max_num_seqs: int | None = Field(
-        default=None, ge=1, description="Maximum running requests per engine (auto: 1024 on >= 70 GiB GPUs).")
+        default=None, ge=1, description="Maximum running requests per engine (auto: 1024 on >= 70 GiB GPUs)."
+    )
     gpu_memory_utilization: float = Field(
-        default=0.9, gt=0, le=1, description="Fraction of GPU memory vLLM may use (weights + activations + KV).")
+        default=0.9,
+        gt=0,
+        le=1,
+        description="Fraction of GPU memory vLLM may use (weights + activations + KV).",
+    )
     kv_cache_dtype: KvCacheDtype = Field(
-        default="auto", description="KV cache dtype (auto: the checkpoint's kv_cache_quant_algo, else BF16).")
+        default="auto", description="KV cache dtype (auto: the checkpoint's kv_cache_quant_algo, else BF16)."
+    )
     block_size: int | None = Field(
-        default=None, ge=1, description="KV block size in tokens (auto: by attention backend).")
+        default=None, ge=1, description="KV block size in tokens (auto: by attention backend)."
+    )
     max_model_len: int | None = Field(
-        default=None, ge=16, description="Maximum context length (auto: the model's max_position_embeddings).")
+        default=None, ge=16, description="Maximum context length (auto: the model's max_position_embeddings)."
+    )
     async_scheduling: bool = Field(
-        default=True, description="Overlap CPU scheduling with GPU execution (vLLM 0.14 default: on).")
+        default=True, description="Overlap CPU scheduling with GPU execution (vLLM 0.14 default: on)."
+    )
     enforce_eager: bool = Field(
-        default=False, description="Disable CUDA graphs (every kernel launched from Python).")
+        default=False, description="Disable CUDA graphs (every kernel launched from Python)."
+    )
     attention_backend: AttentionBackend = Field(
-        default="auto", description="MLA attention backend (vLLM's --attention-backend; auto: vLLM 0.14.1's "
-        "choice, except FLASHINFER_MLA for MTP on Blackwell, see the note printed then).")
+        default="auto",
+        description="MLA attention backend (vLLM's --attention-backend; auto: vLLM 0.14.1's "
+        "choice, except FLASHINFER_MLA for MTP on Blackwell, see the note printed then).",
+    )
     kv_transfer_link: Literal["auto", "nvlink", "nic"] = Field(
-        default="auto", description="Link carrying KV from prefill to decode instances (auto: NVLink when "
-        "all instances fit in one scale-up domain).")
+        default="auto",
+        description="Link carrying KV from prefill to decode instances (auto: NVLink when "
+        "all instances fit in one scale-up domain).",
+    )
 
     @model_validator(mode="after")
     def _check_pd(self) -> Deployment:
         if (self.num_prefill_instances == 0) != (self.num_decode_instances == 0):
-            raise ValueError("disaggregated serving needs both --num-prefill-instances and "
-                             "--num-decode-instances >= 1 (or both 0 for aggregated serving)")
+            raise ValueError(
+                "disaggregated serving needs both --num-prefill-instances and "
+                "--num-decode-instances >= 1 (or both 0 for aggregated serving)"
+            )
         return self
 
     @property
@@ -165,8 +198,11 @@ def resolve_kv_cache_dtype(requested: str, model: Model) -> str:
     if model.has_sparse_attention and resolved.startswith("fp8"):
         return "fp8_ds_mla"
     if resolved == "fp8_ds_mla" and not model.has_sparse_attention:
-        raise SpecError("kv_cache_dtype fp8_ds_mla exists only for sparse-attention models (DeepSeek-V3.2); "
-                        "use fp8 or bfloat16", field="kv_cache_dtype")
+        raise SpecError(
+            "kv_cache_dtype fp8_ds_mla exists only for sparse-attention models (DeepSeek-V3.2); "
+            "use fp8 or bfloat16",
+            field="kv_cache_dtype",
+        )
     return resolved
 
 
@@ -191,7 +227,9 @@ def kv_bytes_per_token_layer(model: Model, kv_cache_dtype: str) -> int:
 
 def serve_defaults(hw: HardwareSpec) -> tuple[int, int]:
     """(max_num_batched_tokens, max_num_seqs) that `vllm serve` 0.14.1 picks for this GPU."""
-    return SERVE_DEFAULTS_LARGE_GPU if hw.hbm_usable_bytes >= LARGE_GPU_MIN_BYTES else SERVE_DEFAULTS_SMALL_GPU
+    return (
+        SERVE_DEFAULTS_LARGE_GPU if hw.hbm_usable_bytes >= LARGE_GPU_MIN_BYTES else SERVE_DEFAULTS_SMALL_GPU
+    )
 
 
 #: DeepSeek MTP acceptance per draft position, from TensorRT-LLM's DeepSeek-R1 measurements
@@ -208,41 +246,60 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
     arch = model.arch
     notes: list[str] = []
     if arch.mla.num_heads % tp:
-        raise SpecError(f"tensor parallel size {tp} does not divide the {arch.mla.num_heads} attention heads; "
-                        f"allowed: {', '.join(str(d) for d in _divisors(arch.mla.num_heads))}",
-                        field="tensor_parallel_size")
+        raise SpecError(
+            f"tensor parallel size {tp} does not divide the {arch.mla.num_heads} attention heads; "
+            f"allowed: {', '.join(str(d) for d in _divisors(arch.mla.num_heads))}",
+            field="tensor_parallel_size",
+        )
     dp = dep.data_parallel_size
     moe_group = tp * dp
     if dep.enable_expert_parallel:
         if arch.moe.num_experts % moe_group:
-            raise SpecError(f"expert parallel size {moe_group} (TP x DP) does not divide the "
-                            f"{arch.moe.num_experts} routed experts", field="enable_expert_parallel")
+            raise SpecError(
+                f"expert parallel size {moe_group} (TP x DP) does not divide the "
+                f"{arch.moe.num_experts} routed experts",
+                field="enable_expert_parallel",
+            )
         ep, moe_tp = moe_group, 1
     else:
         if arch.moe.intermediate_size % moe_group:
-            raise SpecError(f"TP x DP = {moe_group} does not divide the expert intermediate size "
-                            f"{arch.moe.intermediate_size}", field="data_parallel_size")
+            raise SpecError(
+                f"TP x DP = {moe_group} does not divide the expert intermediate size "
+                f"{arch.moe.intermediate_size}",
+                field="data_parallel_size",
+            )
         ep, moe_tp = 1, moe_group
     if tp * dp > hw.scaleup_domain_gpus:
-        notes.append(f"TP x DP = {tp * dp} exceeds the {hw.scaleup_domain_gpus}-GPU scale-up domain of "
-                     f"{hw.name}: collectives cross the NIC")
+        notes.append(
+            f"TP x DP = {tp * dp} exceeds the {hw.scaleup_domain_gpus}-GPU scale-up domain of "
+            f"{hw.name}: collectives cross the NIC"
+        )
 
     default_tokens, default_seqs = serve_defaults(hw)
     max_model_len = dep.max_model_len or arch.max_position_embeddings
     if max_model_len > arch.max_position_embeddings:
-        raise SpecError(f"max_model_len {max_model_len} exceeds the model's max_position_embeddings "
-                        f"{arch.max_position_embeddings}", field="max_model_len")
+        raise SpecError(
+            f"max_model_len {max_model_len} exceeds the model's max_position_embeddings "
+            f"{arch.max_position_embeddings}",
+            field="max_model_len",
+        )
     max_num_seqs = dep.max_num_seqs or default_seqs
     max_tokens = dep.max_num_batched_tokens or min(default_tokens, max_num_seqs * max_model_len)
     if dep.max_num_seqs and dep.max_num_seqs > max_tokens:
-        raise SpecError(f"max_num_seqs ({dep.max_num_seqs}) must be <= max_num_batched_tokens ({max_tokens}), as vLLM "
-                        "requires", field="max_num_seqs")
+        raise SpecError(
+            f"max_num_seqs ({dep.max_num_seqs}) must be <= max_num_batched_tokens ({max_tokens}), as vLLM "
+            "requires",
+            field="max_num_seqs",
+        )
     max_num_seqs = min(max_num_seqs, max_tokens)
 
     k = dep.num_speculative_tokens
     if k and arch.num_mtp_layers == 0:
-        raise SpecError(f"{model.name} has no MTP layer (num_nextn_predict_layers = 0); "
-                        "speculative decoding with MTP is not possible", field="num_speculative_tokens")
+        raise SpecError(
+            f"{model.name} has no MTP layer (num_nextn_predict_layers = 0); "
+            "speculative decoding with MTP is not possible",
+            field="num_speculative_tokens",
+        )
     kv = resolve_kv_cache_dtype(dep.kv_cache_dtype, model)
     backend, backend_note = select_backend(model, hw, kv, dep.attention_backend, k)
     block, block_note = resolve_block_size(backend, dep.block_size, dep.attention_backend == "auto", hw)
@@ -251,21 +308,34 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
     capture = min(max_num_seqs * (1 + k) * CAPTURE_SEQS_FACTOR, MAX_CAPTURE_SIZE, max_tokens)
 
     if not hw.supports("nvfp4") and model.precision == "fp4":
-        notes.append(f"{hw.name} has no FP4 tensor cores: NVFP4 layers run weight-only (Marlin W4A16) at the "
-                     "BF16 rate")
+        notes.append(
+            f"{hw.name} has no FP4 tensor cores: NVFP4 layers run weight-only (Marlin W4A16) at the BF16 rate"
+        )
     link = dep.kv_transfer_link
     if link == "auto":
         pd_gpus = tp * dp * (dep.num_prefill_instances + dep.num_decode_instances)
         link = "nvlink" if pd_gpus <= hw.scaleup_domain_gpus else "nic"
     return ResolvedDeployment(
-        tp=tp, dp=dp, ep=ep, moe_tp=moe_tp,
-        num_prefill_instances=dep.num_prefill_instances, num_decode_instances=dep.num_decode_instances,
+        tp=tp,
+        dp=dp,
+        ep=ep,
+        moe_tp=moe_tp,
+        num_prefill_instances=dep.num_prefill_instances,
+        num_decode_instances=dep.num_decode_instances,
         num_instances=1 if dep.disaggregated else dep.num_instances,
-        num_speculative_tokens=k, mtp_acceptance_rate=dep.mtp_acceptance_rate,
-        max_num_batched_tokens=max_tokens, max_num_seqs=max_num_seqs,
-        gpu_memory_utilization=dep.gpu_memory_utilization, kv_cache_dtype=kv, block_size=block,
-        max_model_len=max_model_len, async_scheduling=dep.async_scheduling, cudagraph_mode=graph_mode,
-        max_cudagraph_capture_size=capture, attention_backend=backend, kv_transfer_link=link,
+        num_speculative_tokens=k,
+        mtp_acceptance_rate=dep.mtp_acceptance_rate,
+        max_num_batched_tokens=max_tokens,
+        max_num_seqs=max_num_seqs,
+        gpu_memory_utilization=dep.gpu_memory_utilization,
+        kv_cache_dtype=kv,
+        block_size=block,
+        max_model_len=max_model_len,
+        async_scheduling=dep.async_scheduling,
+        cudagraph_mode=graph_mode,
+        max_cudagraph_capture_size=capture,
+        attention_backend=backend,
+        kv_transfer_link=link,
         notes=tuple(notes),
     )
 

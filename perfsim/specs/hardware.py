@@ -67,7 +67,9 @@ class ScaleOutLink(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     technology: str = Field(description="NIC name, e.g. 'ConnectX-8 800 Gb/s'.")
-    bandwidth_per_direction: Quantity = Field(description="Per-GPU NIC bandwidth in one direction (bandwidth).")
+    bandwidth_per_direction: Quantity = Field(
+        description="Per-GPU NIC bandwidth in one direction (bandwidth)."
+    )
 
 
 # field path -> unit dimension; checked after parsing so errors name the field and allowed units
@@ -94,7 +96,9 @@ class HardwareSpec(BaseModel):
     name: str = Field(description="Short name used on the command line, e.g. 'gb300'.")
     display_name: str = Field(description="Human-readable product name.")
     vendor: str = Field(description="GPU vendor.")
-    architecture: str = Field(description="Architecture family, e.g. 'hopper', 'blackwell', 'blackwell-ultra'.")
+    architecture: str = Field(
+        description="Architecture family, e.g. 'hopper', 'blackwell', 'blackwell-ultra'."
+    )
     compute_capability: str = Field(description="CUDA compute capability, e.g. '10.3'; selects vLLM kernels.")
     sources: dict[str, str] = Field(default_factory=dict, description="Source keys used by `source` fields.")
     peak_dense: dict[str, Quantity] = Field(
@@ -112,7 +116,9 @@ class HardwareSpec(BaseModel):
     scaleout: ScaleOutLink
     sm_count: Quantity = Field(description="Streaming multiprocessors (count).")
     l2_cache: Quantity | None = Field(default=None, description="L2 cache size (bytes).")
-    sfu_exp_rate: Quantity | None = Field(default=None, description="Special-function (exp2) rate (exp_rate).")
+    sfu_exp_rate: Quantity | None = Field(
+        default=None, description="Special-function (exp2) rate (exp_rate)."
+    )
     boost_clock: Quantity | None = Field(default=None, description="Boost clock (frequency).")
     tdp: Quantity | None = Field(default=None, description="Board power (power).")
 
@@ -137,7 +143,9 @@ class HardwareSpec(BaseModel):
                 continue
             _check_unit(quantity, dimension, path)
             if not (math.isfinite(quantity.value) and quantity.value > 0):
-                raise ValueError(f"{path}: must be a positive finite number, got {quantity.value} {quantity.unit}")
+                raise ValueError(
+                    f"{path}: must be a positive finite number, got {quantity.value} {quantity.unit}"
+                )
         if self.hbm_usable_bytes > self.hbm_capacity_bytes * 1.1:
             raise ValueError("hbm_usable: larger than hbm_capacity")
         for needed in ("bf16",):
@@ -211,8 +219,12 @@ class HardwareSpec(BaseModel):
         data = self.model_dump(mode="python")
 
         def bump(q: dict, factor: float, label: str) -> dict:
-            return {**q, "value": q["value"] * factor, "status": Status.what_if,
-                    "note": f"{label} x{factor:g} (what-if; was {q['value']:g} {q['unit']})"}
+            return {
+                **q,
+                "value": q["value"] * factor,
+                "status": Status.what_if,
+                "note": f"{label} x{factor:g} (what-if; was {q['value']:g} {q['unit']})",
+            }
 
         for key, factor in factors.items():
             if not (isinstance(factor, (int, float)) and math.isfinite(factor) and factor > 0):
@@ -229,10 +241,12 @@ class HardwareSpec(BaseModel):
                 data["peak_dense"][p] = bump(data["peak_dense"][p], factor, key)
             elif key == "scaleup_bandwidth":
                 data["scaleup"]["bandwidth_per_direction"] = bump(
-                    data["scaleup"]["bandwidth_per_direction"], factor, key)
+                    data["scaleup"]["bandwidth_per_direction"], factor, key
+                )
             elif key == "scaleout_bandwidth":
                 data["scaleout"]["bandwidth_per_direction"] = bump(
-                    data["scaleout"]["bandwidth_per_direction"], factor, key)
+                    data["scaleout"]["bandwidth_per_direction"], factor, key
+                )
             else:
                 allowed = [*SCALE_KEYS] + [f"flops_{p}" for p in data["peak_dense"]]
                 raise SpecError(f"cannot scale '{key}'; allowed: {', '.join(allowed)}", field=key)

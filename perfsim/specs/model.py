@@ -44,16 +44,26 @@ PRECISION_CHOICES = ("fp4", "fp8", "bf16")
 
 #: module classes whose dtype a recipe decides
 MODULE_CLASSES = (
-    "q_a", "kv_a", "q_b", "kv_b", "o_proj",
-    "indexer", "indexer_weights_proj",
-    "dense_mlp", "shared_expert", "routed_experts", "router",
-    "embedding", "lm_head",
+    "q_a",
+    "kv_a",
+    "q_b",
+    "kv_b",
+    "o_proj",
+    "indexer",
+    "indexer_weights_proj",
+    "dense_mlp",
+    "shared_expert",
+    "routed_experts",
+    "router",
+    "embedding",
+    "lm_head",
 )
 
 SUPPORTED_MODEL_TYPES = ("deepseek_v2", "deepseek_v3", "deepseek_v32", "kimi_k2")
 
 
 # ---- architecture -------------------------------------------------------------------------------
+
 
 class HFDeepseekConfig(BaseModel):
     """The fields of a DeepSeek-family Hugging Face ``config.json`` that perfsim uses."""
@@ -98,7 +108,9 @@ class HFDeepseekConfig(BaseModel):
             raise ValueError("num_experts_per_tok exceeds n_routed_experts")
         if self.first_k_dense_replace > self.num_hidden_layers:
             raise ValueError("first_k_dense_replace exceeds num_hidden_layers")
-        if self.model_type == "deepseek_v32" and not (self.index_n_heads and self.index_head_dim and self.index_topk):
+        if self.model_type == "deepseek_v32" and not (
+            self.index_n_heads and self.index_head_dim and self.index_topk
+        ):
             raise ValueError("deepseek_v32 needs index_n_heads, index_head_dim and index_topk")
         return self
 
@@ -186,11 +198,24 @@ class ModelArchitecture:
             vocab_size=cfg.vocab_size,
             max_position_embeddings=cfg.max_position_embeddings,
             tie_word_embeddings=cfg.tie_word_embeddings,
-            mla=MLADims(cfg.num_attention_heads, cfg.q_lora_rank, cfg.kv_lora_rank, cfg.qk_nope_head_dim,
-                        cfg.qk_rope_head_dim, cfg.v_head_dim),
+            mla=MLADims(
+                cfg.num_attention_heads,
+                cfg.q_lora_rank,
+                cfg.kv_lora_rank,
+                cfg.qk_nope_head_dim,
+                cfg.qk_rope_head_dim,
+                cfg.v_head_dim,
+            ),
             indexer=indexer,
-            moe=MoEDims(cfg.n_routed_experts, cfg.n_shared_experts, cfg.num_experts_per_tok,
-                        cfg.moe_intermediate_size, cfg.n_group, cfg.topk_group, cfg.scoring_func),
+            moe=MoEDims(
+                cfg.n_routed_experts,
+                cfg.n_shared_experts,
+                cfg.num_experts_per_tok,
+                cfg.moe_intermediate_size,
+                cfg.n_group,
+                cfg.topk_group,
+                cfg.scoring_func,
+            ),
             num_mtp_layers=cfg.num_nextn_predict_layers,
             layer_kinds=kinds,
         )
@@ -254,7 +279,9 @@ class ModelArchitecture:
         if kind == "dense":
             return attn + norms + self.dense_mlp_params
         experts = self.moe.top_k if active else self.moe.num_experts
-        return attn + norms + self.router_params + (experts + self.moe.num_shared_experts) * self.expert_params
+        return (
+            attn + norms + self.router_params + (experts + self.moe.num_shared_experts) * self.expert_params
+        )
 
     @property
     def mtp_layer_params(self) -> int:
@@ -286,6 +313,7 @@ class ModelArchitecture:
 
 
 # ---- quantization recipes ------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class QuantRecipe:
@@ -329,7 +357,9 @@ def _representative_names(arch: ModelArchitecture, layer: int) -> dict[str, str]
 _NEVER_QUANTIZED = {"router": "bf16", "embedding": "bf16"}  # not nn.Linear modules in ModelOpt
 
 
-def recipe_from_modelopt(arch: ModelArchitecture, quant: dict, path: Path, checkpoint: str, note: str) -> QuantRecipe:
+def recipe_from_modelopt(
+    arch: ModelArchitecture, quant: dict, path: Path, checkpoint: str, note: str
+) -> QuantRecipe:
     """Build a recipe from a ModelOpt ``hf_quant_config.json`` (quant_algo + exclude_modules)."""
     try:
         q = quant["quantization"]
@@ -337,12 +367,18 @@ def recipe_from_modelopt(arch: ModelArchitecture, quant: dict, path: Path, check
         excludes = list(q.get("exclude_modules") or [])
         kv_algo = q.get("kv_cache_quant_algo")
     except (KeyError, TypeError):
-        raise SpecError("expected {'quantization': {'quant_algo': ..., 'exclude_modules': [...]}}",
-                        source=str(path), field="quantization") from None
+        raise SpecError(
+            "expected {'quantization': {'quant_algo': ..., 'exclude_modules': [...]}}",
+            source=str(path),
+            field="quantization",
+        ) from None
     algo_dtype = {"NVFP4": "nvfp4", "FP8": "fp8"}.get(str(algo).upper())
     if algo_dtype is None:
-        raise SpecError(f"quant_algo '{algo}' is not supported; allowed: NVFP4, FP8", source=str(path),
-                        field="quantization.quant_algo")
+        raise SpecError(
+            f"quant_algo '{algo}' is not supported; allowed: NVFP4, FP8",
+            source=str(path),
+            field="quantization.quant_algo",
+        )
 
     pattern = re.compile("|".join(fnmatch.translate(p) for p in excludes)) if excludes else None
 
@@ -387,6 +423,7 @@ def bf16_recipe(checkpoint: str, note: str) -> QuantRecipe:
 
 
 # ---- model (architecture + recipe) ----------------------------------------------------------------
+
 
 class PrecisionEntry(BaseModel):
     """One ``precisions:`` entry of a model.yaml."""
@@ -463,8 +500,15 @@ def _model_ids() -> dict[str, Path]:
     out: dict[str, Path] = {}
     for yaml_path in sorted(data_dir("models").glob("*/model.yaml")):
         spec = load_yaml_file(yaml_path)
-        names = [spec.get("name", yaml_path.parent.name), *(spec.get("aliases") or []), spec.get("hf_repo") or ""]
-        names += [str((p or {}).get("checkpoint") or "").split(" ")[0] for p in (spec.get("precisions") or {}).values()]
+        names = [
+            spec.get("name", yaml_path.parent.name),
+            *(spec.get("aliases") or []),
+            spec.get("hf_repo") or "",
+        ]
+        names += [
+            str((p or {}).get("checkpoint") or "").split(" ")[0]
+            for p in (spec.get("precisions") or {}).values()
+        ]
         for name in (n for n in (str(n).strip().lower() for n in names) if n and n != "none"):
             out.setdefault(name, yaml_path.parent)
             out.setdefault(name.rsplit("/", 1)[-1], yaml_path.parent)
@@ -503,8 +547,9 @@ def load_model(name_or_path: str | Path, precision: str = "fp4") -> Model:
 @functools.lru_cache(maxsize=64)
 def _load_model_cached(name_or_path: str, _stamp: float, precision: str) -> Model:
     if precision not in PRECISION_CHOICES:
-        raise SpecError(f"unknown precision '{precision}'; allowed: {', '.join(PRECISION_CHOICES)}",
-                        field="precision")
+        raise SpecError(
+            f"unknown precision '{precision}'; allowed: {', '.join(PRECISION_CHOICES)}", field="precision"
+        )
     path = Path(name_or_path)
     dirs = _model_dirs()
     if str(name_or_path) in dirs:
@@ -528,14 +573,20 @@ def _load_model_cached(name_or_path: str, _stamp: float, precision: str) -> Mode
     arch = load_architecture(folder / spec.config)
     entry = spec.precisions.get(precision)  # type: ignore[call-overload]
     if entry is None:
-        raise SpecError(f"no recipe for precision '{precision}'; available: {', '.join(spec.precisions)}",
-                        source=str(yaml_path), field="precisions")
+        raise SpecError(
+            f"no recipe for precision '{precision}'; available: {', '.join(spec.precisions)}",
+            source=str(yaml_path),
+            field="precisions",
+        )
     recipe = _build_recipe(arch, entry, folder, precision)
-    return Model(spec.name, spec.hf_repo, arch, recipe, str(folder / spec.config), spec.published,
-                 str(name_or_path))
+    return Model(
+        spec.name, spec.hf_repo, arch, recipe, str(folder / spec.config), spec.published, str(name_or_path)
+    )
 
 
-def _build_recipe(arch: ModelArchitecture, entry: PrecisionEntry, folder: Path, precision: str) -> QuantRecipe:
+def _build_recipe(
+    arch: ModelArchitecture, entry: PrecisionEntry, folder: Path, precision: str
+) -> QuantRecipe:
     if entry.recipe == "native-fp8":
         return native_fp8_recipe(entry.checkpoint, entry.note)
     if entry.recipe == "bf16":
@@ -543,8 +594,11 @@ def _build_recipe(arch: ModelArchitecture, entry: PrecisionEntry, folder: Path, 
     quant_path = (folder / entry.recipe).resolve()
     recipe = recipe_from_modelopt(arch, load_json_file(quant_path), quant_path, entry.checkpoint, entry.note)
     if recipe.precision != precision:
-        raise SpecError(f"recipe is {recipe.precision}, but it is listed under '{precision}'",
-                        source=str(quant_path), field="quantization.quant_algo")
+        raise SpecError(
+            f"recipe is {recipe.precision}, but it is listed under '{precision}'",
+            source=str(quant_path),
+            field="quantization.quant_algo",
+        )
     return recipe
 
 
@@ -557,7 +611,10 @@ def _model_from_bare_config(path: Path, precision: str) -> Model:
     else:
         quant_path = path.parent / "hf_quant_config.json"
         if not quant_path.exists():
-            raise SpecError("precision fp4 needs a ModelOpt hf_quant_config.json next to the config",
-                            source=str(path), field="precision")
+            raise SpecError(
+                "precision fp4 needs a ModelOpt hf_quant_config.json next to the config",
+                source=str(path),
+                field="precision",
+            )
         recipe = recipe_from_modelopt(arch, load_json_file(quant_path), quant_path, str(path), "")
     return Model(path.stem, str(path), arch, recipe, str(path), {}, str(path))

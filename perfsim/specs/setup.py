@@ -15,11 +15,18 @@ class Setup(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = Field(default="deepseek-v3.2", description="Model name or alias, a Hugging Face id as `vllm "
-                       "serve` takes it (e.g. nvidia/DeepSeek-R1-0528-NVFP4), a model folder, or a config.json path.")
-    hw: str = Field(default="gb300", description="Hardware name (see `perfsim list`) or a hardware YAML path.")
+    model: str = Field(
+        default="deepseek-v3.2",
+        description="Model name or alias, a Hugging Face id as `vllm "
+        "serve` takes it (e.g. nvidia/DeepSeek-R1-0528-NVFP4), a model folder, or a config.json path.",
+    )
+    hw: str = Field(
+        default="gb300", description="Hardware name (see `perfsim list`) or a hardware YAML path."
+    )
     precision: Literal["fp4", "fp8", "bf16"] = Field(
-        default="fp4", description="Weight recipe: fp4 (NVIDIA NVFP4 checkpoint), fp8 (native FP8 blocks), bf16.")
+        default="fp4",
+        description="Weight recipe: fp4 (NVIDIA NVFP4 checkpoint), fp8 (native FP8 blocks), bf16.",
+    )
 
     def load(self) -> tuple[Model, HardwareSpec]:
         """Load and validate the model and the hardware."""
