@@ -11,8 +11,9 @@ from perfsim.costs.memory import weight_shares
 from perfsim.costs.params import CostParams
 from perfsim.costs.step import StepCostModel, capture_sizes
 from perfsim.specs.deployment import Deployment, resolve_deployment
+from perfsim.specs.dtypes import WEIGHT_BYTES
 from perfsim.specs.hardware import load_hardware
-from perfsim.specs.model import WEIGHT_BYTES, load_model
+from perfsim.specs.model import load_model
 
 
 def cost_model(name="deepseek-v3.2", precision="fp4", hw="gb300", tp=2, params=None, **dep):

@@ -15,8 +15,9 @@ from perfsim.costs.memory import (
 )
 from perfsim.errors import DoesNotFitError, SpecError
 from perfsim.specs.deployment import Deployment, resolve_deployment
+from perfsim.specs.dtypes import WEIGHT_BYTES
 from perfsim.specs.hardware import load_hardware
-from perfsim.specs.model import WEIGHT_BYTES, load_model
+from perfsim.specs.model import load_model
 
 
 def test_vllm_defaults_on_gb300(v32_fp4, gb300):

@@ -20,8 +20,9 @@ from perfsim.specs.deployment import (
     kv_bytes_per_token_layer,
     resolve_deployment,
 )
+from perfsim.specs.dtypes import ACT_BYTES, FP32_BYTES, INDEX_BYTES, WEIGHT_BYTES
 from perfsim.specs.hardware import HardwareSpec
-from perfsim.specs.model import ACT_BYTES, FP32_BYTES, INDEX_BYTES, WEIGHT_BYTES, Model
+from perfsim.specs.model import Model
 
 GiB = 2**30
 

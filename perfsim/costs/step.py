@@ -29,8 +29,9 @@ from perfsim.costs.params import CostParams
 from perfsim.costs.roofline import OpTime, achievable_bandwidth, gemm_efficiency, roofline
 from perfsim.specs.attention import BACKENDS
 from perfsim.specs.deployment import ResolvedDeployment, indexer_key_bytes, mla_entry_bytes
+from perfsim.specs.dtypes import ACT_BYTES, FP32_BYTES, INDEX_BYTES, WEIGHT_BYTES
 from perfsim.specs.hardware import HardwareSpec
-from perfsim.specs.model import ACT_BYTES, FP32_BYTES, INDEX_BYTES, WEIGHT_BYTES, Model
+from perfsim.specs.model import Model
 
 LOGIT_BYTES = FP32_BYTES  # logits and indexer scores are fp32
 FP8_BYTES = 1

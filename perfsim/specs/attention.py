@@ -153,22 +153,7 @@ def resolve_block_size(
     )
 
 
-def cudagraph_mode(
-    backend: str, num_speculative_tokens: int, sparse: bool, enforce_eager: bool
-) -> tuple[str, str | None]:
-    """vLLM's resolved CUDA-graph mode ('FULL_AND_PIECEWISE', 'PIECEWISE' or 'NONE') and a note when downgraded.
-
-    FULL graphs need every attention backend of the model to support the step's uniform batch; the V3.2
-    indexer and CUTLASS_MLA support one-token decode only, TRITON_MLA none [gpu_model_runner.py:5128-5147].
-    """
-    if enforce_eager:
-        return "NONE", None
-    graphs = BACKENDS[backend].graphs
-    if graphs == "never":
-        return "PIECEWISE", f"{backend} cannot run inside FULL CUDA graphs: PIECEWISE graphs only"
-    if num_speculative_tokens and (sparse or graphs == "single_token"):
-        return (
-            "PIECEWISE",
-            "MTP with this attention backend downgrades CUDA graphs to PIECEWISE (vLLM 0.14.1)",
-        )
-    return "FULL_AND_PIECEWISE", None
+def decode_query_threshold(backend: str, num_speculative_tokens: int) -> int:
+    """Longest query (new tokens of one request) the backend runs on its decode kernel: vLLM's
+    ``reorder_batch_threshold``, 1 + k when the decode kernel verifies MTP drafts, else 1."""
+    return 1 + num_speculative_tokens if BACKENDS[backend].spec_as_decode else 1

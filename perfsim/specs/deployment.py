@@ -14,9 +14,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from perfsim.errors import SpecError
-from perfsim.specs.attention import AttentionBackend, cudagraph_mode, resolve_block_size, select_backend
+from perfsim.specs.attention import AttentionBackend, resolve_block_size, select_backend
+from perfsim.specs.cudagraphs import cudagraph_mode, default_max_capture_size
+from perfsim.specs.dtypes import FP32_BYTES
 from perfsim.specs.hardware import HardwareSpec
-from perfsim.specs.model import FP32_BYTES, IndexerDims, Model
+from perfsim.specs.model import IndexerDims, Model
 
 VLLM_VERSION = "0.14.1"
 
@@ -27,9 +29,6 @@ SERVE_DEFAULTS_LARGE_GPU = (8192, 1024)
 SERVE_DEFAULTS_SMALL_GPU = (2048, 256)
 LARGE_GPU_MIN_BYTES = 70 * 2**30
 
-#: default max_cudagraph_capture_size: min(max_num_seqs x decode query length x 2, 512, max_num_batched_tokens)
-#: [config/vllm.py:1124-1128]
-CAPTURE_SEQS_FACTOR, MAX_CAPTURE_SIZE = 2, 512
 
 #: KV bytes per token and layer of V3.2's FP8 cache layout (other layouts: latent_dim values of 1 or 2 bytes)
 FP8_DS_MLA_BYTES = 656  # 512 fp8 NoPE + 4 fp32 scales + 64 bf16 RoPE [flashmla_sparse.py:58-70]
@@ -305,7 +304,7 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
     block, block_note = resolve_block_size(backend, dep.block_size, dep.attention_backend == "auto", hw)
     graph_mode, graph_note = cudagraph_mode(backend, k, model.has_sparse_attention, dep.enforce_eager)
     notes += [n for n in (backend_note, block_note, graph_note) if n]
-    capture = min(max_num_seqs * (1 + k) * CAPTURE_SEQS_FACTOR, MAX_CAPTURE_SIZE, max_tokens)
+    capture = default_max_capture_size(max_num_seqs, k, max_tokens)
 
     if not hw.supports("nvfp4") and model.precision == "fp4":
         notes.append(

@@ -1,0 +1,216 @@
+"""A model's layers and dimensions (MLA, DSA indexer, MoE, MTP) and its parameter counts per module class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from perfsim.specs.loading import load_json_file, validation_error_to_spec_error
+from perfsim.specs.model.config import HFDeepseekConfig
+
+
+@dataclass(frozen=True)
+class MLADims:
+    """Multi-head latent attention dimensions (per model, before tensor parallelism)."""
+
+    num_heads: int
+    q_lora_rank: int | None
+    kv_lora_rank: int
+    qk_nope_head_dim: int
+    qk_rope_head_dim: int
+    v_head_dim: int
+
+    @property
+    def qk_head_dim(self) -> int:
+        """Query/key head size in the expanded (MHA) form: nope + rope (192)."""
+        return self.qk_nope_head_dim + self.qk_rope_head_dim
+
+    @property
+    def latent_dim(self) -> int:
+        """Width of the cached latent per token: kv_lora_rank + rope (576)."""
+        return self.kv_lora_rank + self.qk_rope_head_dim
+
+
+@dataclass(frozen=True)
+class IndexerDims:
+    """DeepSeek Sparse Attention lightning-indexer dimensions."""
+
+    num_heads: int
+    head_dim: int
+    topk: int
+
+
+@dataclass(frozen=True)
+class MoEDims:
+    """Routed / shared expert layout of the MoE layers."""
+
+    num_experts: int
+    num_shared_experts: int
+    top_k: int
+    intermediate_size: int
+    n_group: int | None
+    topk_group: int | None
+    scoring_func: str
+
+
+@dataclass(frozen=True)
+class ModelArchitecture:
+    """Everything perfsim needs to know about a model's layers, derived from its config.json."""
+
+    model_type: str
+    hidden_size: int
+    num_layers: int
+    num_dense_layers: int
+    num_moe_layers: int
+    dense_intermediate_size: int
+    vocab_size: int
+    max_position_embeddings: int
+    tie_word_embeddings: bool
+    mla: MLADims
+    indexer: IndexerDims | None
+    moe: MoEDims
+    num_mtp_layers: int
+    layer_kinds: tuple[str, ...]  # 'dense' or 'moe' per decoder layer
+
+    @classmethod
+    def from_hf_config(cls, cfg: HFDeepseekConfig) -> ModelArchitecture:
+        """Build the architecture from a validated config."""
+        kinds = tuple(
+            "moe" if (i >= cfg.first_k_dense_replace and i % cfg.moe_layer_freq == 0) else "dense"
+            for i in range(cfg.num_hidden_layers)
+        )
+        indexer = None
+        if cfg.index_n_heads:
+            indexer = IndexerDims(cfg.index_n_heads, cfg.index_head_dim or 0, cfg.index_topk or 0)
+        return cls(
+            model_type=cfg.model_type,
+            hidden_size=cfg.hidden_size,
+            num_layers=cfg.num_hidden_layers,
+            num_dense_layers=kinds.count("dense"),
+            num_moe_layers=kinds.count("moe"),
+            dense_intermediate_size=cfg.intermediate_size,
+            vocab_size=cfg.vocab_size,
+            max_position_embeddings=cfg.max_position_embeddings,
+            tie_word_embeddings=cfg.tie_word_embeddings,
+            mla=MLADims(
+                cfg.num_attention_heads,
+                cfg.q_lora_rank,
+                cfg.kv_lora_rank,
+                cfg.qk_nope_head_dim,
+                cfg.qk_rope_head_dim,
+                cfg.v_head_dim,
+            ),
+            indexer=indexer,
+            moe=MoEDims(
+                cfg.n_routed_experts,
+                cfg.n_shared_experts,
+                cfg.num_experts_per_tok,
+                cfg.moe_intermediate_size,
+                cfg.n_group,
+                cfg.topk_group,
+                cfg.scoring_func,
+            ),
+            num_mtp_layers=cfg.num_nextn_predict_layers,
+            layer_kinds=kinds,
+        )
+
+    # ---- parameter counts per module (whole model, before sharding) -----------------------------
+    def attention_params(self) -> dict[str, int]:
+        """MLA projection parameters of one layer, by module class (norms under 'attn_norms')."""
+        h, m = self.hidden_size, self.mla
+        q_in = m.q_lora_rank or h
+        out = {
+            "q_a": h * m.q_lora_rank if m.q_lora_rank else 0,
+            "kv_a": h * m.latent_dim,
+            "q_b": q_in * m.num_heads * m.qk_head_dim,
+            "kv_b": m.kv_lora_rank * m.num_heads * (m.qk_nope_head_dim + m.v_head_dim),
+            "o_proj": m.num_heads * m.v_head_dim * h,
+            "attn_norms": (m.q_lora_rank or 0) + m.kv_lora_rank,
+        }
+        return out
+
+    def indexer_params(self) -> dict[str, int]:
+        """Lightning-indexer parameters of one layer (0 for models without DSA)."""
+        if self.indexer is None:
+            return {"indexer": 0, "indexer_weights_proj": 0}
+        h, ix = self.hidden_size, self.indexer
+        q_in = self.mla.q_lora_rank or h
+        wq_b = q_in * ix.num_heads * ix.head_dim
+        wk = h * ix.head_dim
+        k_norm = 2 * ix.head_dim  # LayerNorm weight + bias
+        return {"indexer": wq_b + wk + k_norm, "indexer_weights_proj": h * ix.num_heads}
+
+    @property
+    def expert_params(self) -> int:
+        """One routed or shared expert (gate, up, down projections)."""
+        return 3 * self.hidden_size * self.moe.intermediate_size
+
+    @property
+    def dense_mlp_params(self) -> int:
+        """One dense MLP (gate, up, down)."""
+        return 3 * self.hidden_size * self.dense_intermediate_size
+
+    @property
+    def router_params(self) -> int:
+        """Router weight plus the score-correction bias of noaux_tc routing."""
+        bias = self.moe.num_experts if self.model_type in ("deepseek_v3", "deepseek_v32", "kimi_k2") else 0
+        return self.moe.num_experts * self.hidden_size + bias
+
+    @property
+    def embedding_params(self) -> int:
+        """Input embedding table."""
+        return self.vocab_size * self.hidden_size
+
+    @property
+    def lm_head_params(self) -> int:
+        """Output head (0 extra when tied to the embedding)."""
+        return 0 if self.tie_word_embeddings else self.vocab_size * self.hidden_size
+
+    def decoder_layer_params(self, kind: str, *, active: bool) -> int:
+        """Parameters of one decoder layer; ``active`` counts only top-k routed experts."""
+        attn = sum(self.attention_params().values()) + sum(self.indexer_params().values())
+        norms = 2 * self.hidden_size
+        if kind == "dense":
+            return attn + norms + self.dense_mlp_params
+        experts = self.moe.top_k if active else self.moe.num_experts
+        return (
+            attn + norms + self.router_params + (experts + self.moe.num_shared_experts) * self.expert_params
+        )
+
+    @property
+    def mtp_layer_params(self) -> int:
+        """One MTP module: a MoE decoder layer + enorm, hnorm, eh_proj (2h -> h), shared_head.norm."""
+        h = self.hidden_size
+        return self.decoder_layer_params("moe", active=False) + 3 * h + 2 * h * h
+
+    @property
+    def total_params(self) -> int:
+        """Every stored weight of the main model (embedding and lm_head included, MTP excluded)."""
+        layers = sum(self.decoder_layer_params(k, active=False) for k in self.layer_kinds)
+        return layers + self.embedding_params + self.lm_head_params + self.hidden_size
+
+    @property
+    def active_params(self) -> int:
+        """Weights a token multiplies: attention, MLPs, shared + top-k experts, router, norms, lm_head.
+
+        The embedding is a row lookup, not a matrix product, and is left out (see
+        ``active_params_with_embedding``).
+        """
+        layers = sum(self.decoder_layer_params(k, active=True) for k in self.layer_kinds)
+        head = self.lm_head_params or self.embedding_params
+        return layers + head + self.hidden_size
+
+    @property
+    def active_params_with_embedding(self) -> int:
+        """``active_params`` plus the whole embedding table (the most generous convention)."""
+        return self.active_params + (self.embedding_params if self.lm_head_params else 0)
+
+
+def load_architecture(config_path: Path) -> ModelArchitecture:
+    """Parse and validate a Hugging Face ``config.json``."""
+    raw = load_json_file(config_path)
+    try:
+        cfg = HFDeepseekConfig.model_validate(raw)
+    except Exception as exc:
+        raise validation_error_to_spec_error(exc, config_path) from None
+    return ModelArchitecture.from_hf_config(cfg)

@@ -1,0 +1,207 @@
+"""Bundled models by name, alias or Hugging Face id, model folders and bare ``config.json`` files, loaded as a ``Model``."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from perfsim.errors import SpecError, UnknownNameError
+from perfsim.paths import data_dir
+from perfsim.specs.loading import load_json_file, load_yaml_file, validation_error_to_spec_error
+from perfsim.specs.model.architecture import ModelArchitecture, load_architecture
+from perfsim.specs.model.quantization import (
+    PRECISION_CHOICES,
+    QuantRecipe,
+    bf16_recipe,
+    native_fp8_recipe,
+    recipe_from_modelopt,
+)
+
+
+class PrecisionEntry(BaseModel):
+    """One ``precisions:`` entry of a model.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+    checkpoint: str
+    recipe: str = Field(description="A ModelOpt hf_quant_config file, 'native-fp8' or 'bf16'.")
+    note: str = ""
+
+
+class PublishedCount(BaseModel):
+    """A published parameter count with its source."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: float = Field(gt=0)
+    source: str
+
+
+class ModelFile(BaseModel):
+    """Schema of ``models/<name>/model.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    hf_repo: str
+    config: str = "config.json"
+    published: dict[str, PublishedCount] = Field(default_factory=dict)
+    precisions: dict[Literal["fp4", "fp8", "bf16"], PrecisionEntry]
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model at one precision: architecture, recipe and where both came from."""
+
+    name: str
+    hf_repo: str
+    arch: ModelArchitecture
+    recipe: QuantRecipe
+    config_path: str
+    published: dict[str, PublishedCount]
+    source: str = ""  # the name or path it was loaded from
+
+    def at_precision(self, precision: str) -> Model:
+        """The same model loaded with another precision recipe."""
+        return load_model(self.source or self.name, precision)
+
+    @property
+    def precision(self) -> str:
+        """The ``--precision`` this model was loaded with (fp4, fp8 or bf16)."""
+        return self.recipe.precision
+
+    @property
+    def has_sparse_attention(self) -> bool:
+        """True for DeepSeek Sparse Attention models (V3.2)."""
+        return self.arch.indexer is not None
+
+
+@functools.lru_cache(maxsize=1)
+def _model_dirs() -> dict[str, Path]:
+    """Bundled model folders by name and alias."""
+    out: dict[str, Path] = {}
+    for yaml_path in sorted(data_dir("models").glob("*/model.yaml")):
+        spec = load_yaml_file(yaml_path)
+        out[str(spec.get("name", yaml_path.parent.name))] = yaml_path.parent
+        for alias in spec.get("aliases") or []:
+            out[str(alias)] = yaml_path.parent
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _model_ids() -> dict[str, Path]:
+    """Bundled model folders by lower-case name, alias, Hugging Face repo and checkpoint id (as `vllm serve`
+    takes them, e.g. nvidia/DeepSeek-R1-0528-NVFP4), with or without the organisation."""
+    out: dict[str, Path] = {}
+    for yaml_path in sorted(data_dir("models").glob("*/model.yaml")):
+        spec = load_yaml_file(yaml_path)
+        names = [
+            spec.get("name", yaml_path.parent.name),
+            *(spec.get("aliases") or []),
+            spec.get("hf_repo") or "",
+        ]
+        names += [
+            str((p or {}).get("checkpoint") or "").split(" ")[0]
+            for p in (spec.get("precisions") or {}).values()
+        ]
+        for name in (n for n in (str(n).strip().lower() for n in names) if n and n != "none"):
+            out.setdefault(name, yaml_path.parent)
+            out.setdefault(name.rsplit("/", 1)[-1], yaml_path.parent)
+    return out
+
+
+def known_models(include_aliases: bool = True) -> list[str]:
+    """Names (and aliases) of the bundled models."""
+    if include_aliases:
+        return sorted(_model_dirs())
+    return sorted(p.parent.name for p in data_dir("models").glob("*/model.yaml"))
+
+
+def load_model(name_or_path: str | Path, precision: str = "fp4") -> Model:
+    """Load a bundled model by name/alias, a model folder, or a bare ``config.json`` path.
+
+    A bare ``config.json`` has no recipes of its own: ``fp8`` uses the native FP8 block recipe,
+    ``bf16`` BF16 everywhere, and ``fp4`` reads ``hf_quant_config.json`` beside it if present.
+    Results are cached per (name or path, file time, precision); models are immutable.
+    """
+    path = Path(name_or_path)
+    stamp = path.stat().st_mtime if path.exists() else 0.0
+    return _load_model_cached(str(name_or_path), stamp, precision)
+
+
+@functools.lru_cache(maxsize=64)
+def _load_model_cached(name_or_path: str, _stamp: float, precision: str) -> Model:
+    if precision not in PRECISION_CHOICES:
+        raise SpecError(
+            f"unknown precision '{precision}'; allowed: {', '.join(PRECISION_CHOICES)}", field="precision"
+        )
+    path = Path(name_or_path)
+    dirs = _model_dirs()
+    if str(name_or_path) in dirs:
+        folder = dirs[str(name_or_path)]
+    elif str(name_or_path).strip().lower() in _model_ids():
+        folder = _model_ids()[str(name_or_path).strip().lower()]
+    elif path.is_dir() and (path / "model.yaml").exists():
+        folder = path
+    elif path.suffix == ".json" or path.is_file():
+        return _model_from_bare_config(path, precision)
+    else:
+        raise UnknownNameError("model", str(name_or_path), known_models())
+
+    yaml_path = folder / "model.yaml"
+    try:
+        spec = ModelFile.model_validate(load_yaml_file(yaml_path))
+    except SpecError:
+        raise
+    except Exception as exc:
+        raise validation_error_to_spec_error(exc, yaml_path) from None
+    arch = load_architecture(folder / spec.config)
+    entry = spec.precisions.get(precision)  # type: ignore[call-overload]
+    if entry is None:
+        raise SpecError(
+            f"no recipe for precision '{precision}'; available: {', '.join(spec.precisions)}",
+            source=str(yaml_path),
+            field="precisions",
+        )
+    recipe = _build_recipe(arch, entry, folder, precision)
+    return Model(
+        spec.name, spec.hf_repo, arch, recipe, str(folder / spec.config), spec.published, str(name_or_path)
+    )
+
+
+def _build_recipe(
+    arch: ModelArchitecture, entry: PrecisionEntry, folder: Path, precision: str
+) -> QuantRecipe:
+    if entry.recipe == "native-fp8":
+        return native_fp8_recipe(entry.checkpoint, entry.note)
+    if entry.recipe == "bf16":
+        return bf16_recipe(entry.checkpoint, entry.note)
+    quant_path = (folder / entry.recipe).resolve()
+    recipe = recipe_from_modelopt(arch, load_json_file(quant_path), quant_path, entry.checkpoint, entry.note)
+    if recipe.precision != precision:
+        raise SpecError(
+            f"recipe is {recipe.precision}, but it is listed under '{precision}'",
+            source=str(quant_path),
+            field="quantization.quant_algo",
+        )
+    return recipe
+
+
+def _model_from_bare_config(path: Path, precision: str) -> Model:
+    arch = load_architecture(path)
+    if precision == "fp8":
+        recipe = native_fp8_recipe(str(path), "native FP8 block recipe assumed for a bare config.json")
+    elif precision == "bf16":
+        recipe = bf16_recipe(str(path), "")
+    else:
+        quant_path = path.parent / "hf_quant_config.json"
+        if not quant_path.exists():
+            raise SpecError(
+                "precision fp4 needs a ModelOpt hf_quant_config.json next to the config",
+                source=str(path),
+                field="precision",
+            )
+        recipe = recipe_from_modelopt(arch, load_json_file(quant_path), quant_path, str(path), "")
+    return Model(path.stem, str(path), arch, recipe, str(path), {}, str(path))
