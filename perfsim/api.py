@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from perfsim.costs.interface import StepCost
 from perfsim.costs.memory import MemoryPlan
-from perfsim.costs.step import StepCost, StepCostModel
+from perfsim.costs.step import StepCostModel
 from perfsim.specs.deployment import Deployment
 from perfsim.specs.hardware import HardwareSpec, load_hardware
 from perfsim.specs.model import Model, load_model

@@ -9,7 +9,8 @@ from perfsim.costs.batch import batch_stats, capped_pairs, causal_pairs
 from perfsim.costs.comm import Link, all_reduce
 from perfsim.costs.memory import weight_shares
 from perfsim.costs.params import CostParams
-from perfsim.costs.step import StepCostModel, capture_sizes
+from perfsim.costs.step import StepCostModel
+from perfsim.specs.cudagraphs import capture_sizes
 from perfsim.specs.deployment import Deployment, resolve_deployment
 from perfsim.specs.dtypes import WEIGHT_BYTES
 from perfsim.specs.hardware import load_hardware
@@ -236,7 +237,7 @@ def test_cuda_graph_modes_and_padding():
     # MTP with FULL decode graphs: sizes rounded up to multiples of 1 + k, those above the maximum dropped
     assert capture_sizes(512, 3)[:6] == [3, 6, 9, 18, 24, 33] and capture_sizes(512, 3)[-1] == 498
     r1_mtp = cost_model("deepseek-r1", tp=2, num_speculative_tokens=2)
-    assert r1_mtp.sizes == capture_sizes(r1_mtp.dep.max_cudagraph_capture_size, 3)
+    assert list(r1_mtp.graphs.capture_sizes) == capture_sizes(r1_mtp.dep.max_cudagraph_capture_size, 3)
     dec = cm.step(cm.stats([1] * 100, [500] * 100))
     assert dec.graph_mode == "FULL" and dec.padded_tokens == 104
     mixed = cm.step(cm.stats([1] * 100 + [50], [500] * 100 + [0]))

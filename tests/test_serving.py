@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from perfsim.costs.constant import ConstantStepCost
 from perfsim.costs.memory import memory_plan
 from perfsim.costs.params import CostParams
-from perfsim.serving.constant_cost import ConstantStepCost
 from perfsim.serving.metrics import RequestRecord, bench_metrics
 from perfsim.serving.request import Request
 from perfsim.serving.scheduler import Scheduler

@@ -9,7 +9,8 @@ import re
 from perfsim.cli_fields import add_model_arguments
 from perfsim.commands.common import resolve_for_cli
 from perfsim.commands.options import model_from_args
-from perfsim.costs.step import StepCost, StepCostModel
+from perfsim.costs.interface import StepCost
+from perfsim.costs.step import StepCostModel
 from perfsim.errors import SpecError
 from perfsim.report import format_table
 from perfsim.specs.deployment import Deployment

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import simpy
 
-from perfsim.costs.step import StepCostModel
+from perfsim.costs.interface import StepCostProvider
 from perfsim.serving.request import Request
 from perfsim.serving.scheduler import ScheduledBatch, Scheduler, SpecStats
 
@@ -73,7 +73,7 @@ class Engine:
         self,
         env: simpy.Environment,
         name: str,
-        cost_model: StepCostModel,
+        cost_model: StepCostProvider,
         *,
         num_blocks: int,
         on_finish: Callable[[Request, float], None],
@@ -152,7 +152,8 @@ class Engine:
             limit = min(s.decode_block_limit() for s in self.schedulers)
             if limit >= 2:
                 contexts = [s.decode_block_contexts() for s in self.schedulers]
-                times, gpu_s, categories = self.cost_model.decode_block_profile(contexts, limit)
+                block = self.cost_model.decode_block_profile(contexts, limit)
+                times, gpu_s, categories = block.step_times_s, block.gpu_s, block.by_category_s
                 horizon = self.env.peek()
                 ends = start_s + np.cumsum(times)
                 steps = min(limit, 1 + int(np.searchsorted(ends[:-1], horizon, side="left")))
@@ -187,9 +188,8 @@ class Engine:
                 yield from self._sleep()
                 continue
             if plan.block_times is None:
-                dt, gpu_s, categories = cm.step_profile(
-                    [cm.stats(b.new_tokens, b.context) for b in plan.batches]
-                )
+                profile = cm.step_profile([cm.stats(b.new_tokens, b.context) for b in plan.batches])
+                dt, gpu_s, categories = profile.total_s, profile.gpu_s, profile.by_category_s
                 step_ends = None
             else:
                 gpu_s, categories = plan.block_gpu_s, plan.block_categories

@@ -40,10 +40,14 @@ def cudagraph_mode(
     return "FULL_AND_PIECEWISE", None
 
 
-def default_max_capture_size(max_num_seqs: int, num_speculative_tokens: int, max_num_batched_tokens: int) -> int:
+def default_max_capture_size(
+    max_num_seqs: int, num_speculative_tokens: int, max_num_batched_tokens: int
+) -> int:
     """vLLM's default ``max_cudagraph_capture_size`` (tokens)."""
     return min(
-        max_num_seqs * (1 + num_speculative_tokens) * CAPTURE_SEQS_FACTOR, MAX_CAPTURE_SIZE, max_num_batched_tokens
+        max_num_seqs * (1 + num_speculative_tokens) * CAPTURE_SEQS_FACTOR,
+        MAX_CAPTURE_SIZE,
+        max_num_batched_tokens,
     )
 
 

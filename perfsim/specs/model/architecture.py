@@ -72,6 +72,11 @@ class ModelArchitecture:
     num_mtp_layers: int
     layer_kinds: tuple[str, ...]  # 'dense' or 'moe' per decoder layer
 
+    @property
+    def attention_kind(self) -> str:
+        """The attention family of the layers: 'dsa' (DeepSeek Sparse Attention) or 'mla'."""
+        return "dsa" if self.indexer is not None else "mla"
+
     @classmethod
     def from_hf_config(cls, cfg: HFDeepseekConfig) -> ModelArchitecture:
         """Build the architecture from a validated config."""

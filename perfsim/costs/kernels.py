@@ -1,0 +1,187 @@
+"""Kernel-level costing shared by every operator family: GEMMs, streaming kernels, attention, collectives.
+
+``KernelCoster`` binds the roofline (``perfsim.costs.roofline``) to one GPU and one set of cost parameters:
+each method turns the work of one kernel (flops, HBM bytes, exponentials, link bytes) into an ``OpTime``
+summed over the layers it runs in. ``CostContext`` is what an operator family is built from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from perfsim.costs.comm import Link, group_link
+from perfsim.costs.params import CostParams
+from perfsim.costs.roofline import OpTime, achievable_bandwidth, gemm_efficiency, roofline
+from perfsim.specs.deployment import ResolvedDeployment
+from perfsim.specs.dtypes import ACT_BYTES, WEIGHT_BYTES
+from perfsim.specs.hardware import HardwareSpec
+from perfsim.specs.model import Model
+
+#: weight precisions whose tensor cores also take quantized activations (W4A4 / W8A8)
+LOW_PRECISION_COMPUTE = ("nvfp4", "fp8")
+
+
+class KernelCoster:
+    """Roofline time of single kernels on one GPU kind with one set of efficiencies."""
+
+    def __init__(self, hw: HardwareSpec, params: CostParams):
+        self.hw, self.params = hw, params
+        self.hbm_Bps = hw.hbm_bandwidth_Bps * params.hbm_eff
+        self.sfu_rate = hw.sfu_exp_rate.si("exp_rate") if hw.sfu_exp_rate else 0.0
+        self.gemm_eff = {
+            "nvfp4": params.gemm_eff_nvfp4,
+            "fp8": params.gemm_eff_fp8,
+            "bf16": params.gemm_eff_bf16,
+        }
+        self.peak = {d: hw.peak_flops(d) or 0.0 for d in ("nvfp4", "fp8", "bf16")}
+        # skinny GEMMs (a few rows) run as CUDA-core GEMV / split-K kernels, not on wasted tensor tiles
+        self.vector_flops = (hw.peak_flops("fp32") or 0.0) * params.gemm_eff_bf16
+
+    def compute_dtype(self, weight_dtype: str) -> str:
+        """The tensor-core precision a GEMM with ``weight_dtype`` weights runs in on this GPU."""
+        if weight_dtype in LOW_PRECISION_COMPUTE and self.peak[weight_dtype]:
+            return weight_dtype
+        return "bf16"  # weight-only (Marlin) or BF16 weights
+
+    @staticmethod
+    def activation_in_bytes(compute_dtype: str) -> float:
+        """Bytes per input activation: W4A4 / W8A8 kernels read activations quantized by a previous kernel."""
+        return WEIGHT_BYTES[compute_dtype] if compute_dtype in LOW_PRECISION_COMPUTE else ACT_BYTES
+
+    def bandwidth(self, nbytes: float) -> float:
+        """Achievable bandwidth (B/s) of one kernel moving ``nbytes``."""
+        return achievable_bandwidth(self.hbm_Bps, nbytes, self.params.mem_bytes_half)
+
+    def gemm(
+        self, name: str, category: str, layers: int, m: float, n: float, k: float, weight_dtype: str
+    ) -> OpTime:
+        """An (m x k) @ (k x n) GEMM with ``weight_dtype`` weights: one expert's grouped GEMM."""
+        return self.grouped_gemm(name, layers, m, 1, n, k, weight_dtype, category)
+
+    def grouped_gemm(
+        self,
+        name: str,
+        layers: int,
+        assignments: float,
+        experts: float,
+        n: float,
+        k: float,
+        weight_dtype: str,
+        category: str = "moe",
+    ) -> OpTime:
+        """``assignments`` token rows spread over ``experts`` (n x k) weight matrices, each read once."""
+        p = self.params
+        cd = self.compute_dtype(weight_dtype)
+        rows_per_expert = assignments / experts if experts else 0.0
+        eff = gemm_efficiency(rows_per_expert, n, k, self.gemm_eff[cd], p.gemm_m_half_tokens, p.gemm_nk_half)
+        flops = 2.0 * assignments * n * k
+        nbytes = experts * n * k * WEIGHT_BYTES[weight_dtype] + assignments * (
+            k * self.activation_in_bytes(cd) + n * ACT_BYTES
+        )
+        t, bound = roofline(
+            flops, max(self.peak[cd] * eff, self.vector_flops), nbytes, self.bandwidth(nbytes)
+        )
+        return OpTime(
+            name=name,
+            category=category,
+            layers=layers,
+            time_s=t * layers,
+            flops=flops * layers,
+            bytes=nbytes * layers,
+            comm_bytes=0.0,
+            bound=bound,
+            dtype=cd,
+        )
+
+    def memory_op(self, name: str, category: str, layers: int, nbytes: float) -> OpTime:
+        """A streaming kernel moving ``nbytes`` per layer (norms, activations, copies, cache writes)."""
+        t = nbytes / self.bandwidth(nbytes) if nbytes > 0 else 0.0
+        return OpTime(
+            name=name,
+            category=category,
+            layers=layers,
+            time_s=t * layers,
+            flops=0.0,
+            bytes=nbytes * layers,
+            comm_bytes=0.0,
+            bound="memory",
+        )
+
+    def attention_op(
+        self,
+        name: str,
+        layers: int,
+        flops: float,
+        nbytes: float,
+        exps: float,
+        eff: float,
+        dtype: str = "bf16",
+        category: str = "attention",
+    ) -> OpTime:
+        """An attention kernel: tensor-core flops at ``eff`` of peak, HBM bytes and ``exps`` softmax exponentials."""
+        t, bound = roofline(
+            flops, self.peak[dtype] * eff, nbytes, self.bandwidth(nbytes), exps, self.sfu_rate
+        )
+        return OpTime(
+            name=name,
+            category=category,
+            layers=layers,
+            time_s=t * layers,
+            flops=flops * layers,
+            bytes=nbytes * layers,
+            comm_bytes=0.0,
+            bound=bound,
+            dtype=dtype,
+        )
+
+    @staticmethod
+    def comm_op(name: str, layers: int, time_and_bytes: tuple[float, float]) -> OpTime:
+        """A collective of ``(seconds, bytes sent per GPU)`` per layer."""
+        t, sent = time_and_bytes
+        return OpTime(
+            name=name,
+            category="comm",
+            layers=layers,
+            time_s=t * layers,
+            flops=0.0,
+            bytes=0.0,
+            comm_bytes=sent * layers,
+            bound="communication",
+        )
+
+
+@dataclass(frozen=True)
+class CostContext:
+    """Everything an operator family is built from: the specs, the parameters, the kernel coster and links.
+
+    ``tp_link`` carries the tensor-parallel group's collectives, ``moe_link`` those of the expert group
+    (all TP x DP GPUs of an instance).
+    """
+
+    model: Model
+    hw: HardwareSpec
+    dep: ResolvedDeployment
+    params: CostParams
+    kernels: KernelCoster
+    tp_link: Link
+    moe_link: Link
+
+    @classmethod
+    def build(
+        cls, model: Model, hw: HardwareSpec, dep: ResolvedDeployment, params: CostParams
+    ) -> CostContext:
+        """The context of one deployment of ``model`` on ``hw``."""
+        return cls(
+            model=model,
+            hw=hw,
+            dep=dep,
+            params=params,
+            kernels=KernelCoster(hw, params),
+            tp_link=group_link(hw, dep.tp, params),
+            moe_link=group_link(hw, dep.tp * dep.dp, params),
+        )
+
+    @property
+    def hidden(self) -> int:
+        """The model's hidden size."""
+        return self.model.arch.hidden_size
