@@ -178,11 +178,11 @@ def _result_json(
     if dep.num_speculative_tokens:
         drafts = sum(e.spec.num_drafts for e in sim.engines.values())
         by_pos = [
-            sum(e.spec.accepted_by_position[i] for e in sim.engines.values())
+            sum(e.spec.num_accepted_tokens_per_pos[i] for e in sim.engines.values())
             for i in range(dep.num_speculative_tokens)
         ]
         accepted = sum(by_pos)
-        draft_tokens = sum(e.spec.draft_tokens for e in sim.engines.values())
+        draft_tokens = sum(e.spec.num_draft_tokens for e in sim.engines.values())
         spec_keys = {
             "spec_decode_acceptance_rate": 100.0 * accepted / draft_tokens if draft_tokens else 0.0,
             "spec_decode_acceptance_length": 1 + accepted / drafts if drafts else 1.0,

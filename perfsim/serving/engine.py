@@ -1,10 +1,9 @@
-"""SimPy processes of the serving system: engine step loops, the benchmark client, P/D hand-off.
+"""One vLLM instance as a SimPy process: DP schedulers stepping in lockstep, each step timed by the cost model.
 
-An ``Engine`` is one vLLM instance: ``dp`` schedulers (one per data-parallel rank) that step in lockstep;
-each step's duration comes from the cost model for all ranks' batches. With async scheduling the next
-step is scheduled when the current one starts (vLLM's one-step lookahead), so a request that arrives
-during a step joins two steps later and a finished request's slot frees one step late.
-The cost model and the scheduler are plain objects; only this module uses SimPy.
+An ``Engine`` has ``dp`` schedulers (one per data-parallel rank); each step's duration comes from the cost
+model for all ranks' batches. With async scheduling the next step is scheduled when the current one starts
+(vLLM's one-step lookahead), so a request that arrives during a step joins two steps later and a finished
+request's slot frees one step late. The cost model and the scheduler are plain objects; they know no SimPy.
 """
 
 from __future__ import annotations
@@ -16,12 +15,15 @@ import numpy as np
 import simpy
 
 from perfsim.costs.interface import StepCostProvider
+from perfsim.serving.batch import ScheduledBatch
 from perfsim.serving.request import Request
-from perfsim.serving.scheduler import ScheduledBatch, Scheduler, SpecStats
+from perfsim.serving.router import least_loaded_rank
+from perfsim.serving.scheduler import Scheduler
+from perfsim.serving.spec_decode import Acceptance, SpecStats
 
-#: vLLM's DP load balancer scores a rank by waiting x 4 + running (v1/engine/core_client.py,
-#: DPLBAsyncMPClient.get_core_engine_for_request); vLLM's counts may lag by up to 100 ms, perfsim's are exact
-DP_LB_WAITING_WEIGHT = 4
+#: (step end time or a block's step end times, request ids, tokens per chunk) of a step whose chunks reach the
+#: client; a block means every request got one chunk at every step end
+ChunkLog = list[tuple[float | np.ndarray, np.ndarray, np.ndarray]]
 
 
 @dataclass
@@ -40,27 +42,14 @@ class EngineStats:
     spec: SpecStats = field(default_factory=SpecStats)
 
 
-class Acceptance:
-    """Draws how many MTP draft tokens a verification step accepts (consecutive from the first)."""
-
-    def __init__(self, rates: Sequence[float], rng: np.random.Generator):
-        self.rates = np.asarray(rates)
-        self.rng = rng
-
-    def __call__(self, m: int) -> np.ndarray:
-        """Accepted drafts for each of ``m`` verified decodes (consecutive accepts from position 1)."""
-        hits = self.rng.random((m, self.rates.size)) < self.rates
-        return np.cumprod(hits, axis=1).sum(axis=1).astype(np.int64)
-
-
 @dataclass
 class _Plan:
     """The next step (or block of identical decode steps) of every rank, with a block's precomputed cost."""
 
     batches: list[ScheduledBatch]
-    block_times: np.ndarray | None = None  # seconds of each step of a decode block
+    block_times_s: np.ndarray | None = None  # seconds of each step of a decode block
     block_gpu_s: float = 0.0
-    block_categories: dict[str, float] = field(default_factory=dict)
+    block_by_category_s: dict[str, float] = field(default_factory=dict)
 
     def empty(self) -> bool:
         return not any(len(b) for b in self.batches)
@@ -76,25 +65,26 @@ class Engine:
         cost_model: StepCostProvider,
         *,
         num_blocks: int,
-        on_finish: Callable[[Request, float], None],
-        log: list | None = None,
+        on_finish: Callable[[Request, float], None] | None = None,
+        log: ChunkLog | None = None,
         acceptance_rates: Sequence[float] = (),
         seed: Sequence[int] = (0,),
         allow_blocks: bool = False,
         hold_finished: bool = False,
     ):
         """``seed``: entropy of this instance's random draws (MTP acceptance), one stream per DP rank;
-        ``hold_finished``: finished requests keep their KV blocks until released (P/D prefill)."""
+        ``on_finish(request, time)`` is called when a request's last token is out; ``log`` collects the chunks
+        streamed to the client; ``allow_blocks``: cost runs of identical decode steps together (only when this
+        engine is alone in the simulation); ``hold_finished``: finished requests keep their KV blocks until
+        released (P/D prefill)."""
         dep = cost_model.dep
         self.env, self.name, self.cost_model = env, name, cost_model
         self.async_scheduling = dep.async_scheduling
         self.stats = EngineStats()
         self.on_finish = on_finish
-        # (time or block of step-end times, request ids, tokens per chunk) of every step or decode block whose
-        # chunks reach the client; a block means every request got one chunk at every step end
         self.log = log
         self.allow_blocks = allow_blocks
-        self.schedulers = []
+        self.schedulers: list[Scheduler] = []
         for rank in range(dep.dp):
             accept = (
                 Acceptance(acceptance_rates, np.random.default_rng([*seed, rank]))
@@ -120,15 +110,10 @@ class Engine:
 
     # ---- requests in ---------------------------------------------------------------------------
     def submit(self, req: Request) -> None:
-        """Route a request to the DP rank with the lowest 4 x waiting + running (vLLM's DP load balancer)."""
-        rank = min(
-            range(len(self.schedulers)),
-            key=lambda r: (
-                DP_LB_WAITING_WEIGHT * len(self.schedulers[r].waiting) + self.schedulers[r].num_running
-            ),
-        )
-        req.engine = rank
-        self.schedulers[rank].add(req)
+        """Route a request to the least loaded DP rank (vLLM's DP load balancer) and wake the loop."""
+        rank = least_loaded_rank(self.schedulers)
+        req.dp_rank = rank
+        self.schedulers[rank].add_request(req)
         self.notify()
 
     def notify(self) -> None:
@@ -153,22 +138,22 @@ class Engine:
             if limit >= 2:
                 contexts = [s.decode_block_contexts() for s in self.schedulers]
                 block = self.cost_model.decode_block_profile(contexts, limit)
-                times, gpu_s, categories = block.step_times_s, block.gpu_s, block.by_category_s
                 horizon = self.env.peek()
-                ends = start_s + np.cumsum(times)
+                ends = start_s + np.cumsum(block.step_times_s)
                 steps = min(limit, 1 + int(np.searchsorted(ends[:-1], horizon, side="left")))
                 if steps >= 2:
-                    if steps < limit:
-                        times = times[:steps]
-                        gpu_s, categories = self._scale_block(gpu_s, categories, steps / limit)
+                    fraction = steps / limit
                     return _Plan(
-                        [s.schedule_decode_block(steps) for s in self.schedulers], times, gpu_s, categories
+                        batches=[s.schedule_decode_block(steps) for s in self.schedulers],
+                        block_times_s=block.step_times_s[:steps] if steps < limit else block.step_times_s,
+                        block_gpu_s=block.gpu_s * fraction if steps < limit else block.gpu_s,
+                        block_by_category_s=(
+                            {k: v * fraction for k, v in block.by_category_s.items()}
+                            if steps < limit
+                            else block.by_category_s
+                        ),
                     )
-        return _Plan([s.schedule() for s in self.schedulers])
-
-    @staticmethod
-    def _scale_block(gpu_s: float, categories: dict[str, float], fraction: float):
-        return gpu_s * fraction, {k: v * fraction for k, v in categories.items()}
+        return _Plan(batches=[s.schedule() for s in self.schedulers])
 
     def _sleep(self):
         self._idle = True
@@ -187,28 +172,33 @@ class Engine:
             if plan.empty():  # nothing runnable (idle, or KV still being pulled): no step until woken
                 yield from self._sleep()
                 continue
-            if plan.block_times is None:
+            if plan.block_times_s is None:
                 profile = cm.step_profile([cm.stats(b.new_tokens, b.context) for b in plan.batches])
-                dt, gpu_s, categories = profile.total_s, profile.gpu_s, profile.by_category_s
+                dt, gpu_s, by_category = profile.total_s, profile.gpu_s, profile.by_category_s
                 step_ends = None
+                steps = 1
             else:
-                gpu_s, categories = plan.block_gpu_s, plan.block_categories
-                step_ends = self.env.now + np.cumsum(plan.block_times)
+                gpu_s, by_category = plan.block_gpu_s, plan.block_by_category_s
+                step_ends = self.env.now + np.cumsum(plan.block_times_s)
                 dt = float(step_ends[-1] - self.env.now)
-            self._record(gpu_s, categories, dt, 1 if plan.block_times is None else len(plan.block_times))
+                steps = len(plan.block_times_s)
+            self._record(gpu_s, by_category, dt, steps)
             if self.async_scheduling:
                 pending = self._schedule_all(self.env.now + dt)  # scheduled while this step runs on the GPU
             yield self.env.timeout(dt)
             now = self.env.now
             for sched, batch in zip(self.schedulers, plan.batches, strict=True):
-                rids, tokens, finished = sched.complete(batch)
-                if self.log is not None and rids.size:
-                    self.log.append((now if step_ends is None else step_ends, rids, tokens))
-                for req in finished:
-                    req.finish_time = now
-                    self.on_finish(req, now)
+                out = sched.update_from_output(batch)
+                if self.log is not None and out.request_ids.size:
+                    self.log.append(
+                        (now if step_ends is None else step_ends, out.request_ids, out.num_tokens)
+                    )
+                for req in out.finished:
+                    req.finish_time_s = now
+                    if self.on_finish is not None:
+                        self.on_finish(req, now)
 
-    def _record(self, gpu_s: float, categories: dict[str, float], dt: float, steps: int) -> None:
+    def _record(self, gpu_s: float, by_category: dict[str, float], dt: float, steps: int) -> None:
         st = self.stats
         st.steps += steps
         st.busy_s += dt
@@ -219,5 +209,5 @@ class Engine:
         st.peak_kv_usage = max(st.peak_kv_usage, usage)
         scale = dt / (gpu_s or 1.0)
         acc = st.category_s
-        for cat, seconds in categories.items():
+        for cat, seconds in by_category.items():
             acc[cat] = acc.get(cat, 0.0) + seconds * scale

@@ -61,8 +61,16 @@ class ClientView:
         """Build the view from per-request records."""
         if not records:
             z = np.zeros(0)
+            i = z.astype(np.int64)
             return cls(
-                z, z.astype(np.int64), z.astype(np.int64), z, z, z, z.astype(np.int64), z.astype(np.int64)
+                send_time=z,
+                prompt_len=i,
+                output_tokens=i,
+                first_chunk=z,
+                last_chunk=z,
+                itl_values=z,
+                itl_counts=i,
+                bucket_chunks=i,
             )
         send = np.array([r.send_time for r in records])
         itls = np.concatenate([np.diff(r.chunk_times) for r in records])
@@ -70,14 +78,14 @@ class ClientView:
         chunks = np.concatenate([r.chunk_times for r in records]) - start
         buckets = np.bincount(chunks.astype(np.int64)) if chunks.size else np.zeros(1, dtype=np.int64)
         return cls(
-            send,
-            np.array([r.prompt_len for r in records]),
-            np.array([r.output_tokens for r in records]),
-            np.array([r.chunk_times[0] for r in records]),
-            np.array([r.chunk_times[-1] for r in records]),
-            itls,
-            np.ones(itls.size, dtype=np.int64),
-            buckets,
+            send_time=send,
+            prompt_len=np.array([r.prompt_len for r in records]),
+            output_tokens=np.array([r.output_tokens for r in records]),
+            first_chunk=np.array([r.chunk_times[0] for r in records]),
+            last_chunk=np.array([r.chunk_times[-1] for r in records]),
+            itl_values=itls,
+            itl_counts=np.ones(itls.size, dtype=np.int64),
+            bucket_chunks=buckets,
         )
 
 

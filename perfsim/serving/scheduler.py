@@ -1,71 +1,61 @@
-"""vLLM V1's scheduler as plain Python/numpy (no SimPy): running first, then FCFS admission, chunked prefill.
+"""vLLM V1's scheduler as plain Python/numpy (no SimPy): running requests first, then FCFS admission.
 
-Mirrors ``vllm/v1/core/sched/scheduler.py`` (0.14.1) for the FCFS policy:
+Read it next to ``vllm/v1/core/sched/scheduler.py`` (0.14.1), FCFS policy. Invariant of every step: the
+scheduled tokens never exceed ``max_num_batched_tokens``, the running requests never exceed ``max_num_seqs``,
+and the KV blocks in use never exceed the pool.
 
-* Phase A serves running requests in admission order, each getting ``min(remaining, token budget)``
-  new tokens (a decode needs 1, or 1 + k with k speculative tokens). KV blocks are allocated per chunk;
-  when they run out the most recently admitted running request is preempted (recompute: its blocks are
-  freed, its computed tokens reset, and it goes to the front of the waiting queue).
-* Phase B, only if nothing was preempted, admits waiting requests in FCFS order while the token budget,
-  ``max_num_seqs`` and free blocks allow; the last admitted request may get a partial chunk. A request
-  that does not fit blocks the queue (head-of-line).
+* Running requests are served in admission order; each wants the tokens it has not computed (a decode wants
+  1, or 1 + k with k MTP drafts) and gets what is left of the token budget. KV blocks are allocated per chunk;
+  when they run out the most recently admitted running request is preempted (recompute: its blocks are freed,
+  its computed tokens reset, and it goes to the front of the waiting queue).
+* Waiting requests are admitted, only if no request was preempted in this step, in FCFS order while the
+  budget, ``max_num_seqs`` and free blocks allow; the last one admitted may get a partial chunk; one that does
+  not fit blocks the queue (head-of-line). A P/D decode request first gets its prompt's blocks and pulls the
+  prefill instance's KV.
 * A step that completes a request's prompt samples its next token; partial prefill chunks emit nothing.
 
-Output tokens are counted when scheduled (vLLM's placeholders), so the same logic serves synchronous
-and asynchronous scheduling; the engine decides when ``schedule`` is called.
-
-Running requests live in numpy arrays kept in admission order, so a step over hundreds of decoding
-requests costs a few array operations; Phase A's in-order budget is a cumulative sum. Only state
-changes (admission, preemption, finish) touch Python objects. When blocks run short, Phase A falls back
-to the literal sequential loop so preemption picks exactly vLLM's victims.
+Output tokens are counted as placeholders when scheduled (vLLM's async scheduling), so the same logic serves
+synchronous and asynchronous scheduling; the engine decides when ``schedule`` is called. What each running
+request wants is computed once, vectorized (``_running_demand``); it is fitted to the budget by a cumulative
+sum when the blocks suffice, and by vLLM's literal in-order loop with preemption when they do not.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
-from perfsim.serving.request import Request
-
-#: per running request: ids, token counts (``sampled`` includes in-flight placeholders and optimistic drafts;
-#: ``flight`` is the drafts of in-flight steps not yet verified) and KV blocks held
-#: rows of the running-request arrays before the first doubling
-INITIAL_ROWS = 64
-_FIELDS = ("rid", "seq", "prompt", "computed", "sampled", "flight", "emitted", "maxtok", "blocks")
-
-
-@dataclass
-class SpecStats:
-    """Speculative-decoding counters as vLLM's SpecDecodingStats keeps them (drafts actually scheduled)."""
-
-    num_drafts: int = 0  # verify steps of requests that carried at least one draft
-    draft_tokens: int = 0
-    accepted_by_position: list[int] = field(default_factory=list)
-
-
-@dataclass
-class ScheduledBatch:
-    """One step's schedule: new tokens and prior context per scheduled request, and who samples.
-
-    ``sample_seq`` identifies (by admission sequence number) the requests whose step samples a token;
-    ``sample_drafts`` is how many speculative draft tokens each of them verifies in this step.
-    """
-
-    new_tokens: np.ndarray
-    context: np.ndarray
-    sample_seq: np.ndarray
-    sample_drafts: np.ndarray
-    preempted: int = 0
-    repeat: int = 1  # > 1: a block of identical pure-decode steps (every running request, one token each)
-
-    def __len__(self) -> int:
-        return int(self.new_tokens.size)
-
+from perfsim.serving.batch import BatchBuilder, ScheduledBatch
+from perfsim.serving.request import Request, RequestStatus
+from perfsim.serving.running import RunningRequests
+from perfsim.serving.spec_decode import SpecStats, reject_all
 
 EMPTY_I = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True, slots=True)
+class RunningDemand:
+    """What each running request wants this step (arrays over the running table's rows)."""
+
+    want: np.ndarray  # new tokens, drafts included, capped at max_model_len - 1
+    is_decode: np.ndarray  # one new token after its prompt (plus k drafts)
+    lookahead: np.ndarray  # draft slots allocated beyond the scheduled tokens
+    num_sampled: np.ndarray  # output tokens and placeholders before this step
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutput:
+    """What a completed step returns: request ids that got a chunk, tokens per chunk, finished requests."""
+
+    request_ids: np.ndarray
+    num_tokens: np.ndarray
+    finished: list[Request]
+
+
+NO_OUTPUT = StepOutput(request_ids=EMPTY_I, num_tokens=EMPTY_I, finished=[])
 
 
 class Scheduler:
@@ -93,181 +83,266 @@ class Scheduler:
         self.max_num_seqs = max_num_seqs
         self.max_num_batched_tokens = max_num_batched_tokens
         self.block_size = block_size
-        self.free_blocks = num_blocks
         self.num_blocks = num_blocks
+        self.num_free_blocks = num_blocks
         self.max_model_len = max_model_len
-        self.k = num_spec_tokens
-        self.accept = accept or (lambda m: np.zeros(m, dtype=np.int64))
+        self.num_spec_tokens = num_spec_tokens
+        self.accept = accept or reject_all
         self.spec_stats = spec_stats or SpecStats()
-        if len(self.spec_stats.accepted_by_position) < num_spec_tokens:
-            self.spec_stats.accepted_by_position = [0] * num_spec_tokens
+        if len(self.spec_stats.num_accepted_tokens_per_pos) < num_spec_tokens:
+            self.spec_stats.num_accepted_tokens_per_pos = [0] * num_spec_tokens
         self.hold_finished = hold_finished
         self._held_blocks: dict[int, int] = {}
         self.waiting: deque[Request] = deque()
-        self.objs: dict[int, Request] = {}
+        self.running = RunningRequests()
         self._preempted_in_flight: dict[int, Request] = {}
         #: P/D decode side: requests whose KV blocks are allocated and whose KV is being pulled
         self.receiving: list[Request] = []
         #: called with a request once its blocks for a remote KV pull are allocated (starts the transfer)
         self.on_remote_alloc: Callable[[Request], None] | None = None
         self.num_preemptions = 0
-        self.n = 0
-        self._next_seq = 0
-        self.a = {f: np.zeros(INITIAL_ROWS, dtype=np.int64) for f in _FIELDS}
+        self._next_admit_seq = 0
 
     # ---- queue -------------------------------------------------------------------------------
-    def add(self, req: Request) -> None:
+    def add_request(self, req: Request) -> None:
         """A new request enters the waiting queue."""
-        req.state = "waiting"
+        req.status = RequestStatus.WAITING
         self.waiting.append(req)
 
     @property
     def num_running(self) -> int:
         """Requests in the running set."""
-        return self.n
+        return self.running.n
 
     def has_work(self) -> bool:
         """True when any request waits, receives its KV, or runs."""
-        return bool(self.waiting) or self.n > 0 or bool(self.receiving)
+        return bool(self.waiting) or self.running.n > 0 or bool(self.receiving)
 
     def remote_kv_ready(self, req: Request) -> None:
         """The pulled KV of ``req`` arrived: it rejoins the head of the waiting queue (its blocks stay)."""
         self.receiving.remove(req)
-        req.needs_remote_kv = False
+        req.do_remote_prefill = False
+        req.status = RequestStatus.WAITING
         self.waiting.appendleft(req)
 
     def release(self, request_id: int) -> None:
         """Free the KV blocks a finished request kept (``hold_finished``), e.g. once P/D decode pulled them."""
-        self.free_blocks += self._held_blocks.pop(request_id)
-
-    def _needs_steps(self) -> np.ndarray:
-        """Per running request: True unless its in-flight steps surely reach max_tokens (vLLM skips those)."""
-        a, n = self.a, self.n
-        return a["sampled"][:n] - a["flight"][:n] < a["maxtok"][:n]
+        self.num_free_blocks += self._held_blocks.pop(request_id)
 
     @property
     def kv_usage(self) -> float:
         """Fraction of KV blocks in use."""
-        return 1.0 - self.free_blocks / self.num_blocks if self.num_blocks else 0.0
+        return 1.0 - self.num_free_blocks / self.num_blocks if self.num_blocks else 0.0
 
-    def _blocks_for(self, tokens):
+    def blocks_for(self, tokens):
         """KV blocks that hold ``tokens`` tokens (int or array)."""
         return -(-tokens // self.block_size)
-
-    # ---- array bookkeeping ----------------------------------------------------------------------
-    def _append(self, req: Request, blocks: int) -> int:
-        if self.n == self.a["rid"].size:
-            self.a = {f: np.concatenate([v, np.zeros_like(v)]) for f, v in self.a.items()}
-        i = self.n
-        a = self.a
-        a["rid"][i], a["seq"][i], a["prompt"][i] = req.id, self._next_seq, req.prompt_len
-        a["computed"][i], a["sampled"][i], a["emitted"][i] = (
-            req.num_computed,
-            req.num_sampled,
-            req.num_emitted,
-        )
-        a["maxtok"][i], a["blocks"][i], a["flight"][i] = req.max_tokens, req.blocks + blocks, 0
-        req.blocks = 0
-        self._next_seq += 1
-        self.objs[req.id] = req
-        req.state = "running"
-        self.n += 1
-        return i
-
-    def _compact(self, keep: np.ndarray) -> None:
-        m = int(keep.sum())
-        for v in self.a.values():
-            v[:m] = v[: self.n][keep]
-        self.n = m
-
-    def _preempt_last(self) -> None:
-        """Preempt the most recently admitted running request (recompute; front of the waiting queue)."""
-        i = self.n - 1
-        a = self.a
-        req = self.objs.pop(int(a["rid"][i]))
-        self.free_blocks += int(a["blocks"][i])
-        req.num_computed = 0
-        req.num_emitted = int(a["emitted"][i])
-        in_flight = int(a["sampled"][i]) > req.num_emitted
-        # a token already being computed (async scheduling) still reaches the client, as in vLLM; optimistic
-        # draft placeholders are dropped with the KV
-        req.num_sampled = req.num_emitted + (1 if in_flight else 0)
-        if in_flight:
-            self._preempted_in_flight[int(a["seq"][i])] = req
-        req.blocks = 0
-        req.state = "waiting"
-        req.preemptions += 1
-        self.num_preemptions += 1
-        self.waiting.appendleft(req)
-        self.n -= 1
 
     # ---- one step ----------------------------------------------------------------------------
     def schedule(self) -> ScheduledBatch:
         """Decide the next step's batch (vLLM ``Scheduler.schedule``, FCFS)."""
-        budget = self.max_num_batched_tokens
-        k = self.k
-        n = self.n
-        a = self.a
-        preempted = 0
-        parts_new: list[np.ndarray] = []
-        parts_ctx: list[np.ndarray] = []
-        parts_seq: list[np.ndarray] = []
-        parts_dec: list[np.ndarray] = []
-        if n:
-            prompt, computed, sampled = a["prompt"][:n], a["computed"][:n], a["sampled"][:n]
-            active = self._needs_steps()  # else the in-flight steps finish it even if every draft is rejected
-            need = prompt + sampled - computed
-            decode = (need == 1) & (sampled > 0) & active
-            if k:
-                want = np.where(active, need + k * decode, 0)
-                look = k * decode
+        out = BatchBuilder()
+        token_budget = self.max_num_batched_tokens
+        num_preempted = 0
+        if self.running.n:
+            demand = self._running_demand()
+            if not self._schedule_running_vectorized(demand, token_budget, out):
+                token_budget, num_preempted = self._schedule_running_in_order(demand, token_budget, out)
             else:
-                want = need * active
-                look = 0
-            if k and int((computed + want).max()) >= self.max_model_len:  # drafts stop at max_model_len - 1
+                token_budget -= out.num_scheduled
+        if not num_preempted:  # vLLM admits nothing in a step that preempted
+            self._schedule_waiting(token_budget, out)
+        return out.build(num_preempted)
+
+    def _running_demand(self) -> RunningDemand:
+        """What every running request wants this step, vLLM's ``num_new_tokens`` before the budget."""
+        r, n, k = self.running, self.running.n, self.num_spec_tokens
+        computed = r.num_computed_tokens[:n]
+        sampled = r.num_output_tokens[:n] + r.num_output_placeholders[:n]
+        # skip a request whose in-flight steps reach max_tokens even if every draft is rejected (vLLM does)
+        needs_steps = sampled - r.num_draft_placeholders[:n] < r.max_tokens[:n]
+        need = r.num_prompt_tokens[:n] + sampled - computed
+        is_decode = (need == 1) & (sampled > 0) & needs_steps
+        if k:
+            want = np.where(needs_steps, need + k * is_decode, 0)
+            lookahead = k * is_decode
+            if int((computed + want).max()) >= self.max_model_len:  # drafts stop at max_model_len - 1
                 want = np.minimum(want, np.maximum(self.max_model_len - 1 - computed, 0))
-            if int(want.sum()) <= budget:
-                take = want
-            else:  # in admission order, each takes what is left of the budget
-                before = np.cumsum(want) - want
-                take = np.minimum(np.maximum(budget - before, 0), want)
-            new_blocks = np.maximum(self._blocks_for(computed + take + look) - a["blocks"][:n], 0)
-            need_blocks = int(new_blocks.sum())
-            if need_blocks <= self.free_blocks:
-                self.free_blocks -= need_blocks
-                a["blocks"][:n] += new_blocks
-                ctx = computed.copy()
-                computed += take
-                sel = take > 0
-                samples = sel & (computed >= prompt + sampled)
-                # placeholders: the token this step samples, plus the drafts it verifies (optimistic)
-                if k:
-                    drafts = np.where(samples & decode, take - 1, 0)
-                    sampled += samples + drafts
-                    a["flight"][:n] += drafts
-                    parts_dec.append(drafts[samples])
-                else:
-                    sampled += samples
-                    parts_dec.append(np.zeros(int(samples.sum()), dtype=np.int64))
-                budget -= int(take.sum())
-                parts_new.append(take[sel])
-                parts_ctx.append(ctx[sel])
-                parts_seq.append(a["seq"][:n][samples])
-            else:
-                preempted, budget = self._phase_a_sequential(
-                    budget, parts_new, parts_ctx, parts_seq, parts_dec
-                )
-        if not preempted:
-            budget = self._admit(budget, parts_new, parts_ctx, parts_seq, parts_dec)
-        if not parts_new:
-            return ScheduledBatch(EMPTY_I, EMPTY_I, EMPTY_I, EMPTY_I, preempted)
-        return ScheduledBatch(
-            np.concatenate(parts_new),
-            np.concatenate(parts_ctx),
-            np.concatenate(parts_seq),
-            np.concatenate(parts_dec),
-            preempted,
+        else:
+            want = need * needs_steps
+            lookahead = np.zeros(n, dtype=np.int64)
+        return RunningDemand(want=want, is_decode=is_decode, lookahead=lookahead, num_sampled=sampled)
+
+    def _schedule_running_vectorized(
+        self, demand: RunningDemand, token_budget: int, out: BatchBuilder
+    ) -> bool:
+        """Serve every running request in order from the budget when the KV blocks suffice (False if not)."""
+        r, n = self.running, self.running.n
+        want = demand.want
+        if int(want.sum()) <= token_budget:
+            take = want
+        else:  # in admission order, each takes what is left of the budget
+            before = np.cumsum(want) - want
+            take = np.minimum(np.maximum(token_budget - before, 0), want)
+        computed = r.num_computed_tokens[:n]
+        new_blocks = np.maximum(self.blocks_for(computed + take + demand.lookahead) - r.num_blocks[:n], 0)
+        num_new_blocks = int(new_blocks.sum())
+        if num_new_blocks > self.num_free_blocks:
+            return False
+        self.num_free_blocks -= num_new_blocks
+        r.num_blocks[:n] += new_blocks
+        context = computed.copy()
+        computed += take
+        scheduled = take > 0
+        samples = scheduled & (computed >= r.num_prompt_tokens[:n] + demand.num_sampled)
+        # placeholders: the token this step samples, plus the drafts it verifies (optimistic)
+        drafts = np.where(samples & demand.is_decode, take - 1, 0) if self.num_spec_tokens else None
+        r.num_output_placeholders[:n] += samples if drafts is None else samples + drafts
+        if drafts is not None:
+            r.num_draft_placeholders[:n] += drafts
+        out.add(
+            take[scheduled],
+            context[scheduled],
+            r.admit_seq[:n][samples],
+            np.zeros(int(samples.sum()), dtype=np.int64) if drafts is None else drafts[samples],
         )
+        return True
+
+    def _schedule_running_in_order(
+        self, demand: RunningDemand, token_budget: int, out: BatchBuilder
+    ) -> tuple[int, int]:
+        """vLLM's literal in-order loop over running requests, preempting the last admitted when blocks run out.
+
+        Returns (token budget left, requests preempted).
+        """
+        r = self.running
+        rows: list[int] = []  # rows scheduled so far (their indices stay valid: victims come from the end)
+        new: list[int] = []
+        context: list[int] = []
+        added: list[int] = []  # placeholders added to each scheduled row (undone if it is preempted)
+        sampled_seq: list[int] = []
+        drafts_of: list[int] = []  # drafts verified by each sampled entry
+        num_preempted = 0
+        i = 0
+        while i < r.n and token_budget > 0:
+            take = min(int(demand.want[i]), token_budget)
+            if take <= 0:
+                i += 1
+                continue
+            computed = int(r.num_computed_tokens[i])
+            blocks_needed = self.blocks_for(computed + take + int(demand.lookahead[i])) - int(r.num_blocks[i])
+            victim_was_self = False
+            while blocks_needed > self.num_free_blocks:
+                victim = r.n - 1
+                if victim in rows:  # scheduled earlier in this step: give its tokens and blocks back
+                    j = rows.index(victim)
+                    token_budget += new[j]
+                    r.num_computed_tokens[victim] -= new[j]
+                    r.num_output_placeholders[victim] -= added[j]
+                    if added[j]:
+                        s = sampled_seq.index(int(r.admit_seq[victim]))
+                        del sampled_seq[s], drafts_of[s]
+                    for lst in (rows, new, context, added):
+                        del lst[j]
+                self._preempt_last()
+                num_preempted += 1
+                if victim == i:
+                    victim_was_self = True
+                    break
+            if victim_was_self:
+                break
+            if blocks_needed > 0:
+                self.num_free_blocks -= blocks_needed
+                r.num_blocks[i] += blocks_needed
+            rows.append(i)
+            new.append(take)
+            context.append(computed)
+            r.num_computed_tokens[i] = computed + take
+            if computed + take >= r.num_prompt_tokens[i] + int(demand.num_sampled[i]):
+                drafts = take - 1 if demand.is_decode[i] else 0
+                r.num_output_placeholders[i] += 1 + drafts
+                r.num_draft_placeholders[i] += drafts
+                sampled_seq.append(int(r.admit_seq[i]))
+                drafts_of.append(drafts)
+                added.append(1 + drafts)
+            else:
+                added.append(0)
+            token_budget -= take
+            i += 1
+        if new:
+            out.add(
+                np.array(new, dtype=np.int64),
+                np.array(context, dtype=np.int64),
+                np.array(sampled_seq, dtype=np.int64),
+                np.array(drafts_of, dtype=np.int64),
+            )
+        return token_budget, num_preempted
+
+    def _preempt_last(self) -> None:
+        """Preempt the most recently admitted running request (recompute; front of the waiting queue)."""
+        r = self.running
+        req, i = r.pop_last()
+        self.num_free_blocks += int(r.num_blocks[i])
+        req.num_computed_tokens = 0
+        req.num_output_tokens = int(r.num_output_tokens[i])
+        in_flight = int(r.num_output_placeholders[i]) > 0
+        # a token already being computed (async scheduling) still reaches the client, as in vLLM; optimistic
+        # draft placeholders are dropped with the KV
+        req.num_output_placeholders = 1 if in_flight else 0
+        if in_flight:
+            self._preempted_in_flight[int(r.admit_seq[i])] = req
+        req.num_blocks = 0
+        req.status = RequestStatus.PREEMPTED
+        req.num_preemptions += 1
+        self.num_preemptions += 1
+        self.waiting.appendleft(req)
+
+    def _schedule_waiting(self, token_budget: int, out: BatchBuilder) -> None:
+        """FCFS admission of waiting requests (the last admitted may be chunked)."""
+        r = self.running
+        new: list[int] = []
+        context: list[int] = []
+        sampled_seq: list[int] = []
+        while self.waiting and token_budget > 0 and r.n < self.max_num_seqs:
+            req = self.waiting[0]
+            if (
+                req.do_remote_prefill
+            ):  # P/D: allocate the prompt's blocks, then pull its KV from the prefill side
+                blocks = self.blocks_for(req.num_prompt_tokens) - req.num_blocks
+                if blocks > self.num_free_blocks:
+                    break
+                self.waiting.popleft()
+                self.num_free_blocks -= blocks
+                req.num_blocks += blocks
+                req.status = RequestStatus.WAITING_FOR_REMOTE_KVS
+                self.receiving.append(req)
+                if self.on_remote_alloc is not None:
+                    self.on_remote_alloc(req)
+                continue
+            take = min(req.num_tokens_with_placeholders - req.num_computed_tokens, token_budget)
+            if take <= 0:
+                break
+            blocks = self.blocks_for(req.num_computed_tokens + take) - req.num_blocks
+            if blocks > self.num_free_blocks:
+                break  # head-of-line blocking: waiting requests never preempt
+            self.waiting.popleft()
+            self.num_free_blocks -= max(blocks, 0)
+            i = r.append(req, self._next_admit_seq, max(blocks, 0))
+            self._next_admit_seq += 1
+            new.append(take)
+            context.append(req.num_computed_tokens)
+            r.num_computed_tokens[i] = req.num_computed_tokens + take
+            if req.num_computed_tokens + take >= req.num_tokens_with_placeholders:
+                r.num_output_placeholders[i] += 1
+                sampled_seq.append(int(r.admit_seq[i]))
+            token_budget -= take
+        if new:
+            out.add(
+                np.array(new, dtype=np.int64),
+                np.array(context, dtype=np.int64),
+                np.array(sampled_seq, dtype=np.int64),
+                np.zeros(len(sampled_seq), dtype=np.int64),
+            )
 
     # ---- blocks of identical decode steps ------------------------------------------------------------
     def decode_block_limit(self) -> int:
@@ -277,182 +352,60 @@ class Scheduler:
         drafts), none runs out of tokens to sample within the block, and the block's new KV blocks fit.
         Such steps differ only in context lengths, so the engine may cost and apply them together.
         """
-        n = self.n
-        if self.k or self.waiting or n == 0 or n > self.max_num_batched_tokens:
+        r, n = self.running, self.running.n
+        if self.num_spec_tokens or self.waiting or n == 0 or n > self.max_num_batched_tokens:
             return 0
-        a = self.a
-        computed, sampled = a["computed"][:n], a["sampled"][:n]
-        if np.any(a["prompt"][:n] + sampled - computed != 1) or np.any(sampled == 0):
+        demand = self._running_demand()
+        if not demand.is_decode.all():
             return 0
-        limit = int((a["maxtok"][:n] - sampled).min())
-        limit = min(limit, int((self.max_model_len - 1 - computed).min()))
-        if limit < 2:
-            return 0
-        blocks = a["blocks"][:n]
+        computed = r.num_computed_tokens[:n]
+        limit = min(
+            int((r.max_tokens[:n] - demand.num_sampled).min()), int((self.max_model_len - 1 - computed).min())
+        )
+        blocks = r.num_blocks[:n]
         while (
             limit >= 2
-            and int(np.maximum(self._blocks_for(computed + limit) - blocks, 0).sum()) > self.free_blocks
+            and int(np.maximum(self.blocks_for(computed + limit) - blocks, 0).sum()) > self.num_free_blocks
         ):
             limit //= 2
         return limit if limit >= 2 else 0
 
     def decode_block_contexts(self) -> np.ndarray:
         """Context lengths of the running requests before the next decode block."""
-        return self.a["computed"][: self.n].copy()
+        return self.running.num_computed_tokens[: self.running.n].copy()
 
     def schedule_decode_block(self, steps: int) -> ScheduledBatch:
         """Schedule ``steps`` identical decode steps at once (after ``decode_block_limit`` allowed them)."""
-        n, a = self.n, self.a
-        computed = a["computed"][:n]
+        r, n = self.running, self.running.n
+        computed = r.num_computed_tokens[:n]
         context = computed.copy()
-        grow = np.maximum(self._blocks_for(computed + steps) - a["blocks"][:n], 0)
-        self.free_blocks -= int(grow.sum())
-        a["blocks"][:n] += grow
+        grow = np.maximum(self.blocks_for(computed + steps) - r.num_blocks[:n], 0)
+        self.num_free_blocks -= int(grow.sum())
+        r.num_blocks[:n] += grow
         computed += steps
-        a["sampled"][:n] += steps
-        return ScheduledBatch(
-            np.ones(n, dtype=np.int64), context, a["seq"][:n].copy(), np.zeros(n, dtype=np.int64), 0, steps
-        )
+        r.num_output_placeholders[:n] += steps
+        out = BatchBuilder()
+        out.add(np.ones(n, dtype=np.int64), context, r.admit_seq[:n].copy(), np.zeros(n, dtype=np.int64))
+        return out.build(0, repeat=steps)
 
-    def _phase_a_sequential(self, budget: int, parts_new, parts_ctx, parts_seq, parts_dec) -> tuple[int, int]:
-        """The literal in-order Phase A loop, with LIFO preemption when blocks run out."""
-        a, k = self.a, self.k
-        new: list[int] = []
-        ctx: list[int] = []
-        rows: list[int] = []  # rows scheduled so far (their indices stay valid: victims come from the end)
-        alloc: list[int] = []
-        seqs: list[int] = []
-        decs: list[int] = []  # drafts verified by each sampled entry
-        added: list[
-            int
-        ] = []  # placeholders added to each scheduled row this step (undone if it is preempted)
-        preempted = 0
-        i = 0
-        while i < self.n and budget > 0:
-            computed, sampled = int(a["computed"][i]), int(a["sampled"][i])
-            if sampled - a["flight"][i] >= a["maxtok"][i]:
-                i += 1
-                continue
-            need = int(a["prompt"][i]) + sampled - computed
-            decode = need == 1 and sampled > 0
-            want = need + (k if decode else 0)
-            take = min(want, budget, self.max_model_len - 1 - computed)
-            if take <= 0:
-                i += 1
-                continue
-            blocks_needed = self._blocks_for(computed + take + (k if decode else 0)) - int(a["blocks"][i])
-            stop = False
-            while blocks_needed > self.free_blocks:
-                victim = self.n - 1
-                if victim in rows:  # scheduled earlier in this step: give its tokens and blocks back
-                    j = rows.index(victim)
-                    budget += new[j]
-                    a["computed"][victim] -= new[j]
-                    a["sampled"][victim] -= added[j]
-                    if added[j]:
-                        k_seq = seqs.index(int(a["seq"][victim]))
-                        del seqs[k_seq]
-                        del decs[k_seq]
-                    for lst in (new, ctx, rows, alloc, added):
-                        del lst[j]
-                self._preempt_last()
-                preempted += 1
-                if victim == i:
-                    stop = True
-                    break
-            if stop:
-                break
-            if blocks_needed > 0:
-                self.free_blocks -= blocks_needed
-                a["blocks"][i] += blocks_needed
-            new.append(take)
-            ctx.append(computed)
-            rows.append(i)
-            alloc.append(blocks_needed)
-            a["computed"][i] = computed + take
-            if computed + take >= a["prompt"][i] + sampled:
-                drafts = take - 1 if decode else 0
-                a["sampled"][i] = sampled + 1 + drafts
-                a["flight"][i] += drafts
-                seqs.append(int(a["seq"][i]))
-                decs.append(drafts)
-                added.append(1 + drafts)
-            else:
-                added.append(0)
-            budget -= take
-            i += 1
-        if new:
-            parts_new.append(np.array(new, dtype=np.int64))
-            parts_ctx.append(np.array(ctx, dtype=np.int64))
-            parts_seq.append(np.array(seqs, dtype=np.int64))
-            parts_dec.append(np.array(decs, dtype=np.int64))
-        return preempted, budget
+    # ---- a step completes ----------------------------------------------------------------------------
+    def _accepted(self, num_drafts: np.ndarray) -> np.ndarray:
+        """Draw accepted drafts for verifies of ``num_drafts`` drafts each, and count them as vLLM does."""
+        accepted = np.minimum(self.accept(num_drafts.size), num_drafts)
+        self.spec_stats.observe(num_drafts, accepted)
+        return accepted
 
-    def _admit(self, budget: int, parts_new, parts_ctx, parts_seq, parts_dec) -> int:
-        """Phase B: FCFS admission of waiting requests (the last admitted may be chunked)."""
-        new: list[int] = []
-        ctx: list[int] = []
-        seqs: list[int] = []
-        while self.waiting and budget > 0 and self.n < self.max_num_seqs:
-            req = self.waiting[0]
-            if (
-                req.needs_remote_kv
-            ):  # P/D: allocate the prompt's blocks, then pull its KV from the prefill side
-                blocks = self._blocks_for(req.prompt_len) - req.blocks
-                if blocks > self.free_blocks:
-                    break
-                self.waiting.popleft()
-                self.free_blocks -= blocks
-                req.blocks += blocks
-                self.receiving.append(req)
-                if self.on_remote_alloc is not None:
-                    self.on_remote_alloc(req)
-                continue
-            take = min(req.num_tokens - req.num_computed, budget)
-            if take <= 0:
-                break
-            blocks = self._blocks_for(req.num_computed + take) - req.blocks
-            if blocks > self.free_blocks:
-                break  # head-of-line blocking: waiting requests never preempt
-            self.waiting.popleft()
-            self.free_blocks -= max(blocks, 0)
-            i = self._append(req, max(blocks, 0))
-            new.append(take)
-            ctx.append(req.num_computed)
-            self.a["computed"][i] = req.num_computed + take
-            if req.num_computed + take >= req.num_tokens:
-                self.a["sampled"][i] += 1
-                seqs.append(int(self.a["seq"][i]))
-            budget -= take
-        if new:
-            parts_new.append(np.array(new, dtype=np.int64))
-            parts_ctx.append(np.array(ctx, dtype=np.int64))
-            parts_seq.append(np.array(seqs, dtype=np.int64))
-            parts_dec.append(np.zeros(len(seqs), dtype=np.int64))
-        return budget
-
-    def _accepted(self, drafts: np.ndarray) -> np.ndarray:
-        """Draw accepted drafts for verifies of ``drafts`` drafts each, and count them as vLLM does."""
-        acc = np.minimum(self.accept(drafts.size), drafts)
-        st = self.spec_stats
-        st.num_drafts += int(drafts.size)
-        st.draft_tokens += int(drafts.sum())
-        for pos in range(int(acc.max(initial=0))):
-            st.accepted_by_position[pos] += int(np.count_nonzero(acc > pos))
-        return acc
-
-    def complete(self, batch: ScheduledBatch) -> tuple[np.ndarray, np.ndarray, list[Request]]:
-        """Apply a finished step: (request ids that got a chunk, tokens in each chunk, finished requests)."""
-        n = self.n
+    def update_from_output(self, batch: ScheduledBatch) -> StepOutput:
+        """Apply a finished step (vLLM ``update_from_output``): tokens per request, and who finished."""
+        r, n = self.running, self.running.n
         if not batch.sample_seq.size:
-            return EMPTY_I, EMPTY_I, []
-        a = self.a
-        seq = a["seq"][:n]
+            return NO_OUTPUT
+        seq = r.admit_seq[:n]
         rows = np.searchsorted(seq, batch.sample_seq)
         ok = rows < n
         ok[ok] = seq[rows[ok]] == batch.sample_seq[ok]
         finished: list[Request] = []
-        extra_rids: list[int] = []
+        extra_ids: list[int] = []
         extra_tokens: list[int] = []
         if not ok.all():  # preempted while this step ran: its tokens still reach the client (vLLM 0.14.1)
             for s, d in zip(batch.sample_seq[~ok].tolist(), batch.sample_drafts[~ok].tolist(), strict=True):
@@ -460,44 +413,50 @@ class Scheduler:
                 if req is None:
                     continue
                 accepted = int(self._accepted(np.array([d]))[0]) if d else 0
-                emitted = min(1 + accepted, req.max_tokens - req.num_emitted)
-                req.num_emitted += emitted
-                req.num_sampled = req.num_emitted  # recomputed on resume, the accepted drafts included
-                extra_rids.append(req.id)
+                emitted = min(1 + accepted, req.max_tokens - req.num_output_tokens)
+                req.num_output_tokens += emitted
+                req.num_output_placeholders = 0  # recomputed on resume, the accepted drafts included
+                extra_ids.append(req.request_id)
                 extra_tokens.append(emitted)
-                if req.num_emitted >= req.max_tokens:
-                    req.state = "finished"
+                if req.num_output_tokens >= req.max_tokens:
+                    req.status = RequestStatus.FINISHED
                     self.waiting.remove(req)
                     finished.append(req)
         rows, drafts = rows[ok], batch.sample_drafts[ok]
         tokens = np.ones(rows.size, dtype=np.int64)
-        if self.k and drafts.any():
+        if self.num_spec_tokens and drafts.any():
             spec = drafts > 0
             drows = rows[spec]
-            acc = self._accepted(drafts[spec])
-            acc = np.maximum(np.minimum(acc, a["maxtok"][drows] - a["emitted"][drows] - 1), 0)
-            tokens[spec] += acc
-            a["flight"][drows] -= drafts[spec]
-            rejected = drafts[spec] - acc  # optimistic draft placeholders and their KV are rolled back
-            a["sampled"][drows] -= rejected
-            a["computed"][drows] -= rejected
-        a["emitted"][rows] += tokens * batch.repeat
-        rids = a["rid"][rows]
-        if extra_rids:
-            rids = np.concatenate([rids, np.array(extra_rids, dtype=np.int64)])
+            accepted = self._accepted(drafts[spec])
+            accepted = np.maximum(
+                np.minimum(accepted, r.max_tokens[drows] - r.num_output_tokens[drows] - 1), 0
+            )
+            tokens[spec] += accepted
+            r.num_draft_placeholders[drows] -= drafts[spec]
+            rejected = drafts[spec] - accepted  # optimistic draft placeholders and their KV are rolled back
+            r.num_output_placeholders[drows] -= rejected
+            r.num_computed_tokens[drows] -= rejected
+        emitted = tokens * batch.repeat
+        r.num_output_tokens[rows] += emitted
+        r.num_output_placeholders[rows] -= emitted
+        ids = r.request_id[rows]
+        if extra_ids:
+            ids = np.concatenate([ids, np.array(extra_ids, dtype=np.int64)])
             tokens = np.concatenate([tokens, np.array(extra_tokens, dtype=np.int64)])
-        done_rows = rows[a["emitted"][rows] >= a["maxtok"][rows]]  # only rows that got tokens can finish
+        done_rows = rows[
+            r.num_output_tokens[rows] >= r.max_tokens[rows]
+        ]  # only rows that got tokens can finish
         if done_rows.size:
             for i in np.sort(done_rows).tolist():
-                req = self.objs.pop(int(a["rid"][i]))
-                req.num_emitted = int(a["emitted"][i])
-                req.state = "finished"
+                req = r.requests.pop(int(r.request_id[i]))
+                req.num_output_tokens = int(r.num_output_tokens[i])
+                req.status = RequestStatus.FINISHED
                 if self.hold_finished:
-                    self._held_blocks[req.id] = int(a["blocks"][i])
+                    self._held_blocks[req.request_id] = int(r.num_blocks[i])
                 else:
-                    self.free_blocks += int(a["blocks"][i])
+                    self.num_free_blocks += int(r.num_blocks[i])
                 finished.append(req)
             keep = np.ones(n, dtype=bool)
             keep[done_rows] = False
-            self._compact(keep)
-        return rids, tokens, finished
+            r.keep(keep)
+        return StepOutput(request_ids=ids, num_tokens=tokens, finished=finished)

@@ -1,0 +1,75 @@
+"""One step's schedule as the scheduler hands it to the engine, and its builder."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EMPTY_I = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class ScheduledBatch:
+    """One step's schedule: new tokens and prior context per scheduled request, and who samples.
+
+    ``sample_seq`` identifies (by admission sequence number) the requests whose step samples a token;
+    ``sample_drafts`` is how many speculative draft tokens each of them verifies in this step;
+    ``num_preempted`` requests were preempted to make room; ``repeat`` > 1 stands for a block of that many
+    identical pure-decode steps (every running request, one token each).
+    """
+
+    new_tokens: np.ndarray
+    context: np.ndarray
+    sample_seq: np.ndarray
+    sample_drafts: np.ndarray
+    num_preempted: int = 0
+    repeat: int = 1
+
+    def __len__(self) -> int:
+        return int(self.new_tokens.size)
+
+
+class BatchBuilder:
+    """Collects the parts of a step's schedule (running requests first, then admissions)."""
+
+    __slots__ = ("_new", "_context", "_seq", "_drafts", "num_scheduled")
+
+    def __init__(self) -> None:
+        self._new: list[np.ndarray] = []
+        self._context: list[np.ndarray] = []
+        self._seq: list[np.ndarray] = []
+        self._drafts: list[np.ndarray] = []
+        self.num_scheduled = 0
+
+    def add(
+        self, new_tokens: np.ndarray, context: np.ndarray, sample_seq: np.ndarray, sample_drafts: np.ndarray
+    ) -> None:
+        """Append scheduled entries (new tokens, context) and the sampling entries (sequence, drafts)."""
+        self._new.append(new_tokens)
+        self._context.append(context)
+        self._seq.append(sample_seq)
+        self._drafts.append(sample_drafts)
+        self.num_scheduled += int(new_tokens.sum())
+
+    def build(self, num_preempted: int, repeat: int = 1) -> ScheduledBatch:
+        """The batch (empty when nothing was added)."""
+        if not self._new:
+            return ScheduledBatch(EMPTY_I, EMPTY_I, EMPTY_I, EMPTY_I, num_preempted=num_preempted)
+        if len(self._new) == 1:
+            return ScheduledBatch(
+                self._new[0],
+                self._context[0],
+                self._seq[0],
+                self._drafts[0],
+                num_preempted=num_preempted,
+                repeat=repeat,
+            )
+        return ScheduledBatch(
+            np.concatenate(self._new),
+            np.concatenate(self._context),
+            np.concatenate(self._seq),
+            np.concatenate(self._drafts),
+            num_preempted=num_preempted,
+            repeat=repeat,
+        )

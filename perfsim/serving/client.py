@@ -1,0 +1,100 @@
+"""The ``vllm bench serve`` client as a SimPy process: arrivals, the concurrency semaphore, the request timer.
+
+Requests become eligible at their arrival times (``perfsim.serving.workload``); each then waits for one of
+``--max-concurrency`` slots (a ``simpy.Resource``, as bench serve's asyncio semaphore) and its clock starts
+when it gets one; a slot frees when the request's last token arrives.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import simpy
+
+from perfsim.serving.request import Request
+
+#: seconds between redraws of the progress line
+PROGRESS_REDRAW_S = 0.2
+
+
+class Progress:
+    """A one-line progress indicator on a terminal (stderr), silent otherwise."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.done = total, 0
+        self.enabled = enabled and sys.stderr.isatty()
+        self.last = 0.0
+
+    def tick(self) -> None:
+        """One more request finished."""
+        self.done += 1
+        if self.enabled and (time.monotonic() - self.last > PROGRESS_REDRAW_S or self.done == self.total):
+            self.last = time.monotonic()
+            sys.stderr.write(f"\r  simulating: {self.done}/{self.total} requests")
+            if self.done == self.total:
+                sys.stderr.write("\r" + " " * 40 + "\r")
+            sys.stderr.flush()
+
+
+class ConcurrencyLimit(simpy.Resource):
+    """bench serve's ``--max-concurrency`` semaphore as a ``simpy.Resource``.
+
+    ``free`` hands the slot to the next waiting request at once and schedules nothing when nobody waits, as
+    ``asyncio.Semaphore.release`` does; simpy's own ``release`` is an event processed later, which would make
+    the engines see a pending event (and stop batching identical decode steps) at every finish.
+    """
+
+    def free(self, slot: simpy.resources.resource.Request) -> None:
+        """Release ``slot`` and grant it to the first waiting request, if any."""
+        self.users.remove(slot)
+        self._trigger_put(None)
+
+
+class BenchClient:
+    """Sends ``requests`` at ``arrival_s`` through ``send``, at most ``max_concurrency`` at a time."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        requests: Sequence[Request],
+        arrival_s: np.ndarray,
+        max_concurrency: int | None,
+        *,
+        progress: bool = False,
+    ):
+        self.env = env
+        self.requests = list(requests)
+        self.arrival_s = arrival_s
+        self.slots = ConcurrencyLimit(env, capacity=max_concurrency or max(len(self.requests), 1))
+        self._held: dict[int, simpy.resources.resource.Request] = {}
+        self.num_finished = 0
+        self.all_finished = env.event()
+        self._progress = Progress(len(self.requests), progress)
+
+    def start(self, send: Callable[[Request], None]) -> None:
+        """Start sending; ``send`` hands a request to the serving system."""
+        self.env.process(self._run(send))
+
+    def _run(self, send: Callable[[Request], None]):
+        env = self.env
+        for i, req in enumerate(self.requests):
+            wait = float(self.arrival_s[i]) - env.now
+            if wait > 0:
+                yield env.timeout(wait)
+            slot = self.slots.request()
+            if not slot.triggered:  # every slot busy: wait for a request to finish
+                yield slot
+            self._held[req.request_id] = slot
+            req.send_time_s = env.now
+            send(req)
+
+    def finish(self, req: Request, now_s: float) -> None:
+        """The request's last token arrived: free its slot."""
+        self.slots.free(self._held.pop(req.request_id))
+        self.num_finished += 1
+        self._progress.tick()
+        if self.num_finished == len(self.requests):
+            self.all_finished.succeed()
