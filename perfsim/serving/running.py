@@ -7,6 +7,8 @@ finishes touch Python objects.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from perfsim.serving.request import Request, RequestStatus
@@ -75,3 +77,41 @@ class RunningRequests:
         req = self.requests.pop(int(self.request_id[i]))
         self.n -= 1
         return req, i
+
+
+@dataclass(frozen=True, slots=True)
+class RunningDemand:
+    """What each running request wants this step (arrays over the running table's rows)."""
+
+    want: np.ndarray  # new tokens, drafts included, capped at max_model_len - 1
+    is_decode: np.ndarray  # one new token after its prompt (plus k drafts)
+    lookahead: np.ndarray  # draft slots allocated beyond the scheduled tokens
+    num_sampled: np.ndarray  # output tokens and placeholders before this step
+
+
+def running_demand(r: RunningRequests, num_spec_tokens: int, max_model_len: int) -> RunningDemand:
+    """What every running request wants this step, vLLM's ``num_new_tokens`` before the budget.
+
+    ``num_spec_tokens`` drafts ride on each decode; no position may reach ``max_model_len``.
+    """
+    n, k = r.n, num_spec_tokens
+    computed = r.num_computed_tokens[:n]
+    sampled = r.num_output_tokens[:n] + r.num_output_placeholders[:n]
+    # skip a request whose in-flight steps reach max_tokens even if every draft is rejected (vLLM does)
+    needs_steps = sampled - r.num_draft_placeholders[:n] < r.max_tokens[:n]
+    need = r.num_prompt_tokens[:n] + sampled - computed
+    is_decode = (need == 1) & (sampled > 0) & needs_steps
+    if k:
+        want = np.where(needs_steps, need + k * is_decode, 0)
+        lookahead = k * is_decode
+        if int((computed + want).max()) >= max_model_len:  # drafts stop at max_model_len - 1
+            want = np.minimum(want, np.maximum(max_model_len - 1 - computed, 0))
+    else:
+        want = need * needs_steps
+        lookahead = np.zeros(n, dtype=np.int64)
+    return RunningDemand(want=want, is_decode=is_decode, lookahead=lookahead, num_sampled=sampled)
+
+
+def blocks_for(tokens, block_size: int):
+    """KV blocks of ``block_size`` tokens that hold ``tokens`` tokens (int or array)."""
+    return -(-tokens // block_size)

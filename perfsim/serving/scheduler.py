@@ -29,21 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfsim.serving.batch import BatchBuilder, ScheduledBatch
+from perfsim.serving.decode_blocks import DecodeBlockScheduling
 from perfsim.serving.request import Request, RequestStatus
-from perfsim.serving.running import RunningRequests
+from perfsim.serving.running import RunningDemand, RunningRequests, blocks_for, running_demand
 from perfsim.serving.spec_decode import SpecStats, reject_all
 
 EMPTY_I = np.zeros(0, dtype=np.int64)
-
-
-@dataclass(frozen=True, slots=True)
-class RunningDemand:
-    """What each running request wants this step (arrays over the running table's rows)."""
-
-    want: np.ndarray  # new tokens, drafts included, capped at max_model_len - 1
-    is_decode: np.ndarray  # one new token after its prompt (plus k drafts)
-    lookahead: np.ndarray  # draft slots allocated beyond the scheduled tokens
-    num_sampled: np.ndarray  # output tokens and placeholders before this step
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +49,7 @@ class StepOutput:
 NO_OUTPUT = StepOutput(request_ids=EMPTY_I, num_tokens=EMPTY_I, finished=[])
 
 
-class Scheduler:
+class Scheduler(DecodeBlockScheduling):
     """FCFS V1 scheduler of one engine (one DP rank) with its own KV block pool.
 
     ``num_blocks`` usable KV blocks of ``block_size`` tokens; ``num_spec_tokens`` draft tokens per decode;
@@ -136,7 +127,7 @@ class Scheduler:
 
     def blocks_for(self, tokens):
         """KV blocks that hold ``tokens`` tokens (int or array)."""
-        return -(-tokens // self.block_size)
+        return blocks_for(tokens, self.block_size)
 
     # ---- one step ----------------------------------------------------------------------------
     def schedule(self) -> ScheduledBatch:
@@ -156,22 +147,7 @@ class Scheduler:
 
     def _running_demand(self) -> RunningDemand:
         """What every running request wants this step, vLLM's ``num_new_tokens`` before the budget."""
-        r, n, k = self.running, self.running.n, self.num_spec_tokens
-        computed = r.num_computed_tokens[:n]
-        sampled = r.num_output_tokens[:n] + r.num_output_placeholders[:n]
-        # skip a request whose in-flight steps reach max_tokens even if every draft is rejected (vLLM does)
-        needs_steps = sampled - r.num_draft_placeholders[:n] < r.max_tokens[:n]
-        need = r.num_prompt_tokens[:n] + sampled - computed
-        is_decode = (need == 1) & (sampled > 0) & needs_steps
-        if k:
-            want = np.where(needs_steps, need + k * is_decode, 0)
-            lookahead = k * is_decode
-            if int((computed + want).max()) >= self.max_model_len:  # drafts stop at max_model_len - 1
-                want = np.minimum(want, np.maximum(self.max_model_len - 1 - computed, 0))
-        else:
-            want = need * needs_steps
-            lookahead = np.zeros(n, dtype=np.int64)
-        return RunningDemand(want=want, is_decode=is_decode, lookahead=lookahead, num_sampled=sampled)
+        return running_demand(self.running, self.num_spec_tokens, self.max_model_len)
 
     def _schedule_running_vectorized(
         self, demand: RunningDemand, token_budget: int, out: BatchBuilder
@@ -343,50 +319,6 @@ class Scheduler:
                 np.array(sampled_seq, dtype=np.int64),
                 np.zeros(len(sampled_seq), dtype=np.int64),
             )
-
-    # ---- blocks of identical decode steps ------------------------------------------------------------
-    def decode_block_limit(self) -> int:
-        """How many identical pure-decode steps could be scheduled back to back from here (0 if not steady).
-
-        Steady means: nothing waits, every running request decodes one token per step (no speculative
-        drafts), none runs out of tokens to sample within the block, and the block's new KV blocks fit.
-        Such steps differ only in context lengths, so the engine may cost and apply them together.
-        """
-        r, n = self.running, self.running.n
-        if self.num_spec_tokens or self.waiting or n == 0 or n > self.max_num_batched_tokens:
-            return 0
-        demand = self._running_demand()
-        if not demand.is_decode.all():
-            return 0
-        computed = r.num_computed_tokens[:n]
-        limit = min(
-            int((r.max_tokens[:n] - demand.num_sampled).min()), int((self.max_model_len - 1 - computed).min())
-        )
-        blocks = r.num_blocks[:n]
-        while (
-            limit >= 2
-            and int(np.maximum(self.blocks_for(computed + limit) - blocks, 0).sum()) > self.num_free_blocks
-        ):
-            limit //= 2
-        return limit if limit >= 2 else 0
-
-    def decode_block_contexts(self) -> np.ndarray:
-        """Context lengths of the running requests before the next decode block."""
-        return self.running.num_computed_tokens[: self.running.n].copy()
-
-    def schedule_decode_block(self, steps: int) -> ScheduledBatch:
-        """Schedule ``steps`` identical decode steps at once (after ``decode_block_limit`` allowed them)."""
-        r, n = self.running, self.running.n
-        computed = r.num_computed_tokens[:n]
-        context = computed.copy()
-        grow = np.maximum(self.blocks_for(computed + steps) - r.num_blocks[:n], 0)
-        self.num_free_blocks -= int(grow.sum())
-        r.num_blocks[:n] += grow
-        computed += steps
-        r.num_output_placeholders[:n] += steps
-        out = BatchBuilder()
-        out.add(np.ones(n, dtype=np.int64), context, r.admit_seq[:n].copy(), np.zeros(n, dtype=np.int64))
-        return out.build(0, repeat=steps)
 
     # ---- a step completes ----------------------------------------------------------------------------
     def _accepted(self, num_drafts: np.ndarray) -> np.ndarray:
