@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from perfsim.calibration.measurements import load_measurements
+from perfsim.calibration.profiles import load_params, profile_params
+from perfsim.calibration.validate import ValidationReport
+from perfsim.calibration.validate import validate as run_validation
 from perfsim.costs.interface import StepCost
-from perfsim.costs.memory import MemoryPlan
+from perfsim.costs.memory import MemoryPlan, plan_deployment
 from perfsim.costs.step import StepCostModel
 from perfsim.specs.deployment import Deployment
 from perfsim.specs.hardware import HardwareSpec, load_hardware
+from perfsim.specs.loading import build_settings
 from perfsim.specs.model import Model, load_model
 
 
@@ -25,15 +30,13 @@ def memory_plan(
     deployment: Deployment | dict | None = None,
 ) -> MemoryPlan:
     """Per-GPU memory plan (weights, activations, KV capacity) of a deployment; TP auto when not given."""
-    from perfsim.prediction import build_settings, resolve
-
     m, g = _specs(model, hw, precision)
     dep = (
         deployment
         if isinstance(deployment, Deployment)
         else build_settings(Deployment, deployment, "deployment")
     )
-    return resolve(m, g, dep)[1]
+    return plan_deployment(m, g, dep)[1]
 
 
 def explain_step(
@@ -47,16 +50,13 @@ def explain_step(
     calibration: str | None = "default",
 ) -> StepCost:
     """Cost of one engine step for a batch given per request as (new tokens, context tokens)."""
-    from perfsim.calibration.profiles import load_params
-    from perfsim.prediction import build_settings, resolve
-
     m, g = _specs(model, hw, precision)
     dep = (
         deployment
         if isinstance(deployment, Deployment)
         else build_settings(Deployment, deployment, "deployment")
     )
-    resolved, _plan = resolve(m, g, dep)
+    resolved, _plan = plan_deployment(m, g, dep)
     params, _provenance = load_params(calibration, g)
     cost_model = StepCostModel(m, g, resolved, params)
     stats = cost_model.stats(new_tokens, context_tokens)
@@ -65,12 +65,8 @@ def explain_step(
 
 def validate(
     files: list[str] | None = None, *, calibration: str = "default", assume: dict[str, Any] | None = None
-):
+) -> ValidationReport:
     """Predict measured runs (default: the bundled measurements) and return a ``ValidationReport``."""
-    from perfsim.calibration.measurements import load_measurements
-    from perfsim.calibration.profiles import profile_params
-    from perfsim.calibration.validate import validate as run
-
     rows = load_measurements(files, assume=assume)
     params, label = profile_params(calibration)
-    return run(rows, params, label)
+    return run_validation(rows, params, label)

@@ -12,6 +12,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from perfsim import commands
 from perfsim.errors import PerfsimError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -19,8 +20,6 @@ Handler = Callable[[argparse.Namespace], int]
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every subcommand."""
-    from perfsim import commands
-
     parser = argparse.ArgumentParser(
         prog="perfsim",
         description="Predict how fast vLLM serves a Mixture-of-Experts model on given GPUs.",

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from perfsim.calibration.validate import ValidationReport
+from perfsim.calibration.validate import ValidationReport
 
 _MARKERS = "osD^vP*Xh<>p"
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from perfsim.prediction import Prediction
+from typing import Any
 
 _LINE = "{:<40} {:<10}"
 
@@ -14,10 +11,20 @@ def _f(value: float) -> str:
     return f"{value:.2f}"
 
 
-def format_prediction(pred: Prediction) -> str:
-    """The bench-serve style block, per-GPU figures, provenance and where the step time goes."""
-    r, dep = pred.result, pred.deployment
-    title = f" {pred.label} " if pred.label else " Serving Benchmark Result "
+def deployment_shape(config: dict[str, Any]) -> str:
+    """A resolved configuration's parallelism in a few characters: 'tp2', 'tp1x dp8 EP', '3P1D of tp2'."""
+    tp, dp = config["tensor_parallel_size"], config["data_parallel_size"]
+    shape = f"{tp}" + (f"x dp{dp}" if dp > 1 else "") + (" EP" if config["expert_parallel_size"] > 1 else "")
+    if config["num_prefill_instances"]:
+        return f"{config['num_prefill_instances']}P{config['num_decode_instances']}D of tp{shape}"
+    if config["num_instances"] > 1:
+        return f"{config['num_instances']} x tp{shape}"
+    return f"tp{shape}"
+
+
+def format_prediction(r: dict[str, Any], label: str = "", notes: list[str] | None = None) -> str:
+    """The bench-serve style block of a result ``r``, per-GPU figures, provenance and where the step time goes."""
+    title = f" {label} " if label else " Serving Benchmark Result "
     lines = ["{s:{c}^{n}}".format(s=title, n=50, c="=")]
     add = lines.append
     add(_LINE.format("Successful requests:", r["completed"]))
@@ -54,14 +61,8 @@ def format_prediction(pred: Prediction) -> str:
         add(_LINE.format("Acceptance rate (%):", _f(r["spec_decode_acceptance_rate"])))
         add(_LINE.format("Acceptance length:", _f(r["spec_decode_acceptance_length"])))
     add("{s:{c}^{n}}".format(s=" perfsim ", n=50, c="-"))
-    shape = f"{dep.tp}" + (f"x dp{dep.dp}" if dep.dp > 1 else "") + (" EP" if dep.ep > 1 else "")
-    if dep.disaggregated:
-        shape = f"{dep.num_prefill_instances}P{dep.num_decode_instances}D of tp{shape}"
-    elif dep.num_instances > 1:
-        shape = f"{dep.num_instances} x tp{shape}"
-    else:
-        shape = f"tp{shape}"
-    add(_LINE.format("GPUs:", f"{r['num_gpus']} x {pred.hw.name} ({shape})"))
+    shape = deployment_shape(r["config"])
+    add(_LINE.format("GPUs:", f"{r['num_gpus']} x {r['config']['hw']} ({shape})"))
     add(_LINE.format("Total token throughput per GPU (tok/s):", _f(r["total_token_throughput_per_gpu"])))
     add(_LINE.format("Output token throughput per GPU (tok/s):", _f(r["output_throughput_per_gpu"])))
     add(_LINE.format("Mean running requests per engine:", _f(r["mean_running_requests"])))
@@ -84,7 +85,7 @@ def format_prediction(pred: Prediction) -> str:
         )
     top = ", ".join(f"{k} {100 * v:.0f}%" for k, v in list(r["step_time_breakdown"].items())[:5])
     add(_LINE.format("Step time by category:", top))
-    for note in pred.notes:
+    for note in notes or []:
         add(f"note: {note}")
     add("=" * 50)
     return "\n".join(lines)

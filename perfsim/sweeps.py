@@ -8,6 +8,7 @@ bench flags such as ``max_concurrency``) or a hardware what-if factor ``hw_scale
 
 from __future__ import annotations
 
+import csv
 import itertools
 import os
 import sys
@@ -18,10 +19,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from perfsim.errors import PerfsimError, SpecError
-from perfsim.prediction import build_settings
+from perfsim.prediction import predict
 from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import Deployment
-from perfsim.specs.hardware import SCALE_KEYS
+from perfsim.specs.hardware import SCALE_KEYS, load_hardware
+from perfsim.specs.loading import build_settings
 from perfsim.specs.setup import Setup
 
 #: the metrics copied into every sweep record
@@ -92,9 +94,6 @@ def check_point(point: Mapping[str, Any]) -> None:
 
 def run_point(point: Mapping[str, Any]) -> dict[str, Any]:
     """Predict one grid point; returns a flat record (settings, metrics, provenance, or the error)."""
-    from perfsim.prediction import predict
-    from perfsim.specs.hardware import load_hardware
-
     record: dict[str, Any] = dict(point)
     try:
         setup, dep, bench, scale, other = split_point(point)
@@ -151,8 +150,6 @@ class SweepResult:
 
     def write_csv(self, path: str) -> None:
         """Write the records as CSV (the union of keys, in first-seen order)."""
-        import csv
-
         keys: list[str] = []
         for r in self.records:
             keys += [k for k in r if k not in keys]

@@ -25,6 +25,7 @@ from perfsim.calibration.measurements import Measurement
 from perfsim.calibration.profiles import parallel_kind
 from perfsim.costs.params import CostParams, tie_gemm_efficiencies
 from perfsim.specs.deployment import VLLM_VERSION
+from perfsim.specs.model import load_model
 
 
 def _parallel_kind(dep: dict[str, Any]) -> str:
@@ -36,8 +37,6 @@ def _parallel_kind(dep: dict[str, Any]) -> str:
 
 
 def _canonical_model(name: str) -> str:
-    from perfsim.specs.model import load_model
-
     return load_model(name, "bf16").name
 
 

@@ -16,12 +16,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from perfsim.calibration.measurements import Measurement, ScenarioTable
 from perfsim.calibration.stats import CV_MAX_NFEV, FIT_MAX_NFEV, abs_error_stats
 from perfsim.costs.params import GEMM_EFF_PARAMS, CostParams, tie_gemm_efficiencies
 from perfsim.errors import PerfsimError
+from perfsim.serving.scenario import run_named_scenario
+from perfsim.specs.model import load_model
 
 #: the parameters fitted by default: one efficiency per kernel class the data exercise, the HBM fraction
 #: for decode, the EP load imbalance, the API server's per-request latency and the gap between kernels
@@ -39,8 +40,6 @@ DEFAULT_FIT_PARAMS = (
 
 def default_fit_params(rows: Sequence[Measurement]) -> tuple[str, ...]:
     """``DEFAULT_FIT_PARAMS`` with the GEMM efficiency of every weight dtype the rows' checkpoint recipes use."""
-    from perfsim.specs.model import load_model
-
     dtypes: set[str] = set()
     for model, precision in {(r.model, r.precision) for r in rows}:
         dtypes |= set(load_model(model, precision).recipe.module_dtypes.values())
@@ -74,13 +73,8 @@ MAX_WORKERS = 4
 
 
 def _predict_scenario(args: tuple) -> dict[str, float]:
-    from perfsim.prediction import predict
-
     model, hw, precision, deployment, bench, param_values = args
-    pred = predict(
-        model, hw, precision, deployment=deployment, bench=bench, params=CostParams(**param_values)
-    )
-    return pred.result
+    return run_named_scenario(model, hw, precision, deployment, bench, CostParams(**param_values))
 
 
 class Evaluator:
@@ -194,6 +188,8 @@ def fit(
         pred = cache[key]
         data = np.log(pred[mask] / measured[mask]) / MEASUREMENT_LOG_SIGMA
         return np.concatenate([data, prior_weight * (x - p0) / sig])
+
+    from scipy.optimize import least_squares  # heavy: imported only when fitting
 
     # a discrete-event simulation is piecewise smooth: take finite-difference steps of 10 % so the
     # Jacobian sees the trend rather than the steps

@@ -9,14 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from perfsim.calibration.fit import log_bounds, relative_sigmas
+from perfsim.calibration.profiles import write_profile
 from perfsim.calibration.stats import abs_error_stats
 from perfsim.collect.model import parameters_for, predict_kernel
 from perfsim.collect.schema import KernelRow, read_rows
 from perfsim.costs.params import CostParams
 from perfsim.errors import SpecError
+from perfsim.report import format_table
 from perfsim.specs.hardware import HardwareSpec, known_hardware, load_hardware
 
 KERNEL_PRIOR_LOG_SIGMA = 1.0  # weak: kernel timings are direct evidence
@@ -52,6 +53,8 @@ def fit_kernels(
     names: Sequence[str] | None = None,
 ) -> tuple[CostParams, dict[str, float]]:
     """Least-squares fit (log time errors) of the parameters the kernels inform; returns params, rel. sigmas."""
+    from scipy.optimize import least_squares  # heavy: imported only when fitting
+
     names = list(names or parameters_for(list(rows)))
     start = start or CostParams()
     lo_a, hi_a = log_bounds(names)
@@ -112,9 +115,6 @@ def load_kernel_file(path: Path, hw_arg: str | None) -> tuple[list[KernelRow], H
 
 def cmd_calibrate_kernels(args: argparse.Namespace) -> int:
     """``perfsim calibrate --kernels FILE [--hw NAME] --out PROFILE``."""
-    from perfsim.calibration.profiles import write_profile
-    from perfsim.report import format_table
-
     path = Path(args.kernels)
     rows, hw = load_kernel_file(path, getattr(args, "hw", None))
     before = kernel_errors(rows, hw, CostParams())

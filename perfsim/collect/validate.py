@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from perfsim.calibration.profiles import load_params
 from perfsim.collect.fit import error_table, kernel_errors, load_kernel_file
 from perfsim.collect.model import predict_kernel
 from perfsim.report import format_table
@@ -15,8 +16,6 @@ from perfsim.report import format_table
 
 def cmd_validate_kernels(args: argparse.Namespace) -> int:
     """Print predicted vs measured time per kernel and the error per operator kind."""
-    from perfsim.calibration.profiles import load_params
-
     path = Path(args.kernels)
     rows, hw = load_kernel_file(path, getattr(args, "hw", None))
     params, provenance = load_params(args.calibration, hw)

@@ -9,8 +9,20 @@ from typing import Any
 
 import yaml
 
+from perfsim.calibration.calibrate import build_profile, run_calibration
+from perfsim.calibration.fit import default_fit_params
+from perfsim.calibration.measurements import default_measurement_files, load_measurements, normalize_setup
+from perfsim.calibration.profiles import profile_params, write_profile
 from perfsim.calibration.stats import FIT_MAX_NFEV
+from perfsim.calibration.validate import validate
+from perfsim.collect.fit import cmd_calibrate_kernels
+from perfsim.collect.validate import cmd_validate_kernels
+from perfsim.commands.common import check_output_path
+from perfsim.costs.params import CostParams
 from perfsim.errors import SpecError
+from perfsim.plots import parity_plot
+from perfsim.report import format_table
+from perfsim.specs.loading import load_yaml_file
 
 
 def _key_values(items: list[str], flag: str) -> dict[str, Any]:
@@ -45,9 +57,6 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
 
 
 def _load_rows(args: argparse.Namespace):
-    from perfsim.calibration.measurements import load_measurements, normalize_setup
-    from perfsim.specs.loading import load_yaml_file
-
     setup = normalize_setup(dict(load_yaml_file(Path(args.setup))), args.setup) if args.setup else {}
     setup.update(normalize_setup(_key_values(args.set, "--set"), "--set"))
     if args.workers is not None and args.workers < 1:
@@ -103,13 +112,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_validate(args: argparse.Namespace) -> int:
     """Print measured vs predicted with errors; optional parity plot."""
     if args.kernels:
-        from perfsim.collect.validate import cmd_validate_kernels
-
         return cmd_validate_kernels(args)
-    from perfsim.calibration.profiles import profile_params
-    from perfsim.calibration.validate import validate
-    from perfsim.commands.common import check_output_path
-
     if args.plot:
         check_output_path(args.plot, (".png", ".svg", ".pdf", ".jpg"))
     rows = _load_rows(args)
@@ -120,8 +123,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
     else:
         print(report.format())
     if args.plot:
-        from perfsim.plots import parity_plot
-
         parity_plot(report, args.plot)
         if not args.json:
             print(f"\nwrote {args.plot}")
@@ -130,22 +131,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit, cross-validate and write the profile."""
-    from perfsim.commands.common import check_output_path
-
     if args.max_nfev < 1:
         raise SpecError("--max-nfev must be >= 1")
     if args.out:
         check_output_path(args.out, (".yaml", ".yml"))
     if args.kernels:
-        from perfsim.collect.fit import cmd_calibrate_kernels
-
         return cmd_calibrate_kernels(args)
-    from perfsim.calibration.calibrate import build_profile, run_calibration
-    from perfsim.calibration.fit import default_fit_params
-    from perfsim.calibration.profiles import write_profile
-    from perfsim.costs.params import CostParams
-    from perfsim.report import format_table
-
     names = tuple(n.strip() for n in args.params.split(",")) if args.params else None
     unknown = [n for n in names or () if n not in CostParams.model_fields]
     if unknown:
@@ -169,8 +160,6 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     ]
     print(format_table(table, ["parameter", "value", "unit", "1 sigma", "default"], align="lrlrr"))
     name = Path(args.out).stem if args.out else "calibration"
-    from perfsim.calibration.measurements import default_measurement_files
-
     files = args.files or [f"measurements/{p.name}" for p in default_measurement_files()]
     profile = build_profile(name, rows, result, cvres, spec_only, files)
     if args.out:

@@ -6,6 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from perfsim.collect.runner import collect
+from perfsim.collect.schema import OPS, write_rows
+from perfsim.commands.common import check_output_path
+from perfsim.errors import SpecError
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``collect``."""
@@ -31,11 +36,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_collect(args: argparse.Namespace) -> int:
     """Run the microbenchmarks and write the CSV."""
-    from perfsim.collect.runner import collect
-    from perfsim.collect.schema import OPS, write_rows
-    from perfsim.commands.common import check_output_path
-    from perfsim.errors import SpecError
-
     ops = [o.strip() for o in args.ops.split(",")] if args.ops else None
     bad = [o for o in ops or [] if o not in OPS]
     if bad:

@@ -6,8 +6,9 @@ import argparse
 import json
 import re
 
-from perfsim.cli_fields import add_model_arguments
+from perfsim.calibration.profiles import load_params
 from perfsim.commands.common import resolve_for_cli
+from perfsim.commands.fields import add_model_arguments
 from perfsim.commands.options import model_from_args
 from perfsim.costs.interface import StepCost
 from perfsim.costs.step import StepCostModel
@@ -79,8 +80,6 @@ def parse_batch(prefill: list[str], decode: list[str], spec_tokens: int) -> tupl
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Cost one step and print its breakdown."""
-    from perfsim.calibration.profiles import load_params
-
     setup = model_from_args(args, Setup)
     dep = model_from_args(args, Deployment)
     model, hw = setup.load()

@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from perfsim.cli_fields import collect_model_arguments, flag_for
+from perfsim.commands.fields import collect_model_arguments, flag_for
 from perfsim.errors import SpecError
 
 M = TypeVar("M", bound=BaseModel)

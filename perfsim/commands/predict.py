@@ -7,8 +7,8 @@ import json
 import math
 import sys
 
-from perfsim.cli_fields import add_model_arguments, collect_model_arguments
-from perfsim.commands.common import resolve_for_cli
+from perfsim.commands.common import check_output_path, resolve_for_cli
+from perfsim.commands.fields import add_model_arguments, collect_model_arguments
 from perfsim.commands.options import model_from_args
 from perfsim.prediction import HEADLINE_SCENARIOS, Prediction, predict
 from perfsim.serving.workload import BenchConfig
@@ -53,8 +53,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
         scenarios = HEADLINE_SCENARIOS
     dep = dep.model_copy(update={"tensor_parallel_size": resolved.tp})
     if args.json and args.json != "-":
-        from perfsim.commands.common import check_output_path
-
         check_output_path(args.json)
     to_stdout = args.json == "-"
     predictions: list[Prediction] = []

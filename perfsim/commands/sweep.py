@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from perfsim.commands.common import check_output_folder, check_output_path
 from perfsim.errors import SpecError
+from perfsim.plots import sweep_plots
+from perfsim.specs.loading import load_yaml_file
+from perfsim.sweeps import check_point, grid_points, sweep
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,8 +30,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def load_grid(path: Path) -> tuple[dict, dict]:
     """(base, grid) from a grid YAML, with clear errors."""
-    from perfsim.specs.loading import load_yaml_file
-
     data = load_yaml_file(path)
     unknown = set(data) - {"base", "grid", "description"}
     if unknown:
@@ -43,8 +45,6 @@ def load_grid(path: Path) -> tuple[dict, dict]:
     base = data.get("base") or {}
     if not isinstance(base, dict):
         raise SpecError("expected a mapping", source=str(path), field="base")
-    from perfsim.sweeps import check_point, grid_points
-
     empty = [k for k, v in grid.items() if isinstance(v, list) and not v]
     if empty:
         raise SpecError("expected a non-empty list of values", source=str(path), field=f"grid.{empty[0]}")
@@ -59,9 +59,6 @@ def load_grid(path: Path) -> tuple[dict, dict]:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Run the sweep, write the CSV and optional plots."""
-    from perfsim.commands.common import check_output_folder, check_output_path
-    from perfsim.sweeps import sweep
-
     if args.workers is not None and args.workers < 1:
         raise SpecError("--workers must be >= 1")
     check_output_path(args.out, (".csv",))
@@ -76,8 +73,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f"{f' ({len(failed)} could not be predicted; see the error column)' if failed else ''}"
     )
     if args.plot:
-        from perfsim.plots import sweep_plots
-
         for path in sweep_plots(result.records, Path(args.plot), varied=list(grid)):
             print(f"wrote {path}")
     return 0

@@ -281,3 +281,12 @@ def smallest_fitting_tp(model: Model, hw: HardwareSpec, dep: Deployment) -> int 
 def model_weight_bytes(model: Model) -> float:
     """Bytes of the model's weights (main layers, no MTP, no runtime copies) at its precision."""
     return sum(w.bytes_per_gpu for w in weight_shares(model, runtime_copies=False))
+
+
+def plan_deployment(model: Model, hw: HardwareSpec, dep: Deployment) -> tuple[ResolvedDeployment, MemoryPlan]:
+    """Resolve vLLM defaults (auto TP: the smallest that fits) and check the memory plan."""
+    tp = dep.tensor_parallel_size or smallest_fitting_tp(model, hw, dep)
+    if tp is None:
+        raise DoesNotFitError(no_fitting_tp_message(model, hw))
+    resolved = resolve_deployment(dep, model, hw, tp)
+    return resolved, check_fits(model, hw, resolved)

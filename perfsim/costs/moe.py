@@ -5,13 +5,13 @@ Without expert parallelism every GPU holds a 1/(TP x DP) slice of every expert; 
 (num_experts / EP per GPU) and the busiest rank gets ``1 + ep_imbalance x (1 - 1/EP)`` times the mean load.
 The number of distinct experts a step touches follows uniform routing: each of E local experts is picked
 with probability 1 - (1 - top_k / num_experts)^tokens. Tokens reach the experts through the deployment's
-all-to-all backend (``perfsim.costs.comm.all2all``).
+all-to-all backend (``perfsim.costs.all2all``).
 """
 
 from __future__ import annotations
 
+from perfsim.costs.all2all import all2all_backend
 from perfsim.costs.comm import all_reduce
-from perfsim.costs.comm.all2all import all2all_backend
 from perfsim.costs.kernels import CostContext
 from perfsim.costs.roofline import OpTime
 from perfsim.specs.dtypes import ACT_BYTES

@@ -3,7 +3,7 @@
 ``StepCostModel(model, hw, deployment, params).step(batch)`` costs one step of a DeepSeek-family forward
 pass per GPU: the embedding, per decoder layer the residual norms, the attention block of the model's
 attention family (``perfsim.costs.attention``), a dense MLP or MoE block (``dense``, ``moe``, with the
-all-to-all backend of ``comm.all2all``), then logits and sampling (``sampling``) and the MTP drafter
+all-to-all backend of ``all2all``), then logits and sampling (``sampling``) and the MTP drafter
 (``mtp``). Kernel-boundary gaps, eager launches by CUDA-graph mode and CPU time come from ``overheads``.
 
 Operators that depend only on token counts are cached by shape (``step_cache``); attention cores depend on

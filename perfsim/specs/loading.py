@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from perfsim.errors import SpecError
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def read_text(path: Path) -> str:
@@ -65,3 +67,13 @@ def validation_error_to_spec_error(exc: Exception, source: Path | str | None) ->
         problems.append(f"field '{loc}': {msg}")
     text = "; ".join(problems)
     return SpecError(text, source=str(source) if source else None)
+
+
+def build_settings(cls: type[M], values: dict | None, what: str) -> M:
+    """``cls(**values)`` for a pydantic settings class; errors become one ``SpecError`` naming the fields."""
+    try:
+        return cls(**(values or {}))
+    except ValidationError as exc:
+        raise SpecError(f"invalid {what} settings: {validation_error_to_spec_error(exc, None)}") from None
+    except TypeError as exc:
+        raise SpecError(f"invalid {what} settings: {exc}") from None

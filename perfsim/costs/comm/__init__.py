@@ -1,4 +1,4 @@
-"""Communication costs: collectives over a link (``collectives``) and the MoE all-to-all backends (``all2all``)."""
+"""Communication costs: collectives and point-to-point transfers over a link (``collectives``)."""
 
 from perfsim.costs.comm.collectives import (
     Link,

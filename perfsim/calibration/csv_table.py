@@ -1,0 +1,167 @@
+"""Measurement tables (CSV, see measurements/README.md) with their YAML sidecars of unstated settings."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Any
+
+from perfsim.calibration.measurement import (
+    CSV_PERCENTILES,
+    LATENCY_METRIC,
+    METRIC_CLASS,
+    PRECISION_ALIASES,
+    SCOPES,
+    Measurement,
+    apply_overrides,
+    check_scenario,
+    metric_class,
+    parse_parallel,
+)
+from perfsim.errors import SpecError
+from perfsim.paths import data_dir
+from perfsim.specs.loading import load_yaml_file, read_text
+
+
+def _check_sidecar(spec: dict[str, Any], source: str) -> None:
+    """The sidecar's ``models``/``precisions`` are name maps and ``assumptions`` a list of rules."""
+    for key in ("models", "precisions"):
+        if not isinstance(spec.get(key) or {}, dict):
+            raise SpecError("expected a mapping of CSV names to perfsim names", source=source, field=key)
+    rules = spec.get("assumptions") or []
+    if not isinstance(rules, list):
+        raise SpecError(
+            "expected a list of {match, deployment, bench, why} rules", source=source, field="assumptions"
+        )
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, dict) or not all(
+            isinstance(rule.get(k) or {}, dict) for k in ("match", "deployment", "bench")
+        ):
+            raise SpecError(
+                "expected a mapping with 'match', 'deployment' and/or 'bench' mappings and 'why'",
+                source=source,
+                field=f"assumptions[{i}]",
+            )
+
+
+def _apply_assumptions(row: dict[str, str], dep: dict, bench: dict, spec: dict) -> list[str]:
+    notes = []
+    for rule in spec.get("assumptions", []) or []:
+        match = rule.get("match", {})
+        if all(str(row.get(k, "")) == str(v) for k, v in match.items()):
+            for key, value in (rule.get("deployment") or {}).items():
+                if key not in dep:
+                    dep[key] = value
+                    notes.append(f"{key}={value}: {rule.get('why', 'assumed')}")
+            for key, value in (rule.get("bench") or {}).items():
+                if key not in bench:
+                    bench[key] = value
+                    notes.append(f"{key}={value}: {rule.get('why', 'assumed')}")
+    return notes
+
+
+def _sidecar_of(path: Path) -> tuple[Path, str | None]:
+    """The CSV's YAML sidecar: the one beside it, else the bundled one of the same name (a copy of a bundled
+    table moved elsewhere keeps the settings its source does not state), with a note saying so."""
+    beside = path.with_suffix(".yaml")
+    bundled = data_dir("measurements") / beside.name
+    if not beside.exists() and bundled.exists():
+        return bundled, f"settings the data do not state taken from perfsim's bundled {bundled.name}"
+    return beside, None
+
+
+def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measurement]:
+    """Rows of a measurement CSV (see measurements/README.md), with its YAML sidecar's assumptions."""
+    sidecar, sidecar_note = _sidecar_of(path)
+    spec = load_yaml_file(sidecar) if sidecar.exists() else {}
+    _check_sidecar(spec, str(sidecar))
+    models, precisions = spec.get("models", {}) or {}, spec.get("precisions", {}) or {}
+    out: list[Measurement] = []
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    required = {
+        "group",
+        "model",
+        "precision",
+        "hardware",
+        "parallel",
+        "isl",
+        "osl",
+        "metric",
+        "value",
+        "scope",
+    }
+    missing = required - set(reader.fieldnames or [])
+    if missing:
+        raise SpecError(f"missing columns {', '.join(sorted(missing))}", source=str(path))
+    for line, row in enumerate(reader, start=2):
+        where = f"{path.name}:{line}"
+        if None in row or any(v is None for v in row.values()):  # csv's markers of extra / missing cells
+            cells = sum(v is not None for k, v in row.items() if k is not None) + len(row.get(None) or [])
+            raise SpecError(
+                f"{cells} cells where the header has {len(reader.fieldnames or [])}", source=where
+            )
+        try:
+            metric = row["metric"].strip()
+            if metric_class(metric) is None:
+                raise SpecError(
+                    f"metric '{metric}' unknown; allowed: {', '.join(METRIC_CLASS)}, or a latency as "
+                    "bench serve saves it (mean/median/std/pNN of ttft, tpot, itl, e2el, e.g. "
+                    "p99_ttft_ms)",
+                    field="metric",
+                )
+            scope = row["scope"].strip()
+            if scope not in SCOPES:
+                raise SpecError(f"scope '{scope}' unknown; allowed: {', '.join(SCOPES)}", field="scope")
+            dep = parse_parallel(row["parallel"])
+            bench: dict[str, Any] = {
+                "random_input_len": int(row["isl"]),
+                "random_output_len": int(row["osl"]),
+            }
+            if row.get("num_prompts"):
+                bench["num_prompts"] = int(row["num_prompts"])
+            own = LATENCY_METRIC.fullmatch(metric)
+            own_pct = [own[2]] if own and own[2] and own[2] not in CSV_PERCENTILES else []
+            bench["percentile_metrics"] = "ttft,tpot,itl,e2el"
+            bench["metric_percentiles"] = ",".join([*CSV_PERCENTILES, *own_pct])
+            notes = _apply_assumptions(row, dep, bench, spec)
+            if sidecar_note and notes:
+                notes.append(sidecar_note)
+            if row.get("concurrency", "").strip():
+                bench["max_concurrency"] = int(row["concurrency"])
+            apply_overrides(dep, bench, assume or {}, notes)
+            check_scenario(dep, bench, where)
+            unknown = (
+                None
+                if bench.get("max_concurrency") is not None
+                else ("concurrency not stated (use --assume concurrency=N)")
+            )
+            value = float(row["value"])
+            if not math.isfinite(value) or value <= 0:
+                raise SpecError(f"value must be a positive number, got {row['value']}", field="value")
+        except SpecError as exc:
+            raise exc if exc.source else SpecError(str(exc), source=where) from None
+        except ValueError as exc:
+            raise SpecError(f"bad number ({exc})", source=where) from None
+        out.append(
+            Measurement(
+                group=row["group"],
+                model=models.get(row["model"], row["model"]),
+                hw=row["hardware"],
+                precision=precisions.get(
+                    row["precision"],
+                    PRECISION_ALIASES.get(row["precision"].strip().lower(), row["precision"]),
+                ),
+                deployment=dep,
+                bench=None if unknown else bench,
+                metric=metric,
+                value=value,
+                scope=scope,
+                source=where,
+                note=row.get("note", ""),
+                assumptions=tuple(notes),
+                unknown=unknown,
+            )
+        )
+    return out
