@@ -50,7 +50,7 @@ def load_bench_json(path: Path, setup: dict[str, Any]) -> list[Measurement]:
     def number(key: str, default: float | None = None) -> float:
         value = data.get(key, default)
         try:
-            return float(value)
+            return float(value)  # type: ignore[arg-type]  # anything float() refuses is reported below
         except (TypeError, ValueError):
             raise SpecError(f"'{key}' is {value!r}, expected a number", source=str(path), field=key) from None
 

@@ -42,10 +42,11 @@ def _canonical_model(name: str) -> str:
 
 def domain_of(rows: Sequence[Measurement]) -> dict[str, Any]:
     """What the calibration data cover (hardware, models, precisions, parallelism, length and load ranges)."""
+    benches = [r.bench for r in rows if r.unknown is None and r.bench is not None]
     known = [r for r in rows if r.unknown is None]
-    isl = [r.bench["random_input_len"] for r in known]
-    osl = [r.bench["random_output_len"] for r in known]
-    conc = [r.bench.get("max_concurrency") for r in known if r.bench.get("max_concurrency")]
+    isl = [int(b["random_input_len"]) for b in benches]
+    osl = [int(b["random_output_len"]) for b in benches]
+    conc = [int(b["max_concurrency"]) for b in benches if b.get("max_concurrency")]
     return {
         "hardware": sorted({r.hw for r in known}),
         "models": sorted({_canonical_model(r.model) for r in known}),

@@ -8,6 +8,7 @@ whose scenario stays unknown (e.g. no concurrency) is kept with the reason and n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,7 @@ def default_measurement_files() -> list[Path]:
 
 
 def load_measurements(
-    paths: list[str | Path] | None = None,
+    paths: Sequence[str | Path] | None = None,
     *,
     assume: dict[str, Any] | None = None,
     setup: dict[str, Any] | None = None,

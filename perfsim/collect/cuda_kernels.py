@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from functools import partial
 
 from perfsim.collect.schema import KernelRow
 from perfsim.collect.timing import DEEPSEEK_NK, TOKENS, kernel_row, median_time
@@ -49,7 +50,7 @@ def collect_cuda(torch, ops, quick, repeats, warmup, say) -> list[KernelRow]:
         for mib in [64, 512] if quick else [16, 64, 256, 1024, 4096]:
             src = randn(mib * 2**20 // 2)
             dst = torch.empty_like(src)
-            t = median_time(lambda s=src, d=dst: d.copy_(s), **timed)
+            t = median_time(partial(dst.copy_, src), **timed)
             rows.append(kernel_row(ident, "hbm_copy", "bf16", t, 0.0, 2.0 * src.numel() * 2, repeats, warmup))
             say(rows[-1].label)
             del src, dst
@@ -61,7 +62,7 @@ def collect_cuda(torch, ops, quick, repeats, warmup, say) -> list[KernelRow]:
         ]
         for m, n, k in shapes:
             a, b = randn(m, k), randn(n, k)
-            t = median_time(lambda a=a, b=b: a @ b.t(), **timed)
+            t = median_time(partial(torch.matmul, a, b.t()), **timed)
             rows.append(
                 kernel_row(
                     ident,
@@ -153,7 +154,7 @@ def collect_cuda(torch, ops, quick, repeats, warmup, say) -> list[KernelRow]:
         for b, h, sq, skv, d, causal in cases:
             q, kk, v = randn(b, h, sq, d), randn(b, h, skv, d), randn(b, h, skv, d)
             t = median_time(
-                lambda q=q, kk=kk, v=v, c=causal: F.scaled_dot_product_attention(q, kk, v, is_causal=bool(c)),
+                partial(F.scaled_dot_product_attention, q, kk, v, is_causal=bool(causal)),
                 **timed,
             )
             pairs = b * h * (sq * (skv - sq) + sq * (sq + 1) / 2 if causal else sq * skv)
@@ -229,7 +230,7 @@ def _all_reduce_worker(rank, ranks, sizes, repeats, warmup, out):  # pragma: no 
     torch.cuda.set_device(rank)
     for nbytes in sizes:
         x = torch.randn(nbytes // 2, device="cuda", dtype=torch.bfloat16)
-        t = median_time(lambda x=x: dist.all_reduce(x), repeats, warmup, "cuda")
+        t = median_time(partial(dist.all_reduce, x), repeats, warmup, "cuda")
         if rank == 0:
             out.append((nbytes, t))
     dist.destroy_process_group()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -77,14 +78,14 @@ def _collect_cpu(ops, repeats, warmup, say) -> list[KernelRow]:
         for mib in (4, 16, 32):
             src = rng.standard_normal(mib * 2**20 // 4).astype(np.float32)
             dst = np.empty_like(src)
-            t = median_time(lambda s=src, d=dst: np.copyto(d, s), **timed)
+            t = median_time(partial(np.copyto, dst, src), **timed)
             rows.append(kernel_row(ident, "hbm_copy", "fp32", t, 0.0, 2.0 * src.nbytes, repeats, warmup))
             say(rows[-1].label)
     if "gemm" in ops:
         for m, n, k in ((8, 256, 256), (64, 256, 512), (128, 512, 256), (256, 512, 512), (32, 128, 1024)):
             a = rng.standard_normal((m, k)).astype(np.float32)
             b = rng.standard_normal((k, n)).astype(np.float32)
-            t = median_time(lambda a=a, b=b: a @ b, **timed)
+            t = median_time(partial(np.matmul, a, b), **timed)
             rows.append(
                 kernel_row(
                     ident,
@@ -124,10 +125,10 @@ def _collect_cpu(ops, repeats, warmup, say) -> list[KernelRow]:
         )
         say(rows[-1].label)
     if "attention" in ops:
-        for b, h, sq, skv, d in ((1, 4, 64, 64, 32), (8, 4, 1, 256, 32)):
-            q = rng.standard_normal((b, h, sq, d)).astype(np.float32)
-            kk = rng.standard_normal((b, h, skv, d)).astype(np.float32)
-            v = rng.standard_normal((b, h, skv, d)).astype(np.float32)
+        for batch, h, sq, skv, d in ((1, 4, 64, 64, 32), (8, 4, 1, 256, 32)):
+            q = rng.standard_normal((batch, h, sq, d)).astype(np.float32)
+            kk = rng.standard_normal((batch, h, skv, d)).astype(np.float32)
+            v = rng.standard_normal((batch, h, skv, d)).astype(np.float32)
 
             def attn(q=q, kk=kk, v=v, d=d):
                 s = q @ kk.swapaxes(-1, -2) / np.sqrt(d)
@@ -135,7 +136,7 @@ def _collect_cpu(ops, repeats, warmup, say) -> list[KernelRow]:
                 return (s / s.sum(axis=-1, keepdims=True)) @ v
 
             t = median_time(attn, **timed)
-            pairs = b * h * sq * skv
+            pairs = batch * h * sq * skv
             rows.append(
                 kernel_row(
                     ident,
@@ -143,7 +144,7 @@ def _collect_cpu(ops, repeats, warmup, say) -> list[KernelRow]:
                     "fp32",
                     t,
                     4.0 * d * pairs,
-                    4.0 * b * h * (2 * sq + 2 * skv) * d,
+                    4.0 * batch * h * (2 * sq + 2 * skv) * d,
                     repeats,
                     warmup,
                     batch=b,

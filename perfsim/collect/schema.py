@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import Any
 
 from perfsim.errors import SpecError
 
@@ -93,7 +94,7 @@ def read_rows(path: Path) -> list[KernelRow]:
             )
         types = {f.name: f.type for f in fields(KernelRow)}
         for line, raw in enumerate(reader, start=2):
-            values = {}
+            values: dict[str, Any] = {}
             for name in FIELDS:
                 text = raw[name]
                 try:

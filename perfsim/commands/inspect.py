@@ -10,7 +10,7 @@ from perfsim.costs.memory import model_weight_bytes
 from perfsim.errors import PerfsimError
 from perfsim.report import format_table, human_bytes, human_count
 from perfsim.specs.deployment import kv_bytes_per_token_layer, resolve_kv_cache_dtype
-from perfsim.specs.hardware import PRECISIONS, HardwareSpec, known_hardware, load_hardware
+from perfsim.specs.hardware import PRECISIONS, HardwareSpec, Quantity, known_hardware, load_hardware
 from perfsim.specs.model import PRECISION_CHOICES, Model, known_models, load_model
 
 
@@ -82,9 +82,9 @@ def cmd_show_hw(args: argparse.Namespace) -> int:
         return 0
     print(f"{hw.display_name} ({hw.name}, {hw.architecture}, compute capability {hw.compute_capability})")
     rows = []
-    for p, q in hw.peak_dense.items():
-        rows.append((f"peak dense {p}", f"{q.value:g} {q.unit}", q.status.value, q.source))
-    for label, q in (
+    for p, peak in hw.peak_dense.items():
+        rows.append((f"peak dense {p}", f"{peak.value:g} {peak.unit}", peak.status.value, peak.source))
+    quantities: tuple[tuple[str, Quantity | None], ...] = (
         ("HBM capacity", hw.hbm_capacity),
         ("HBM usable (driver)", hw.hbm_usable),
         ("HBM bandwidth", hw.hbm_bandwidth),
@@ -95,7 +95,8 @@ def cmd_show_hw(args: argparse.Namespace) -> int:
         ("L2", hw.l2_cache),
         ("SFU exp2", hw.sfu_exp_rate),
         ("TDP", hw.tdp),
-    ):
+    )
+    for label, q in quantities:
         if q is not None:
             rows.append((label, f"{q.value:g} {q.unit}", q.status.value, q.source))
     print(format_table(rows, ["quantity", "value", "status", "source"], align="llll"))

@@ -168,7 +168,7 @@ def activation_peak_bytes(model: Model, dep: ResolvedDeployment) -> float:
     inter = arch.moe.intermediate_size * (1 if dep.ep > 1 else 1 / dep.moe_tp)
     moe = moe_tokens * arch.moe.top_k * (2 * inter + h) * ACT_BYTES
     heads = arch.mla.num_heads // dep.tp
-    if model.has_sparse_attention:
+    if arch.indexer is not None:
         ml = dep.max_model_len
         attn = INDEXER_WORKSPACE_PER_MAX_LEN * ml * indexer_key_bytes(arch.indexer)
         if dep.kv_fp8:

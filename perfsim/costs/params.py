@@ -20,7 +20,7 @@ def _param(default: float, lo: float, hi: float, unit: str, description: str) ->
         ge=lo,
         le=hi,
         description=description,
-        json_schema_extra={"unit": unit, "bounds": (lo, hi)},
+        json_schema_extra={"unit": unit, "bounds": [lo, hi]},
     )
 
 
@@ -193,8 +193,10 @@ class CostParams(BaseModel):
         """The (low, high) bounds of a parameter, for calibration."""
         extra = cls.model_fields[name].json_schema_extra
         assert isinstance(extra, dict)
-        lo, hi = extra["bounds"]  # type: ignore[misc]
-        return float(lo), float(hi)
+        bounds = extra["bounds"]
+        assert isinstance(bounds, list)
+        lo, hi = bounds
+        return float(lo), float(hi)  # type: ignore[arg-type]  # the two floats _param stores
 
     @classmethod
     def unit(cls, name: str) -> str:

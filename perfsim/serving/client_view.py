@@ -28,8 +28,10 @@ def client_view(log: ChunkLog, reqs: list[Request]) -> ClientView:
     bucket_times: list[np.ndarray] = []
     bucket_counts: list[np.ndarray] = []
     for t, rids, toks in log:
-        block = isinstance(t, np.ndarray)
-        t0, t1 = (float(t[0]), float(t[-1])) if block else (t, t)
+        if isinstance(t, np.ndarray):  # a decode block: one chunk per id at every step end
+            t0, t1 = float(t[0]), float(t[-1])
+        else:
+            t0 = t1 = t
         prev = last[rids]
         seen = ~np.isnan(prev)
         if seen.any():
@@ -37,7 +39,7 @@ def client_view(log: ChunkLog, reqs: list[Request]) -> ClientView:
             itl_counts.append(np.ones(int(seen.sum()), dtype=np.int64))
         unseen = rids[~seen]
         first[unseen] = t0
-        if block:
+        if isinstance(t, np.ndarray):
             itl_values.append(np.diff(t))
             itl_counts.append(np.full(t.size - 1, rids.size, dtype=np.int64))
             tokens[rids] += toks * t.size

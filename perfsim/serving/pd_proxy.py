@@ -8,7 +8,7 @@ the KV link (one pull at a time per decode instance), recomputes the last prompt
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import simpy
 
@@ -50,7 +50,15 @@ class PDProxy:
             e.on_finish = self._prefill_done
         for e in self.decode:
             for sched in e.schedulers:
-                sched.on_remote_alloc = lambda req, engine=e: env.process(self._pull(engine, req))
+                sched.on_remote_alloc = self._puller(e)
+
+    def _puller(self, decode: Engine) -> Callable[[Request], None]:
+        """The callback a decode scheduler calls once it allocated a request's blocks: start the pull."""
+
+        def start(req: Request) -> None:
+            self.env.process(self._pull(decode, req))
+
+        return start
 
     def send(self, req: Request) -> None:
         """A client request: the proxy asks a prefill instance for one token first."""

@@ -33,6 +33,15 @@ class RunningRequests:
     """Columns of the running requests; ``n`` rows are in use, each column is ``column[:n]``."""
 
     __slots__ = (*COLUMNS, "n", "requests")
+    request_id: np.ndarray
+    admit_seq: np.ndarray
+    num_prompt_tokens: np.ndarray
+    max_tokens: np.ndarray
+    num_computed_tokens: np.ndarray
+    num_output_tokens: np.ndarray
+    num_output_placeholders: np.ndarray
+    num_draft_placeholders: np.ndarray
+    num_blocks: np.ndarray
 
     def __init__(self) -> None:
         self.n = 0

@@ -344,12 +344,12 @@ class Scheduler(DecodeBlockScheduling):
                 req = self._preempted_in_flight.pop(int(s), None)
                 if req is None:
                     continue
-                accepted = int(self._accepted(np.array([d]))[0]) if d else 0
-                emitted = min(1 + accepted, req.max_tokens - req.num_output_tokens)
-                req.num_output_tokens += emitted
+                num_accepted = int(self._accepted(np.array([d]))[0]) if d else 0
+                num_emitted = min(1 + num_accepted, req.max_tokens - req.num_output_tokens)
+                req.num_output_tokens += num_emitted
                 req.num_output_placeholders = 0  # recomputed on resume, the accepted drafts included
                 extra_ids.append(req.request_id)
-                extra_tokens.append(emitted)
+                extra_tokens.append(num_emitted)
                 if req.num_output_tokens >= req.max_tokens:
                     req.status = RequestStatus.FINISHED
                     self.waiting.remove(req)
