@@ -147,7 +147,7 @@ def _collect_cpu(ops, repeats, warmup, say) -> list[KernelRow]:
                     4.0 * batch * h * (2 * sq + 2 * skv) * d,
                     repeats,
                     warmup,
-                    batch=b,
+                    batch=batch,
                     heads=h,
                     seq_q=sq,
                     seq_kv=skv,
