@@ -9,7 +9,7 @@ from perfsim.calibration.profiles import load_params, profile_params
 from perfsim.calibration.validate import ValidationReport
 from perfsim.calibration.validate import validate as run_validation
 from perfsim.costs.interface import StepCost
-from perfsim.costs.memory import MemoryPlan, plan_deployment
+from perfsim.costs.memory import MemoryPlan, plan_deployment, plan_deployment_noted
 from perfsim.costs.step import StepCostModel
 from perfsim.specs.deployment import Deployment
 from perfsim.specs.hardware import HardwareSpec, load_hardware
@@ -48,15 +48,19 @@ def explain_step(
     precision: str = "fp4",
     deployment: Deployment | dict | None = None,
     calibration: str | None = "default",
+    must_fit: bool = True,
 ) -> StepCost:
-    """Cost of one engine step for a batch given per request as (new tokens, context tokens)."""
+    """Cost of one engine step for a batch given per request as (new tokens, context tokens).
+
+    ``must_fit=False`` costs the step even when the deployment's weights or one request's KV do not fit
+    (as ``perfsim explain`` does)."""
     m, g = _specs(model, hw, precision)
     dep = (
         deployment
         if isinstance(deployment, Deployment)
         else build_settings(Deployment, deployment, "deployment")
     )
-    resolved, _plan = plan_deployment(m, g, dep)
+    resolved, _plan, _notes = plan_deployment_noted(m, g, dep, must_fit=must_fit)
     params, _provenance = load_params(calibration, g)
     cost_model = StepCostModel(m, g, resolved, params)
     stats = cost_model.stats(new_tokens, context_tokens)

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+import perfsim
 from perfsim.cli import main
 
 
@@ -78,8 +79,26 @@ def test_explain_everywhere(capsys, hw, model, precision):
         "--json",
     )
     assert code == 0, err
-    step = json.loads(out)["step"]
-    assert step["total_s"] > 0 and step["ops"]
+    data = json.loads(out)
+    step = data["step"]
+    # the command costs exactly the step the Python API costs for the same batch and settings
+    api = perfsim.explain_step(
+        [2048, 2048] + [1] * 64,
+        [0, 0] + [2048] * 64,
+        model=model,
+        hw=hw,
+        precision=precision,
+        deployment={"tensor_parallel_size": data["tensor_parallel_size"]},
+        calibration="none",
+        must_fit=False,
+    ).to_dict()
+    assert step["total_s"] == pytest.approx(api["total_s"], rel=1e-12)
+    assert [o["name"] for o in step["ops"]] == [o["name"] for o in api["ops"]]
+    # and the step adds up: operators plus kernel boundaries make the GPU time, which bounds the period
+    assert step["gpu_s"] == pytest.approx(
+        sum(o["time_s"] for o in step["ops"]) + step["overhead_s"], rel=1e-12
+    )
+    assert step["total_s"] >= max(step["gpu_s"], step["launch_s"])
 
 
 def test_explain_table_example(capsys):

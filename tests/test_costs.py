@@ -301,9 +301,22 @@ def test_mtp_verify_path_by_backend():
     [("deepseek-v3.2", "fp4"), ("deepseek-r1", "fp8"), ("deepseek-v2", "bf16"), ("deepseek-v2", "fp4")],
 )
 def test_every_model_costs_on_every_gpu(hw, name, precision):
+    """Invariants on every model, precision and GPU: the roofline holds per operator, the step adds up, and
+    more work never costs less."""
     cm = cost_model(name, precision, hw, tp=8)
     c = cm.step(cm.stats([512, 1, 1], [0, 3000, 3000]))
-    assert c.total_s > 0 and all(o.time_s >= 0 for o in c.ops)
+    gpu = cm.hw
+    for o in c.ops:
+        peak = gpu.peak_flops(o.dtype or "bf16") or gpu.peak_flops("bf16")
+        assert o.time_s >= o.flops / peak * (1 - 1e-12), o.name  # no operator beats its tensor-core peak
+        assert o.time_s >= o.bytes / gpu.hbm_bandwidth_Bps * (1 - 1e-12), o.name  # nor the HBM bandwidth
+        if o.comm_bytes:
+            assert o.time_s >= o.comm_bytes / gpu.scaleup_bandwidth_Bps * (1 - 1e-12), o.name
+    assert c.gpu_s == pytest.approx(sum(o.time_s for o in c.ops) + c.overhead_s, rel=1e-12)
+    assert c.total_s >= max(c.gpu_s, c.launch_s, c.cpu_s) * (1 - 1e-12)
+    longer = cm.step(cm.stats([512, 1, 1], [0, 6000, 6000]))
+    more = cm.step(cm.stats([512, 1, 1, 1], [0, 3000, 3000, 3000]))
+    assert longer.gpu_s > c.gpu_s and more.gpu_s > c.gpu_s
 
 
 def test_gemm_shape_efficiency_reproduces_deepgemm_h800_table():

@@ -5,15 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from perfsim.commands.options import name_flags
-from perfsim.costs.memory import (
-    MemoryPlan,
-    check_fits,
-    memory_plan,
-    no_fitting_tp_message,
-    smallest_fitting_tp,
-)
+from perfsim.costs.memory import MemoryPlan, plan_deployment_noted
 from perfsim.errors import DoesNotFitError, SpecError
-from perfsim.specs.deployment import Deployment, ResolvedDeployment, resolve_deployment
+from perfsim.specs.deployment import Deployment, ResolvedDeployment
 from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.model import Model
 
@@ -44,28 +38,10 @@ def check_output_folder(path: str) -> None:
 def resolve_for_cli(
     model: Model, hw: HardwareSpec, dep: Deployment, *, must_fit: bool = True
 ) -> tuple[ResolvedDeployment, MemoryPlan, list[str]]:
-    """Resolve vLLM defaults (auto TP = the smallest that fits) and check the memory plan.
-
-    Errors name the command-line flag (``--tensor-parallel-size: ...``) or say by how much it does not fit.
-    With ``must_fit=False`` (costing a single step) a deployment that does not fit is kept, with a note.
-    """
-    notes: list[str] = []
+    """``plan_deployment_noted`` with errors that name the command-line flag (``--tensor-parallel-size: ...``)."""
     try:
-        tp = dep.tensor_parallel_size or smallest_fitting_tp(model, hw, dep)
-        if tp is None:
-            message = no_fitting_tp_message(model, hw)
-            if must_fit:
-                raise DoesNotFitError(message)
-            tp = min(hw.scaleup_domain_gpus, model.arch.mla.num_heads)
-            notes.append(f"{message}; costing -tp {tp} anyway")
-        resolved = resolve_deployment(dep, model, hw, tp)
+        return plan_deployment_noted(model, hw, dep, must_fit=must_fit)
+    except DoesNotFitError:
+        raise
     except SpecError as exc:
         raise name_flags(exc, Deployment) from None
-    try:
-        plan = check_fits(model, hw, resolved)
-    except DoesNotFitError as exc:
-        if must_fit:
-            raise
-        notes.append(f"{exc} (costing the step anyway)")
-        plan = memory_plan(model, hw, resolved)
-    return resolved, plan, notes

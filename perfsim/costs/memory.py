@@ -285,8 +285,29 @@ def model_weight_bytes(model: Model) -> float:
 
 def plan_deployment(model: Model, hw: HardwareSpec, dep: Deployment) -> tuple[ResolvedDeployment, MemoryPlan]:
     """Resolve vLLM defaults (auto TP: the smallest that fits) and check the memory plan."""
+    resolved, plan, _notes = plan_deployment_noted(model, hw, dep)
+    return resolved, plan
+
+
+def plan_deployment_noted(
+    model: Model, hw: HardwareSpec, dep: Deployment, *, must_fit: bool = True
+) -> tuple[ResolvedDeployment, MemoryPlan, list[str]]:
+    """``plan_deployment`` with notes; ``must_fit=False`` (costing a single step) keeps a deployment that does
+    not fit, with a note saying so, instead of refusing it."""
+    notes: list[str] = []
     tp = dep.tensor_parallel_size or smallest_fitting_tp(model, hw, dep)
     if tp is None:
-        raise DoesNotFitError(no_fitting_tp_message(model, hw))
+        message = no_fitting_tp_message(model, hw)
+        if must_fit:
+            raise DoesNotFitError(message)
+        tp = min(hw.scaleup_domain_gpus, model.arch.mla.num_heads)
+        notes.append(f"{message}; costing -tp {tp} anyway")
     resolved = resolve_deployment(dep, model, hw, tp)
-    return resolved, check_fits(model, hw, resolved)
+    try:
+        plan = check_fits(model, hw, resolved)
+    except DoesNotFitError as exc:
+        if must_fit:
+            raise
+        notes.append(f"{exc} (costing the step anyway)")
+        plan = memory_plan(model, hw, resolved)
+    return resolved, plan, notes

@@ -1,0 +1,129 @@
+#!/usr/bin/env python
+"""Do the tests catch wrong code? Apply one-line bugs, one at a time, and check that ``pytest`` fails.
+
+Each mutation is applied to a fresh copy of the working tree (the checkout itself is never touched), and the
+copy's tests run against the copy's code. A mutation that leaves every test passing is reported as SURVIVED
+and the script exits 1. Not a test (it runs the suite once per mutation, a few minutes in all)::
+
+    python tools/mutation_check.py [--only NAME] [--baseline]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SKIP = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".import_linter_cache",
+    "*.egg-info",
+)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One deliberately wrong line: in ``path``, ``old`` (which must occur once) becomes ``new``."""
+
+    name: str
+    path: str
+    old: str
+    new: str
+
+
+MUTATIONS = [
+    Mutation(
+        "admit waiting requests in a step that preempted",
+        "perfsim/serving/scheduler.py",
+        "if not num_preempted:  # vLLM admits nothing in a step that preempted",
+        "if True:",
+    ),
+    Mutation(
+        "DP load balancer weighs waiting requests 1 instead of 4",
+        "perfsim/serving/router.py",
+        "DP_LB_WAITING_WEIGHT = 4",
+        "DP_LB_WAITING_WEIGHT = 1",
+    ),
+    Mutation(
+        "decode-block step times held constant",
+        "perfsim/costs/decode_block.py",
+        "times = np.linspace(first.total_s, last.total_s, steps)",
+        "times = np.full(steps, first.total_s)",
+    ),
+    Mutation(
+        "only the first MTP draft position can be accepted",
+        "perfsim/serving/spec_decode.py",
+        "return np.cumprod(hits, axis=1).sum(axis=1).astype(np.int64)",
+        "return hits[:, :1].sum(axis=1).astype(np.int64)",
+    ),
+]
+
+
+def run_tests(tree: Path) -> subprocess.CompletedProcess:
+    """pytest on a copy of the tree, importing the copy's perfsim."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "tests"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def first_failure(output: str) -> str:
+    """The first 'FAILED ...' line of pytest's summary."""
+    for line in output.splitlines():
+        if line.startswith("FAILED"):
+            return line.split(" - ")[0]
+    return output.strip().splitlines()[-1] if output.strip() else "(no output)"
+
+
+def check(mutation: Mutation | None) -> bool:
+    """True when the tests fail with the mutation (or pass without one)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "tree"
+        shutil.copytree(ROOT, tree, ignore=SKIP)
+        if mutation is not None:
+            target = tree / mutation.path
+            text = target.read_text()
+            if text.count(mutation.old) != 1:
+                print(f"ERROR  {mutation.name}: the line to mutate is not in {mutation.path} exactly once")
+                return False
+            target.write_text(text.replace(mutation.old, mutation.new))
+        result = run_tests(tree)
+    if mutation is None:
+        print(f"{'ok' if result.returncode == 0 else 'FAILED'}  baseline: {first_failure(result.stdout)}")
+        return result.returncode == 0
+    caught = result.returncode != 0
+    print(
+        f"{'CAUGHT ' if caught else 'SURVIVED'} {mutation.name}: {first_failure(result.stdout) if caught else ''}"
+    )
+    return caught
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", help="run only the mutation whose name contains this text")
+    parser.add_argument("--baseline", action="store_true", help="also check that the unmutated tests pass")
+    args = parser.parse_args()
+    chosen = [m for m in MUTATIONS if not args.only or args.only in m.name]
+    ok = check(None) if args.baseline else True
+    for m in chosen:
+        ok = check(m) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
