@@ -19,7 +19,7 @@ from perfsim.costs.roofline import OpTime
 from perfsim.specs.deployment import ResolvedDeployment
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepProfile:
     """One step as the simulator sees it: its period, the GPU time and the GPU time by operator category (s).
 
@@ -33,7 +33,7 @@ class StepProfile:
     signature: tuple = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DecodeBlockProfile:
     """A block of identical one-token decode steps: each step's period (s), and the block's GPU seconds and
     seconds by category (scaled to step time), summed over the block."""

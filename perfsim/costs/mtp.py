@@ -39,7 +39,7 @@ def scaled(op: OpTime, times: int) -> OpTime:
     )
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
+@dataclasses.dataclass(slots=True)
 class DraftCost:
     """The drafter's operators of one step, with its kernel boundaries and CPU launches."""
 

@@ -38,7 +38,7 @@ from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.model import Model
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RankTime:
     """One DP rank's step: period, GPU, launch, CPU and kernel-boundary seconds, and its operators."""
 
@@ -51,7 +51,7 @@ class RankTime:
     dynamic: tuple[OpTime, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Lockstep:
     """The slowest rank of a lockstep step, with the step's graph mode and padded token count."""
 

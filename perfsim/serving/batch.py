@@ -9,7 +9,7 @@ import numpy as np
 EMPTY_I = np.zeros(0, dtype=np.int64)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ScheduledBatch:
     """One step's schedule: new tokens and prior context per scheduled request, and who samples.
 
@@ -33,14 +33,13 @@ class ScheduledBatch:
 class BatchBuilder:
     """Collects the parts of a step's schedule (running requests first, then admissions)."""
 
-    __slots__ = ("_new", "_context", "_seq", "_drafts", "num_scheduled")
+    __slots__ = ("_new", "_context", "_seq", "_drafts")
 
     def __init__(self) -> None:
         self._new: list[np.ndarray] = []
         self._context: list[np.ndarray] = []
         self._seq: list[np.ndarray] = []
         self._drafts: list[np.ndarray] = []
-        self.num_scheduled = 0
 
     def add(
         self, new_tokens: np.ndarray, context: np.ndarray, sample_seq: np.ndarray, sample_drafts: np.ndarray
@@ -50,7 +49,6 @@ class BatchBuilder:
         self._context.append(context)
         self._seq.append(sample_seq)
         self._drafts.append(sample_drafts)
-        self.num_scheduled += int(new_tokens.sum())
 
     def build(self, num_preempted: int, repeat: int = 1) -> ScheduledBatch:
         """The batch (empty when nothing was added)."""

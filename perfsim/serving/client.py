@@ -40,16 +40,40 @@ class Progress:
 
 
 class ConcurrencyLimit(simpy.Resource):
-    """bench serve's ``--max-concurrency`` semaphore as a ``simpy.Resource``.
+    """bench serve's ``--max-concurrency`` semaphore as a ``simpy.Resource`` that counts its free slots.
 
-    ``free`` hands the slot to the next waiting request at once and schedules nothing when nobody waits, as
-    ``asyncio.Semaphore.release`` does; simpy's own ``release`` is an event processed later, which would make
-    the engines see a pending event (and stop batching identical decode steps) at every finish.
+    A slot is taken at once when one is free and nobody waits (``take_free_slot``, no event); otherwise the
+    request waits in the resource's queue (``request()``). ``free`` hands the slot to the first waiting
+    request at once and schedules nothing when nobody waits, as ``asyncio.Semaphore`` does; simpy's own
+    ``release`` is an event processed later, which would leave a pending event at every finish (and stop
+    the engines from batching identical decode steps).
     """
 
-    def free(self, slot: simpy.resources.resource.Request) -> None:
-        """Release ``slot`` and grant it to the first waiting request, if any."""
-        self.users.remove(slot)
+    def __init__(self, env: simpy.Environment, capacity: int):
+        super().__init__(env, capacity)
+        self.free_slots = capacity
+
+    @property
+    def count(self) -> int:
+        """Slots in use."""
+        return int(self.capacity) - self.free_slots
+
+    def _do_put(self, event: simpy.resources.resource.Request) -> None:
+        if self.free_slots > 0:
+            self.free_slots -= 1
+            event.usage_since = self._env.now
+            event.succeed()
+
+    def take_free_slot(self) -> bool:
+        """Take a slot at once if one is free and nobody waits (no event); False: wait for ``request()``."""
+        if self.free_slots > 0 and not self.put_queue:
+            self.free_slots -= 1
+            return True
+        return False
+
+    def free(self) -> None:
+        """Free one slot, granting it to the first waiting request, if any."""
+        self.free_slots += 1
         self._trigger_put(None)
 
 
@@ -69,7 +93,6 @@ class BenchClient:
         self.requests = list(requests)
         self.arrival_s = arrival_s
         self.slots = ConcurrencyLimit(env, capacity=max_concurrency or max(len(self.requests), 1))
-        self._held: dict[int, simpy.resources.resource.Request] = {}
         self.num_finished = 0
         self.all_finished = env.event()
         self._progress = Progress(len(self.requests), progress)
@@ -84,16 +107,14 @@ class BenchClient:
             wait = float(self.arrival_s[i]) - env.now
             if wait > 0:
                 yield env.timeout(wait)
-            slot = self.slots.request()
-            if not slot.triggered:  # every slot busy: wait for a request to finish
-                yield slot
-            self._held[req.request_id] = slot
+            if not self.slots.take_free_slot():  # every slot busy: wait for a request to finish
+                yield self.slots.request()
             req.send_time_s = env.now
             send(req)
 
     def finish(self, req: Request, now_s: float) -> None:
         """The request's last token arrived: free its slot."""
-        self.slots.free(self._held.pop(req.request_id))
+        self.slots.free()
         self.num_finished += 1
         self._progress.tick()
         if self.num_finished == len(self.requests):

@@ -88,7 +88,7 @@ class RunningRequests:
         return req, i
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RunningDemand:
     """What each running request wants this step (arrays over the running table's rows)."""
 

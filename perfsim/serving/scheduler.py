@@ -37,7 +37,7 @@ from perfsim.serving.spec_decode import SpecStats, reject_all
 EMPTY_I = np.zeros(0, dtype=np.int64)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StepOutput:
     """What a completed step returns: request ids that got a chunk, tokens per chunk, finished requests."""
 
@@ -137,10 +137,11 @@ class Scheduler(DecodeBlockScheduling):
         num_preempted = 0
         if self.running.n:
             demand = self._running_demand()
-            if not self._schedule_running_vectorized(demand, token_budget, out):
+            scheduled = self._schedule_running_vectorized(demand, token_budget, out)
+            if scheduled is None:
                 token_budget, num_preempted = self._schedule_running_in_order(demand, token_budget, out)
             else:
-                token_budget -= out.num_scheduled
+                token_budget -= scheduled
         if not num_preempted:  # vLLM admits nothing in a step that preempted
             self._schedule_waiting(token_budget, out)
         return out.build(num_preempted)
@@ -151,20 +152,23 @@ class Scheduler(DecodeBlockScheduling):
 
     def _schedule_running_vectorized(
         self, demand: RunningDemand, token_budget: int, out: BatchBuilder
-    ) -> bool:
-        """Serve every running request in order from the budget when the KV blocks suffice (False if not)."""
+    ) -> int | None:
+        """Serve every running request in order from the budget when the KV blocks suffice; returns the tokens
+        scheduled, or None (nothing changed) when blocks run short."""
         r, n = self.running, self.running.n
         want = demand.want
-        if int(want.sum()) <= token_budget:
+        total = int(want.sum())
+        if total <= token_budget:
             take = want
         else:  # in admission order, each takes what is left of the budget
             before = np.cumsum(want) - want
             take = np.minimum(np.maximum(token_budget - before, 0), want)
+            total = int(take.sum())
         computed = r.num_computed_tokens[:n]
         new_blocks = np.maximum(self.blocks_for(computed + take + demand.lookahead) - r.num_blocks[:n], 0)
         num_new_blocks = int(new_blocks.sum())
         if num_new_blocks > self.num_free_blocks:
-            return False
+            return None
         self.num_free_blocks -= num_new_blocks
         r.num_blocks[:n] += new_blocks
         context = computed.copy()
@@ -182,7 +186,7 @@ class Scheduler(DecodeBlockScheduling):
             r.admit_seq[:n][samples],
             np.zeros(int(samples.sum()), dtype=np.int64) if drafts is None else drafts[samples],
         )
-        return True
+        return total
 
     def _schedule_running_in_order(
         self, demand: RunningDemand, token_budget: int, out: BatchBuilder
@@ -368,17 +372,20 @@ class Scheduler(DecodeBlockScheduling):
             rejected = drafts[spec] - accepted  # optimistic draft placeholders and their KV are rolled back
             r.num_output_placeholders[drows] -= rejected
             r.num_computed_tokens[drows] -= rejected
+        # every running request sampled (a decode step): the rows are 0..n-1, and slices beat fancy indexing
+        index: slice | np.ndarray = slice(0, n) if rows.size == n else rows
         emitted = tokens * batch.repeat
-        r.num_output_tokens[rows] += emitted
-        r.num_output_placeholders[rows] -= emitted
-        ids = r.request_id[rows]
+        r.num_output_tokens[index] += emitted
+        r.num_output_placeholders[index] -= emitted
+        ids = (
+            r.request_id[:n].copy() if isinstance(index, slice) else r.request_id[rows]
+        )  # rows move on compaction
         if extra_ids:
             ids = np.concatenate([ids, np.array(extra_ids, dtype=np.int64)])
             tokens = np.concatenate([tokens, np.array(extra_tokens, dtype=np.int64)])
-        done_rows = rows[
-            r.num_output_tokens[rows] >= r.max_tokens[rows]
-        ]  # only rows that got tokens can finish
-        if done_rows.size:
+        done = r.num_output_tokens[index] >= r.max_tokens[index]  # only rows that got tokens can finish
+        if done.any():
+            done_rows = np.flatnonzero(done) if isinstance(index, slice) else rows[done]
             for i in np.sort(done_rows).tolist():
                 req = r.requests.pop(int(r.request_id[i]))
                 req.num_output_tokens = int(r.num_output_tokens[i])

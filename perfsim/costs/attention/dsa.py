@@ -44,6 +44,11 @@ class SparseMLA(MLAProjections):
         self.indexer = indexer
         self.sparse_topk = indexer.topk
         self.context_breakpoints = (indexer.topk,)
+        self.key_bytes = indexer_key_bytes(indexer)
+        self.logits_dtype = (
+            "fp8" if ctx.kernels.peak["fp8"] else "bf16"
+        )  # Ampere-class GPUs: FP8 logits in BF16
+        self.topk_Bps = ctx.hw.hbm_bandwidth_Bps * ctx.params.topk_eff
         self.head_padding = (
             SPARSE_PREFILL_HEAD_PADDING_BLACKWELL
             if ctx.hw.is_blackwell
@@ -83,18 +88,15 @@ class SparseMLA(MLAProjections):
 
     def indexer_score_ops(self, b: BatchStats, layers: int) -> list[OpTime]:
         """FP8 MQA logits of every query against its causal keys, then the per-row top-k."""
-        ix, ctx = self.indexer, self.ctx
-        k, p = ctx.kernels, ctx.params
+        ix, k, p = self.indexer, self.ctx.kernels, self.ctx.params
         pairs = b.pairs
         logits_flops = 2.0 * ix.num_heads * ix.head_dim * pairs
         logits_bytes = (
-            b.kv_tokens * indexer_key_bytes(ix)
-            + pairs * LOGIT_BYTES
-            + b.num_tokens * ix.num_heads * ix.head_dim
+            b.kv_tokens * self.key_bytes + pairs * LOGIT_BYTES + b.num_tokens * ix.num_heads * ix.head_dim
         )
-        logits_dtype = "fp8" if k.peak["fp8"] else "bf16"  # Ampere-class GPUs run the FP8 logits in BF16
+        logits_dtype = self.logits_dtype
         topk_bytes = pairs * LOGIT_BYTES + b.num_tokens * ix.topk * INDEX_BYTES
-        t_topk = topk_bytes / (ctx.hw.hbm_bandwidth_Bps * p.topk_eff)
+        t_topk = topk_bytes / self.topk_Bps
         return [
             k.attention_op(
                 "indexer_logits",
