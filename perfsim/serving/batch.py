@@ -1,10 +1,12 @@
-"""One step's schedule as the scheduler hands it to the engine, and its builder."""
+"""One step's schedule as the scheduler hands it to the engine, its builder, and what the step returns."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from perfsim.serving.request import Request
 
 EMPTY_I = np.zeros(0, dtype=np.int64)
 
@@ -71,3 +73,15 @@ class BatchBuilder:
             num_preempted=num_preempted,
             repeat=repeat,
         )
+
+
+@dataclass(slots=True)
+class StepOutput:
+    """What a completed step returns: request ids that got a chunk, tokens per chunk, finished requests."""
+
+    request_ids: np.ndarray
+    num_tokens: np.ndarray
+    finished: list[Request]
+
+
+NO_OUTPUT = StepOutput(request_ids=EMPTY_I, num_tokens=EMPTY_I, finished=[])

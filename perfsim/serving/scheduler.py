@@ -24,29 +24,14 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
-from perfsim.serving.batch import BatchBuilder, ScheduledBatch
+from perfsim.serving.batch import NO_OUTPUT, BatchBuilder, ScheduledBatch, StepOutput
 from perfsim.serving.decode_blocks import DecodeBlockScheduling
 from perfsim.serving.request import Request, RequestStatus
 from perfsim.serving.running import RunningDemand, RunningRequests, blocks_for, running_demand
 from perfsim.serving.spec_decode import SpecStats, reject_all
-
-EMPTY_I = np.zeros(0, dtype=np.int64)
-
-
-@dataclass(slots=True)
-class StepOutput:
-    """What a completed step returns: request ids that got a chunk, tokens per chunk, finished requests."""
-
-    request_ids: np.ndarray
-    num_tokens: np.ndarray
-    finished: list[Request]
-
-
-NO_OUTPUT = StepOutput(request_ids=EMPTY_I, num_tokens=EMPTY_I, finished=[])
 
 
 class Scheduler(DecodeBlockScheduling):
