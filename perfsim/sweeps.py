@@ -209,4 +209,4 @@ def sweep(
         for i, point in enumerate(points):
             records.append(run_point(point))
             tick(i + 1)
-    return SweepResult(records, time.perf_counter() - started)
+    return SweepResult(records=records, wall_s=time.perf_counter() - started)

@@ -126,3 +126,30 @@ def test_the_checks_see_imports():
     assert "perfsim.serving.scheduler" in graph["perfsim.serving.engine"]
     _, local = imports(PACKAGE / "calibration" / "fit.py", "perfsim.calibration.fit")
     assert any(name.startswith("scipy") for _, name in local)
+
+
+def _record_classes() -> set[str]:
+    """Names of the package's dataclasses and pydantic models."""
+    names = set()
+    for path in modules().values():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ClassDef):
+                decorators = [ast.unparse(d) for d in node.decorator_list]
+                bases = [ast.unparse(b) for b in node.bases]
+                if any("dataclass" in d for d in decorators) or "BaseModel" in bases:
+                    names.add(node.name)
+    return names
+
+
+def test_records_are_built_by_keyword():
+    records = _record_classes()
+    assert {"OpTime", "BatchStats", "StepCost", "Deployment"} <= records
+    positional = []
+    for path in modules().values():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and len(node.args) > 1:
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", None)
+                if name in records:
+                    positional.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {name}")
+    assert not positional, "records built with positional arguments: " + ", ".join(positional)

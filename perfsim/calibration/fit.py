@@ -207,14 +207,14 @@ def fit(
     params = params_of(res.x)
     rel = relative_sigmas(res, int(mask.sum()), names)
     return FitResult(
-        names,
-        params,
-        rel,
-        evaluator.predict(params),
-        float(res.cost),
-        int(res.nfev),
-        bool(res.success),
-        str(res.message),
+        names=names,
+        params=params,
+        rel_sigma=rel,
+        predictions=evaluator.predict(params),
+        cost=float(res.cost),
+        nfev=int(res.nfev),
+        success=bool(res.success),
+        message=str(res.message),
     )
 
 
@@ -254,7 +254,7 @@ def cross_validate(evaluator: Evaluator, full: FitResult, *, max_nfev: int = CV_
         )
         folds[g] = result.params
         out[in_group & known] = result.predictions[in_group & known]
-    return CrossValidation(out, folds)
+    return CrossValidation(predictions=out, fold_params=folds)
 
 
 def errors_pct(rows: Sequence[Measurement], predictions: np.ndarray) -> np.ndarray:

@@ -99,4 +99,4 @@ def validate(
         predictions = evaluator.predict(params)
     finally:
         evaluator.close()
-    return ValidationReport(list(rows), predictions, calibration)
+    return ValidationReport(rows=list(rows), predictions=predictions, calibration=calibration)

@@ -56,7 +56,22 @@ class BatchStats:
         return self.pre_reqs == 0 and self.dec_reqs > 0 and self.uniform_query
 
 
-EMPTY = BatchStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+EMPTY = BatchStats(
+    num_reqs=0,
+    num_tokens=0,
+    dec_reqs=0,
+    dec_tokens=0,
+    dec_kv_tokens=0,
+    dec_pairs=0,
+    dec_sparse_pairs=0,
+    pre_reqs=0,
+    pre_tokens=0,
+    pre_kv_tokens=0,
+    pre_ctx_tokens=0,
+    pre_pairs=0,
+    pre_sparse_pairs=0,
+    max_seq_len=0,
+)
 
 
 def causal_pairs(new: np.ndarray, ctx: np.ndarray) -> np.ndarray:
@@ -106,7 +121,23 @@ def batch_stats(
     t_new, t_kv, t_pairs, t_sparse = _sums(new, ctx, topk, max_len)
     uniform = new_min == new_max
     if new_max <= decode_threshold:  # pure decode (the common case): no prefill sums to split
-        return BatchStats(n, t_new, n, t_new, t_kv, t_pairs, t_sparse, 0, 0, 0, 0, 0, 0, max_len, uniform)
+        return BatchStats(
+            num_reqs=n,
+            num_tokens=t_new,
+            dec_reqs=n,
+            dec_tokens=t_new,
+            dec_kv_tokens=t_kv,
+            dec_pairs=t_pairs,
+            dec_sparse_pairs=t_sparse,
+            pre_reqs=0,
+            pre_tokens=0,
+            pre_kv_tokens=0,
+            pre_ctx_tokens=0,
+            pre_pairs=0,
+            pre_sparse_pairs=0,
+            max_seq_len=max_len,
+            uniform_query=uniform,
+        )
     pre = np.flatnonzero(new > decode_threshold)  # usually a few chunks: sum them, decode is the rest
     p_new, p_ctx = new[pre], ctx[pre]
     p_max = int((p_new + p_ctx).max())
@@ -143,5 +174,19 @@ def uniform_decode_stats(
     pairs = num_reqs * kv
     sparse = num_reqs * min(kv, topk) if topk else pairs
     return BatchStats(
-        num_reqs, num_reqs, num_reqs, num_reqs, pairs, pairs, sparse, 0, 0, 0, 0, 0, 0, kv, True
+        num_reqs=num_reqs,
+        num_tokens=num_reqs,
+        dec_reqs=num_reqs,
+        dec_tokens=num_reqs,
+        dec_kv_tokens=pairs,
+        dec_pairs=pairs,
+        dec_sparse_pairs=sparse,
+        pre_reqs=0,
+        pre_tokens=0,
+        pre_kv_tokens=0,
+        pre_ctx_tokens=0,
+        pre_pairs=0,
+        pre_sparse_pairs=0,
+        max_seq_len=kv,
+        uniform_query=True,
     )

@@ -150,7 +150,11 @@ def weight_shares(
         add("mtp_eh_proj", 2 * h * h, "bf16")
         add("mtp_norms", 3 * h, "bf16")
         add("mtp_lm_head", arch.vocab_size * h / tp, "bf16")  # DeepSeekMTP loads its own shared_head.head
-    return [WeightShare(m, p, d, p * WEIGHT_BYTES[d]) for m, p, d in shares if p > 0]
+    return [
+        WeightShare(module=m, params_per_gpu=p, dtype=d, bytes_per_gpu=p * WEIGHT_BYTES[d])
+        for m, p, d in shares
+        if p > 0
+    ]
 
 
 def activation_peak_bytes(model: Model, dep: ResolvedDeployment) -> float:
@@ -202,7 +206,16 @@ def memory_plan(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> Memo
     layers = model.arch.num_layers + (1 if dep.num_speculative_tokens else 0)
     per_token = per_layer * layers
     plan = MemoryPlan(
-        usable, budget, weights, act, NON_TORCH_BYTES, per_token, per_layer, layers, dep.block_size, 0
+        usable_bytes=usable,
+        budget_bytes=budget,
+        weights=weights,
+        activation_peak_bytes=act,
+        non_torch_bytes=NON_TORCH_BYTES,
+        kv_bytes_per_token=per_token,
+        kv_bytes_per_token_layer=per_layer,
+        kv_layers=layers,
+        block_size=dep.block_size,
+        num_gpu_blocks=0,
     )
     free = plan.kv_cache_bytes
     blocks = (

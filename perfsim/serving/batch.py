@@ -55,21 +55,27 @@ class BatchBuilder:
     def build(self, num_preempted: int, repeat: int = 1) -> ScheduledBatch:
         """The batch (empty when nothing was added)."""
         if not self._new:
-            return ScheduledBatch(EMPTY_I, EMPTY_I, EMPTY_I, EMPTY_I, num_preempted=num_preempted)
+            return ScheduledBatch(
+                new_tokens=EMPTY_I,
+                context=EMPTY_I,
+                sample_seq=EMPTY_I,
+                sample_drafts=EMPTY_I,
+                num_preempted=num_preempted,
+            )
         if len(self._new) == 1:
             return ScheduledBatch(
-                self._new[0],
-                self._context[0],
-                self._seq[0],
-                self._drafts[0],
+                new_tokens=self._new[0],
+                context=self._context[0],
+                sample_seq=self._seq[0],
+                sample_drafts=self._drafts[0],
                 num_preempted=num_preempted,
                 repeat=repeat,
             )
         return ScheduledBatch(
-            np.concatenate(self._new),
-            np.concatenate(self._context),
-            np.concatenate(self._seq),
-            np.concatenate(self._drafts),
+            new_tokens=np.concatenate(self._new),
+            context=np.concatenate(self._context),
+            sample_seq=np.concatenate(self._seq),
+            sample_drafts=np.concatenate(self._drafts),
             num_preempted=num_preempted,
             repeat=repeat,
         )

@@ -114,10 +114,10 @@ def make_workload(cfg: BenchConfig, *, special_tokens: int = 1) -> Workload:
     client = input_lens + cfg.random_prefix_len
     server = client + special_tokens
     return Workload(
-        client.astype(np.int64),
-        server.astype(np.int64),
-        output_lens.astype(np.int64),
-        arrival_times(n, cfg.request_rate, cfg.burstiness, cfg.seed),
+        client_prompt_lens=client.astype(np.int64),
+        server_prompt_lens=server.astype(np.int64),
+        output_lens=output_lens.astype(np.int64),
+        arrival_s=arrival_times(n, cfg.request_rate, cfg.burstiness, cfg.seed),
     )
 
 

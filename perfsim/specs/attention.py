@@ -44,13 +44,55 @@ class MlaBackend:
 
 _BF16_FP8 = frozenset({"bfloat16", "fp8_e4m3"})
 BACKENDS: dict[str, MlaBackend] = {
-    "CUTLASS_MLA": MlaBackend("blackwell", _BF16_FP8, 128, 128, False, "single_token"),
-    "FLASHINFER_MLA": MlaBackend("blackwell", _BF16_FP8, 64, 64, True, "uniform", block_extra=(32,)),
-    "FLASHMLA": MlaBackend("hopper", _BF16_FP8, 64, 64, True, "uniform"),
-    "FLASH_ATTN_MLA": MlaBackend("hopper", frozenset({"bfloat16"}), 16, 16, True, "uniform"),
-    "TRITON_MLA": MlaBackend("any", frozenset({"bfloat16"}), 1, 16, False, "never"),
+    "CUTLASS_MLA": MlaBackend(
+        arch="blackwell",
+        kv_dtypes=_BF16_FP8,
+        block_multiple=128,
+        forced_block=128,
+        spec_as_decode=False,
+        graphs="single_token",
+    ),
+    "FLASHINFER_MLA": MlaBackend(
+        arch="blackwell",
+        kv_dtypes=_BF16_FP8,
+        block_multiple=64,
+        forced_block=64,
+        spec_as_decode=True,
+        graphs="uniform",
+        block_extra=(32,),
+    ),
+    "FLASHMLA": MlaBackend(
+        arch="hopper",
+        kv_dtypes=_BF16_FP8,
+        block_multiple=64,
+        forced_block=64,
+        spec_as_decode=True,
+        graphs="uniform",
+    ),
+    "FLASH_ATTN_MLA": MlaBackend(
+        arch="hopper",
+        kv_dtypes=frozenset({"bfloat16"}),
+        block_multiple=16,
+        forced_block=16,
+        spec_as_decode=True,
+        graphs="uniform",
+    ),
+    "TRITON_MLA": MlaBackend(
+        arch="any",
+        kv_dtypes=frozenset({"bfloat16"}),
+        block_multiple=1,
+        forced_block=16,
+        spec_as_decode=False,
+        graphs="never",
+    ),
     "FLASHMLA_SPARSE": MlaBackend(
-        "any", frozenset({"bfloat16", "fp8_ds_mla"}), 64, 64, True, "uniform", block_exact=True
+        arch="any",
+        kv_dtypes=frozenset({"bfloat16", "fp8_ds_mla"}),
+        block_multiple=64,
+        forced_block=64,
+        spec_as_decode=True,
+        graphs="uniform",
+        block_exact=True,
     ),
 }
 

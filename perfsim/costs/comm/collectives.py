@@ -26,8 +26,14 @@ class Link:
 def link(hw: HardwareSpec, kind: str, params: CostParams) -> Link:
     """The achievable ``nvlink`` (scale-up) or ``nic`` (scale-out) link of one GPU."""
     if kind == "nvlink":
-        return Link("nvlink", hw.scaleup_bandwidth_Bps * params.comm_eff, params.comm_latency_s)
-    return Link("nic", hw.scaleout_bandwidth_Bps * params.comm_eff, params.nic_latency_s)
+        return Link(
+            name="nvlink",
+            bandwidth_Bps=hw.scaleup_bandwidth_Bps * params.comm_eff,
+            latency_s=params.comm_latency_s,
+        )
+    return Link(
+        name="nic", bandwidth_Bps=hw.scaleout_bandwidth_Bps * params.comm_eff, latency_s=params.nic_latency_s
+    )
 
 
 def group_link(hw: HardwareSpec, group_gpus: int, params: CostParams) -> Link:

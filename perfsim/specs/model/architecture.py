@@ -86,7 +86,9 @@ class ModelArchitecture:
         )
         indexer = None
         if cfg.index_n_heads:
-            indexer = IndexerDims(cfg.index_n_heads, cfg.index_head_dim or 0, cfg.index_topk or 0)
+            indexer = IndexerDims(
+                num_heads=cfg.index_n_heads, head_dim=cfg.index_head_dim or 0, topk=cfg.index_topk or 0
+            )
         return cls(
             model_type=cfg.model_type,
             hidden_size=cfg.hidden_size,
@@ -98,22 +100,22 @@ class ModelArchitecture:
             max_position_embeddings=cfg.max_position_embeddings,
             tie_word_embeddings=cfg.tie_word_embeddings,
             mla=MLADims(
-                cfg.num_attention_heads,
-                cfg.q_lora_rank,
-                cfg.kv_lora_rank,
-                cfg.qk_nope_head_dim,
-                cfg.qk_rope_head_dim,
-                cfg.v_head_dim,
+                num_heads=cfg.num_attention_heads,
+                q_lora_rank=cfg.q_lora_rank,
+                kv_lora_rank=cfg.kv_lora_rank,
+                qk_nope_head_dim=cfg.qk_nope_head_dim,
+                qk_rope_head_dim=cfg.qk_rope_head_dim,
+                v_head_dim=cfg.v_head_dim,
             ),
             indexer=indexer,
             moe=MoEDims(
-                cfg.n_routed_experts,
-                cfg.n_shared_experts,
-                cfg.num_experts_per_tok,
-                cfg.moe_intermediate_size,
-                cfg.n_group,
-                cfg.topk_group,
-                cfg.scoring_func,
+                num_experts=cfg.n_routed_experts,
+                num_shared_experts=cfg.n_shared_experts,
+                top_k=cfg.num_experts_per_tok,
+                intermediate_size=cfg.moe_intermediate_size,
+                n_group=cfg.n_group,
+                topk_group=cfg.topk_group,
+                scoring_func=cfg.scoring_func,
             ),
             num_mtp_layers=cfg.num_nextn_predict_layers,
             layer_kinds=kinds,

@@ -167,7 +167,13 @@ def _load_model_cached(name_or_path: str, _stamp: float, precision: str) -> Mode
         )
     recipe = _build_recipe(arch, entry, folder, precision)
     return Model(
-        spec.name, spec.hf_repo, arch, recipe, str(folder / spec.config), spec.published, str(name_or_path)
+        name=spec.name,
+        hf_repo=spec.hf_repo,
+        arch=arch,
+        recipe=recipe,
+        config_path=str(folder / spec.config),
+        published=spec.published,
+        source=str(name_or_path),
     )
 
 
@@ -204,4 +210,12 @@ def _model_from_bare_config(path: Path, precision: str) -> Model:
                 field="precision",
             )
         recipe = recipe_from_modelopt(arch, load_json_file(quant_path), quant_path, str(path), "")
-    return Model(path.stem, str(path), arch, recipe, str(path), {}, str(path))
+    return Model(
+        name=path.stem,
+        hf_repo=str(path),
+        arch=arch,
+        recipe=recipe,
+        config_path=str(path),
+        published={},
+        source=str(path),
+    )

@@ -122,17 +122,41 @@ def recipe_from_modelopt(
     main = classify(range(arch.num_layers))
     mtp = classify(range(arch.num_layers, arch.num_layers + max(arch.num_mtp_layers, 1)))
     kv = {"FP8": "fp8"}.get(str(kv_algo).upper()) if kv_algo else None
-    return QuantRecipe("fp4" if algo_dtype == "nvfp4" else "fp8", checkpoint, str(path), main, mtp, kv, note)
+    return QuantRecipe(
+        precision="fp4" if algo_dtype == "nvfp4" else "fp8",
+        checkpoint=checkpoint,
+        source=str(path),
+        module_dtypes=main,
+        mtp_dtypes=mtp,
+        kv_cache_quant=kv,
+        note=note,
+    )
 
 
 def native_fp8_recipe(checkpoint: str, note: str) -> QuantRecipe:
     """DeepSeek's own FP8 block-quantized checkpoint: all decoder linears FP8, embed/head/router BF16."""
     dtypes = {c: "fp8" for c in MODULE_CLASSES}
     dtypes.update(router="bf16", embedding="bf16", lm_head="bf16", indexer_weights_proj="bf16")
-    return QuantRecipe("fp8", checkpoint, "native-fp8", dtypes, dict(dtypes), None, note)
+    return QuantRecipe(
+        precision="fp8",
+        checkpoint=checkpoint,
+        source="native-fp8",
+        module_dtypes=dtypes,
+        mtp_dtypes=dict(dtypes),
+        kv_cache_quant=None,
+        note=note,
+    )
 
 
 def bf16_recipe(checkpoint: str, note: str) -> QuantRecipe:
     """Every weight in BF16."""
     dtypes = {c: "bf16" for c in MODULE_CLASSES}
-    return QuantRecipe("bf16", checkpoint, "bf16", dtypes, dict(dtypes), None, note)
+    return QuantRecipe(
+        precision="bf16",
+        checkpoint=checkpoint,
+        source="bf16",
+        module_dtypes=dtypes,
+        mtp_dtypes=dict(dtypes),
+        kv_cache_quant=None,
+        note=note,
+    )
