@@ -199,8 +199,8 @@ def test_batch_one_decode_is_bound_by_weight_reads():
     active += shares["routed_experts"] * arch.moe.top_k / arch.moe.num_experts
     weight_time = sum(o.time_s for o in weight_ops if o.bound == "memory")
     kernels = sum(o.layers for o in weight_ops if o.bound == "memory")
-    # every kernel streams its weights at the HBM rate, after a ramp worth mem_bytes_half bytes
-    expected = (active + kernels * cm.params.mem_bytes_half) / (cm.hw.hbm_bandwidth_Bps * cm.params.hbm_eff)
+    # every kernel streams its weights at the HBM rate, after a fixed ramp of mem_ramp_s
+    expected = active / (cm.hw.hbm_bandwidth_Bps * cm.params.hbm_eff) + kernels * cm.params.mem_ramp_s
     assert weight_time == pytest.approx(expected, rel=0.10)
     assert c.gpu_s >= active / cm.hw.hbm_bandwidth_Bps
 
@@ -341,11 +341,28 @@ def test_gemm_shape_efficiency_reproduces_deepgemm_h800_table():
         (4096, 4096, 7168, 1265),
         (4096, 7168, 2048, 1168),
     ]
-    # isolated kernels: H800 = H100 compute and bandwidth; per-kernel ramp as the table itself fits it
-    cm = cost_model("deepseek-r1", "fp8", "h100", tp=8, params=CostParams(hbm_eff=0.82, mem_bytes_half=6e6))
+    # isolated kernels: H800 = H100 compute and bandwidth; per-kernel ramp as the table itself fits it (6 MB at
+    # 0.82 x 3.35 TB/s)
+    cm = cost_model("deepseek-r1", "fp8", "h100", tp=8, params=CostParams(hbm_eff=0.82, mem_ramp_s=2.2e-6))
     errors = []
     for m, n, k, tflops in table:
         op = cm.gemm_cost(m, n, k, "fp8")
         errors.append(abs(np.log(op.flops / op.time_s / 1e12 / tflops)))
     assert np.median(errors) < 0.15  # within ~15% on the median shape
     assert max(errors) < 0.45
+
+
+def test_mla_prefill_probe_by_hand():
+    """vLLM's GB200 post times trtllm_ragged_prefill on 4 x 2048 tokens; perfsim's probe of the same batch is the
+    tensor-core time of the causal pairs plus the exponentials that do not overlap it (attn_exp_serial = 1)."""
+    from perfsim.costs.probe import probe_time_s
+
+    model, hw, p = load_model("deepseek-r1", "fp4"), load_hardware("gb200"), CostParams()
+    pairs = 4 * 2048 * 2049 / 2
+    flops = 2 * pairs * 128 * (192 + 128)  # QK^T over 192 dims, PV over 128, all 128 heads on one GPU
+    mma_s = flops / (2500e12 * p.attn_prefill_eff)
+    exp_s = pairs * 128 / 5e12  # one exponential per pair and head at GB200's 5 Texp/s
+    expected = mma_s + p.attn_exp_serial * exp_s
+    assert probe_time_s("mla_prefill_attention", model, hw, p, 4, 2048) == pytest.approx(expected, rel=1e-3)
+    overlapped = probe_time_s("mla_prefill_attention", model, hw, CostParams(attn_exp_serial=0.0), 4, 2048)
+    assert overlapped == pytest.approx(max(mma_s, exp_s), rel=1e-3)  # the ideal roofline

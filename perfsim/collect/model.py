@@ -28,7 +28,8 @@ def _peak(hw: HardwareSpec, dtype: str) -> float:
 
 
 def _bandwidth(hw: HardwareSpec, p: CostParams, nbytes: float) -> float:
-    return achievable_bandwidth(hw.hbm_bandwidth_Bps * p.hbm_eff, nbytes, p.mem_bytes_half)
+    bandwidth = hw.hbm_bandwidth_Bps * p.hbm_eff
+    return achievable_bandwidth(bandwidth, nbytes, p.mem_ramp_s * bandwidth)
 
 
 def predict_kernel(row: KernelRow, hw: HardwareSpec, p: CostParams) -> tuple[float, str]:
@@ -58,7 +59,7 @@ def parameters_for(rows: list[KernelRow]) -> list[str]:
 
     for r in rows:
         if r.op == "hbm_copy":
-            add("hbm_eff", "mem_bytes_half")
+            add("hbm_eff", "mem_ramp_s")
         elif r.op in ("gemm", "grouped_gemm"):
             add(EFFICIENCY_PARAM[r.dtype], "gemm_m_half_tokens", "gemm_nk_half")
         elif r.op == "attention":

@@ -2,48 +2,44 @@
 
 from __future__ import annotations
 
-from perfsim.costs.comm import all_reduce
 from perfsim.costs.kernels import CostContext
 from perfsim.costs.roofline import OpTime
 from perfsim.specs.dtypes import ACT_BYTES
 
 #: Passes over a [tokens, hidden] BF16 tensor per decoder layer by its two fused add + RMSNorm kernels, each
-#: reading hidden and residual and writing both (RoPE touches only small q/k slices; the KV write is its own op).
+#: reading hidden and residual and writing both [deepseek_v2.py:1203-1231; Inductor fuses add + norm].
 HIDDEN_PASSES_PER_LAYER = 8
-#: Kernels of a dense MLP layer: gate/up GEMM, activation, down GEMM, quantization, all-reduce
-KERNELS_DENSE_MLP = 5
+RESIDUAL_NORM_KERNELS = 2
 
 
 class DenseLayers:
     """Embedding, residual norms and dense MLPs of one model on one deployment."""
-
-    kernels_per_mlp = KERNELS_DENSE_MLP
 
     def __init__(self, ctx: CostContext):
         self.ctx = ctx
 
     def embedding_ops(self, t: int) -> list[OpTime]:
         """The embedding lookup of ``t`` tokens (and its all-reduce: vLLM's VocabParallelEmbedding masks)."""
-        ctx, k = self.ctx, self.ctx.kernels
-        ops = [k.memory_op("embedding", "other", 1, t * ctx.hidden * ACT_BYTES * 2)]
+        ctx = self.ctx
+        ops = [ctx.kernels.memory_op("embedding", "other", 1, t * ctx.hidden * ACT_BYTES * 2)]
         if ctx.dep.tp > 1:
-            ops.append(
-                k.comm_op(
-                    "embedding_allreduce", 1, all_reduce(t * ctx.hidden * ACT_BYTES, ctx.dep.tp, ctx.tp_link)
-                )
-            )
+            ops.append(ctx.tp_allreduce("embedding_allreduce", 1, t * ctx.hidden * ACT_BYTES))
         return ops
 
     def norm_ops(self, t: int, layers: int) -> list[OpTime]:
-        """The fused residual add + RMSNorm passes (and RoPE) of ``layers`` decoder layers over ``t`` tokens."""
+        """The two fused residual add + RMSNorm kernels of ``layers`` decoder layers over ``t`` tokens."""
         return [
             self.ctx.kernels.memory_op(
-                "norms_rope", "other", layers, HIDDEN_PASSES_PER_LAYER * t * self.ctx.hidden * ACT_BYTES
+                "residual_norms",
+                "other",
+                layers,
+                HIDDEN_PASSES_PER_LAYER * t * self.ctx.hidden * ACT_BYTES,
+                kernels=RESIDUAL_NORM_KERNELS,
             )
         ]
 
     def mlp_ops(self, t: int, layers: int, *, mtp: bool) -> list[OpTime]:
-        """The dense MLP of ``layers`` layers (gate/up, activation, down; TP split by columns)."""
+        """The dense MLP of ``layers`` layers (gate/up, SiLU x mul, down; TP split by columns)."""
         if layers == 0:
             return []
         ctx, k = self.ctx, self.ctx.kernels
@@ -56,7 +52,5 @@ class DenseLayers:
             k.gemm("dense_down", "dense_mlp", layers, t, h, inter, dt),
         ]
         if dep.tp > 1:
-            ops.append(
-                k.comm_op("dense_allreduce", layers, all_reduce(t * h * ACT_BYTES, dep.tp, ctx.tp_link))
-            )
+            ops.append(ctx.tp_allreduce("dense_allreduce", layers, t * h * ACT_BYTES))
         return ops

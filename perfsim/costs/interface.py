@@ -48,7 +48,8 @@ class StepCost:
     """Time of one engine step (seconds) and its breakdown on the slowest GPU.
 
     ``total_s`` is the step period the scheduler sees: the GPU forward (``gpu_s``, or the CPU launch time
-    ``launch_s`` if larger) combined with the step's CPU time ``cpu_s`` (overlapped with async scheduling).
+    ``launch_s`` if larger) combined with the engine core's CPU time ``cpu_s`` (overlapped with async
+    scheduling), plus ``sync_s``, GPU-worker CPU time that a synchronizing step does not hide.
     ``overhead_s`` is the kernel-boundary time included in ``gpu_s``. ``ops`` are per-operator times on the
     slowest DP rank, summed over layers.
     """
@@ -63,6 +64,7 @@ class StepCost:
     padded_tokens: int
     num_reqs: int
     graph_mode: str
+    sync_s: float = 0.0
     notes: tuple[str, ...] = field(default=())
 
     @property
@@ -97,6 +99,7 @@ class StepCost:
             "gpu_s": self.gpu_s,
             "launch_s": self.launch_s,
             "cpu_s": self.cpu_s,
+            "sync_s": self.sync_s,
             "overhead_s": self.overhead_s,
             "num_tokens": self.num_tokens,
             "padded_tokens": self.padded_tokens,

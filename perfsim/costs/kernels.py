@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from perfsim.costs.comm import Link, group_link
+from perfsim.costs.comm.allreduce import allreduce_algorithm, allreduce_time
 from perfsim.costs.params import CostParams
 from perfsim.costs.roofline import OpTime, achievable_bandwidth, gemm_efficiency, roofline
 from perfsim.specs.deployment import ResolvedDeployment
@@ -27,6 +28,8 @@ class KernelCoster:
     def __init__(self, hw: HardwareSpec, params: CostParams):
         self.hw, self.params = hw, params
         self.hbm_Bps = hw.hbm_bandwidth_Bps * params.hbm_eff
+        #: bytes at which a streaming kernel reaches half its bandwidth: its fixed ramp-up time at full speed
+        self.ramp_bytes = params.mem_ramp_s * self.hbm_Bps
         self.sfu_rate = hw.sfu_exp_rate.si("exp_rate") if hw.sfu_exp_rate else 0.0
         self.gemm_eff = {
             "nvfp4": params.gemm_eff_nvfp4,
@@ -49,14 +52,30 @@ class KernelCoster:
         return WEIGHT_BYTES[compute_dtype] if compute_dtype in LOW_PRECISION_COMPUTE else ACT_BYTES
 
     def bandwidth(self, nbytes: float) -> float:
-        """Achievable bandwidth (B/s) of one kernel moving ``nbytes``."""
-        return achievable_bandwidth(self.hbm_Bps, nbytes, self.params.mem_bytes_half)
+        """Achievable bandwidth (B/s) of one kernel moving ``nbytes``: the stream plus a fixed ramp-up time."""
+        return achievable_bandwidth(self.hbm_Bps, nbytes, self.ramp_bytes)
 
     def gemm(
-        self, name: str, category: str, layers: int, m: float, n: float, k: float, weight_dtype: str
+        self,
+        name: str,
+        category: str,
+        layers: int,
+        m: float,
+        n: float,
+        k: float,
+        weight_dtype: str,
+        *,
+        quantized_input: bool = False,
+        launch: str = "graph",
     ) -> OpTime:
-        """An (m x k) @ (k x n) GEMM with ``weight_dtype`` weights: one expert's grouped GEMM."""
-        return self.grouped_gemm(name, layers, m, 1, n, k, weight_dtype, category)
+        """An (m x k) @ (k x n) GEMM with ``weight_dtype`` weights: one expert's grouped GEMM.
+
+        A W4A4 / W8A8 GEMM first quantizes its input in a kernel of its own unless ``quantized_input`` says the
+        previous kernel wrote it quantized.
+        """
+        return self.grouped_gemm(
+            name, layers, m, 1, n, k, weight_dtype, category, quantized_input=quantized_input, launch=launch
+        )
 
     def grouped_gemm(
         self,
@@ -68,8 +87,15 @@ class KernelCoster:
         k: float,
         weight_dtype: str,
         category: str = "moe",
+        *,
+        quantized_input: bool = True,
+        launch: str = "graph",
     ) -> OpTime:
-        """``assignments`` token rows spread over ``experts`` (n x k) weight matrices, each read once."""
+        """``assignments`` token rows spread over ``experts`` (n x k) weight matrices, each read once.
+
+        Grouped GEMMs read inputs that the permute kernel quantized (``quantized_input``); a plain GEMM with
+        low-precision compute adds its own quantization kernel otherwise.
+        """
         p = self.params
         cd = self.compute_dtype(weight_dtype)
         rows_per_expert = assignments / experts if experts else 0.0
@@ -79,7 +105,11 @@ class KernelCoster:
             k * self.activation_in_bytes(cd) + n * ACT_BYTES
         )
         t, bound = roofline(
-            flops, max(self.peak[cd] * eff, self.vector_flops), nbytes, self.bandwidth(nbytes)
+            flops,
+            max(self.peak[cd] * eff, self.vector_flops),
+            nbytes,
+            self.bandwidth(nbytes),
+            mem_serial=p.gemm_mem_serial,
         )
         return OpTime(
             name=name,
@@ -91,11 +121,15 @@ class KernelCoster:
             comm_bytes=0.0,
             bound=bound,
             dtype=cd,
+            kernels=1 if quantized_input or cd not in LOW_PRECISION_COMPUTE else 2,
+            launch=launch,
         )
 
-    def memory_op(self, name: str, category: str, layers: int, nbytes: float) -> OpTime:
-        """A streaming kernel moving ``nbytes`` per layer (norms, activations, copies, cache writes)."""
-        t = nbytes / self.bandwidth(nbytes) if nbytes > 0 else 0.0
+    def memory_op(
+        self, name: str, category: str, layers: int, nbytes: float, *, kernels: int = 1, launch: str = "graph"
+    ) -> OpTime:
+        """``kernels`` streaming kernels moving ``nbytes`` per layer (norms, activations, copies, cache writes)."""
+        t = nbytes / self.bandwidth(nbytes / kernels) if nbytes > 0 and kernels else 0.0
         return OpTime(
             name=name,
             category=category,
@@ -105,6 +139,8 @@ class KernelCoster:
             bytes=nbytes * layers,
             comm_bytes=0.0,
             bound="memory",
+            kernels=kernels,
+            launch=launch,
         )
 
     def attention_op(
@@ -117,10 +153,20 @@ class KernelCoster:
         eff: float,
         dtype: str = "bf16",
         category: str = "attention",
+        *,
+        kernels: int = 1,
+        launch: str = "attention",
     ) -> OpTime:
-        """An attention kernel: tensor-core flops at ``eff`` of peak, HBM bytes and ``exps`` softmax exponentials."""
+        """An attention kernel: tensor-core flops at ``eff`` of peak, HBM bytes and ``exps`` softmax exponentials;
+        ``kernels`` launches per layer (a split-KV decode adds its combine kernel)."""
         t, bound = roofline(
-            flops, self.peak[dtype] * eff, nbytes, self.bandwidth(nbytes), exps, self.sfu_rate
+            flops,
+            self.peak[dtype] * eff,
+            nbytes,
+            self.bandwidth(nbytes),
+            exps,
+            self.sfu_rate,
+            exp_serial=self.params.attn_exp_serial,
         )
         return OpTime(
             name=name,
@@ -132,10 +178,19 @@ class KernelCoster:
             comm_bytes=0.0,
             bound=bound,
             dtype=dtype,
+            kernels=kernels,
+            launch=launch,
         )
 
     @staticmethod
-    def comm_op(name: str, layers: int, time_and_bytes: tuple[float, float]) -> OpTime:
+    def comm_op(
+        name: str,
+        layers: int,
+        time_and_bytes: tuple[float, float],
+        *,
+        kernels: int = 1,
+        launch: str = "graph",
+    ) -> OpTime:
         """A collective of ``(seconds, bytes sent per GPU)`` per layer."""
         t, sent = time_and_bytes
         return OpTime(
@@ -147,6 +202,8 @@ class KernelCoster:
             bytes=0.0,
             comm_bytes=sent * layers,
             bound="communication",
+            kernels=kernels,
+            launch=launch,
         )
 
 
@@ -185,3 +242,24 @@ class CostContext:
     def hidden(self) -> int:
         """The model's hidden size."""
         return self.model.arch.hidden_size
+
+    def tp_allreduce(self, name: str, layers: int, message_bytes: float) -> OpTime:
+        """The tensor-parallel all-reduce of ``message_bytes`` per layer with the implementation vLLM 0.14.1 picks
+        for its size; symmetric memory adds its copy into and out of the shared buffer (two HBM passes)."""
+        tp, p = self.dep.tp, self.params
+        algorithm = allreduce_algorithm(
+            self.hw.compute_capability, tp, message_bytes, one_node=tp <= self.hw.node_gpus
+        )
+        t, sent = allreduce_time(
+            algorithm,
+            message_bytes,
+            tp,
+            self.tp_link,
+            custom_latency_s=p.custom_ar_latency_s,
+            nccl_latency_s=p.nccl_latency_s,
+        )
+        kernels = 1
+        if algorithm.startswith("symm") and t:
+            t += 2 * message_bytes / self.kernels.bandwidth(message_bytes)
+            kernels = 3
+        return self.kernels.comm_op(name, layers, (t, sent), kernels=kernels)

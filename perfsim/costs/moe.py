@@ -2,7 +2,7 @@
 
 Routed experts see the tokens of every DP rank (padded to the largest rank, as DP ranks step in lockstep).
 Without expert parallelism every GPU holds a 1/(TP x DP) slice of every expert; with it, whole experts
-(num_experts / EP per GPU) and the busiest rank gets ``1 + ep_imbalance x (1 - 1/EP)`` times the mean load.
+(num_experts / EP per GPU) and the busiest rank's load follows the routing statistics (``moe_balance``).
 The number of distinct experts a step touches follows uniform routing: each of E local experts is picked
 with probability 1 - (1 - top_k / num_experts)^tokens. Tokens reach the experts through the deployment's
 all-to-all backend (``perfsim.costs.all2all``).
@@ -11,24 +11,29 @@ all-to-all backend (``perfsim.costs.all2all``).
 from __future__ import annotations
 
 from perfsim.costs.all2all import all2all_backend
-from perfsim.costs.comm import all_reduce
 from perfsim.costs.kernels import CostContext
-from perfsim.costs.roofline import OpTime
-from perfsim.specs.dtypes import ACT_BYTES
+from perfsim.costs.moe_balance import ep_load_factor
+from perfsim.costs.roofline import OpTime, with_kernels
+from perfsim.specs.dtypes import ACT_BYTES, FP32_BYTES
 
-#: Kernels of an MoE block per layer: router GEMM, routing top-k, permute / quantize, two grouped GEMMs,
-#: activation, finalize, shared-expert GEMMs and activation, all-reduce
-KERNELS_MOE = 12
+#: kernels of the router (a clone of the input for the shared-expert stream, then the BF16 gate GEMM) and of
+#: the routing (grouped top-k) [fused_moe/layer.py:914; deepseek_v2.py:355; fused_moe.py:1407-1425]
+ROUTER_KERNELS, ROUTING_KERNELS = 2, 1
+#: the routed input's FP4/FP8 quantization plus the router logit and bias casts [flashinfer_fp4_moe.py:286-311]
+PERMUTE_QUANT_KERNELS = 3
+#: SiLU and mul of the shared expert run as two native kernels on its side stream [activation.py:90-93]
+SHARED_ACT_KERNELS = 2
+#: the expert-output combine and the routed-output scaling + shared-expert add [deepseek_v2.py:360-375]
+FINALIZE_KERNELS = 2
 
 
 class MoEBlock:
     """The MoE layers of one model on one deployment."""
 
-    kernels_per_layer = KERNELS_MOE
-
     def __init__(self, ctx: CostContext):
         self.ctx = ctx
         self.all2all = all2all_backend(ctx)
+        self.grouped = (ctx.model.arch.moe.n_group or 1) > 1
 
     def ops(self, t: int, moe_tokens: int, layers: int, *, mtp: bool) -> list[OpTime]:
         """One step's MoE operators: ``t`` (padded) tokens on this rank, ``moe_tokens`` over the DP group."""
@@ -37,20 +42,30 @@ class MoEBlock:
         ctx, k = self.ctx, self.ctx.kernels
         dep, p, rec = ctx.dep, ctx.params, ctx.model.recipe
         moe, h = ctx.model.arch.moe, ctx.hidden
-        ops = [k.gemm("moe_router", "moe", layers, t, moe.num_experts, h, "bf16")]
+        router = k.gemm("moe_router", "moe", layers, t, moe.num_experts, h, "bf16")
+        ops = [
+            with_kernels(router, ROUTER_KERNELS),
+            k.memory_op(
+                "moe_routing", "moe", layers, t * moe.num_experts * FP32_BYTES * 2, kernels=ROUTING_KERNELS
+            ),
+        ]
         if moe.num_shared_experts:
             shared_inter = moe.num_shared_experts * moe.intermediate_size // dep.tp
             sdt = rec.dtype("shared_expert", mtp=mtp)
             ops += [
                 k.gemm("shared_gate_up", "moe", layers, t, 2 * shared_inter, h, sdt),
-                k.memory_op("shared_act", "moe", layers, t * shared_inter * ACT_BYTES * 3),
+                k.memory_op(
+                    "shared_act", "moe", layers, t * shared_inter * ACT_BYTES * 3, kernels=SHARED_ACT_KERNELS
+                ),
                 k.gemm("shared_down", "moe", layers, t, h, shared_inter, sdt),
             ]
         # routed experts: tokens from every DP rank meet the experts of this GPU
         if dep.ep > 1:
             local_experts = moe.num_experts / dep.ep
             inter = moe.intermediate_size
-            imbalance = 1.0 + p.ep_imbalance * (1 - 1 / dep.ep)
+            imbalance = ep_load_factor(
+                moe.num_experts, moe.top_k, dep.ep, moe_tokens, p.expert_popularity_cv, grouped=self.grouped
+            )
             assignments = moe_tokens * moe.top_k / dep.ep * imbalance
         else:
             local_experts = moe.num_experts
@@ -67,15 +82,20 @@ class MoEBlock:
                 "moe",
                 layers,
                 moe_tokens * h * (ACT_BYTES + a_in) + assignments * h * a_in,
+                kernels=PERMUTE_QUANT_KERNELS,
             ),
             k.grouped_gemm("moe_gate_up", layers, assignments, active, 2 * inter, h, rdt),
             k.memory_op("moe_act", "moe", layers, assignments * inter * ACT_BYTES * 3),
             k.grouped_gemm("moe_down", layers, assignments, active, h, inter, rdt),
             k.memory_op(
-                "moe_finalize", "moe", layers, assignments * h * ACT_BYTES + moe_tokens * h * ACT_BYTES
+                "moe_finalize",
+                "moe",
+                layers,
+                assignments * h * ACT_BYTES + moe_tokens * h * ACT_BYTES,
+                kernels=FINALIZE_KERNELS,
             ),
         ]
         ops += self.all2all.ops(moe_tokens, layers)
         if dep.tp > 1:
-            ops.append(k.comm_op("moe_allreduce", layers, all_reduce(t * h * ACT_BYTES, dep.tp, ctx.tp_link)))
+            ops.append(ctx.tp_allreduce("moe_allreduce", layers, t * h * ACT_BYTES))
         return ops

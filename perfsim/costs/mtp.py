@@ -15,10 +15,15 @@ from perfsim.costs.batch import BatchStats, uniform_decode_stats
 from perfsim.costs.dense import DenseLayers
 from perfsim.costs.kernels import CostContext
 from perfsim.costs.moe import MoEBlock
-from perfsim.costs.overheads import KERNELS_MTP_EXTRA
+from perfsim.costs.overheads import cpu_launches
 from perfsim.costs.roofline import OpTime
 from perfsim.costs.sampling import Sampling
-from perfsim.costs.step_cache import StaticPart, cache_put, static_part
+from perfsim.costs.step_cache import KernelCounts, StaticPart, cache_put, kernel_counts, static_part
+from perfsim.specs.dtypes import ACT_BYTES
+
+#: the drafter's input kernels (enorm, hnorm and their concat) and its bookkeeping between passes (hidden
+#: states and positions) [model_executor/models/deepseek_mtp.py; v1/spec_decode/eagle.py]
+MTP_INPUT_KERNELS, MTP_BOOKKEEPING_KERNELS = 3, 2
 
 
 def as_mtp(op: OpTime) -> OpTime:
@@ -41,11 +46,11 @@ def scaled(op: OpTime, times: int) -> OpTime:
 
 @dataclasses.dataclass(slots=True)
 class DraftCost:
-    """The drafter's operators of one step, with its kernel boundaries and CPU launches."""
+    """The drafter's operators of one step, with its kernels and CPU launches."""
 
     ops: tuple[OpTime, ...]
     kernels: int
-    eager: int
+    launches: int
 
 
 class MTPDrafter:
@@ -71,28 +76,38 @@ class MTPDrafter:
         k = self.num_drafts
         reqs = max(b.num_reqs, 1)
         first = self._static(b.num_tokens, t, reqs)
-        ops = list(first.ops) + [as_mtp(o) for o in self.attention.core_ops(b, 1, mtp=True)]
-        kernels, eager = first.kernels, first.eager
+        core = [as_mtp(o) for o in self.attention.core_ops(b, 1, mtp=True)]
+        ops = list(first.ops) + core
+        counts = first.counts + kernel_counts(core)
         if k > 1:
             one = uniform_decode_stats(
                 reqs, b.max_seq_len, decode_threshold=self.decode_threshold, topk=self.attention.sparse_topk
             )
             rest = self._static(reqs, reqs, reqs)
-            ops += [
-                scaled(as_mtp(o), k - 1) for o in rest.ops + tuple(self.attention.core_ops(one, 1, mtp=True))
-            ]
-            kernels += rest.kernels * (k - 1)
-            eager += rest.eager * (k - 1)
-        return DraftCost(ops=tuple(ops), kernels=kernels, eager=eager)
+            rest_core = tuple(self.attention.core_ops(one, 1, mtp=True))
+            ops += [scaled(as_mtp(o), k - 1) for o in rest.ops + rest_core]
+            counts = counts + (rest.counts + kernel_counts(rest_core)).scaled(k - 1)
+        return DraftCost(ops=tuple(ops), kernels=counts.kernels, launches=self._launches(counts, k))
+
+    def _launches(self, counts: KernelCounts, passes: int) -> int:
+        """CPU launches of the drafter: every kernel (the V3.2 drafter runs eagerly in vLLM 0.14.1), or its
+        attention and eager kernels between piecewise graph pieces (an MLA drafter)."""
+        if self.attention.eager_drafter:
+            return counts.kernels
+        return cpu_launches("PIECEWISE", counts, passes)
 
     def _static(self, tokens: int, t: int, rows: int) -> StaticPart:
         """Count-only operators of one drafter pass over ``t`` padded tokens sampling ``rows`` rows (cached)."""
         key = ("mtp", tokens, t, rows)
         part = self.cache.get(key)
         if part is None:
-            ctx = self.ctx
+            ctx, k = self.ctx, self.ctx.kernels
             h = ctx.hidden
-            ops = [ctx.kernels.gemm("mtp_eh_proj", "mtp", 1, t, h, 2 * h, "bf16")]
+            ops = [
+                k.memory_op("mtp_input_norms", "mtp", 1, t * h * ACT_BYTES * 4, kernels=MTP_INPUT_KERNELS),
+                k.gemm("mtp_eh_proj", "mtp", 1, t, h, 2 * h, "bf16"),
+                k.memory_op("mtp_bookkeeping", "mtp", 1, t * h * ACT_BYTES, kernels=MTP_BOOKKEEPING_KERNELS),
+            ]
             ops += [
                 as_mtp(o)
                 for o in (
@@ -102,9 +117,6 @@ class MTPDrafter:
                     + self.sampling.logits_ops(rows, "mtp_lm_head", "bf16")
                 )
             ]
-            kernels = self.attention.kernels_per_layer + self.moe.kernels_per_layer + KERNELS_MTP_EXTRA
-            # the V3.2 drafter runs eagerly in vLLM 0.14.1; an MLA drafter keeps its graph pieces
-            eager = kernels if self.attention.eager_drafter else kernels // 2
-            part = static_part(ops, kernels, eager)
+            part = static_part(ops)
             cache_put(self.cache, key, part)
         return part

@@ -8,32 +8,33 @@ and output processing take CPU time per step and per request, hidden behind the 
 from __future__ import annotations
 
 from perfsim.costs.params import CostParams
+from perfsim.costs.step_cache import KernelCounts
 
-#: Kernels outside the decoder layers: embedding, final norm, lm_head, logits gather, sampler, input prep.
-KERNELS_OUTSIDE_LAYERS = 6
-#: Extra kernels of an MTP drafter pass besides its layer: the two input norms, concat, eh_proj, shared-head norm,
-#: draft sampling, and the hidden-state / position bookkeeping between passes.
-KERNELS_MTP_EXTRA = 8
 #: Piecewise CUDA graphs split each layer around the attention op: two graph replays per layer.
 GRAPH_PIECES_PER_LAYER = 2
 
 
-def eager_launches(graph_mode: str, kernels: int, layers: int, eager_per_layer: int) -> int:
-    """CPU launches of a forward of ``kernels`` kernels over ``layers`` layers in ``graph_mode``.
+def cpu_launches(graph_mode: str, counts: KernelCounts, layers: int) -> int:
+    """CPU launches of a forward whose kernels are ``counts`` over ``layers`` layers in ``graph_mode``.
 
-    FULL: one graph replay; PIECEWISE: the attention kernels of each layer eagerly plus the graph pieces
-    around them; NONE: every kernel.
+    FULL: one graph replay; PIECEWISE: the attention op's kernels of each layer plus the graph pieces around
+    them; NONE: every kernel. Kernels outside the model's graph (the logits and the sampler) always launch.
     """
     if graph_mode == "FULL":
-        return 1
+        return 1 + counts.eager
     if graph_mode == "PIECEWISE":
-        return layers * (eager_per_layer + GRAPH_PIECES_PER_LAYER)
-    return kernels
+        return counts.attention + layers * GRAPH_PIECES_PER_LAYER + counts.eager
+    return counts.kernels
 
 
 def cpu_step_s(params: CostParams, num_reqs: int) -> float:
-    """CPU time (s) of one engine step scheduling ``num_reqs`` requests."""
+    """Engine-core CPU time (s) of one step scheduling ``num_reqs`` requests (hidden by async scheduling)."""
     return params.cpu_step_s + params.cpu_per_request_s * num_reqs
+
+
+def exposed_worker_s(params: CostParams, num_reqs: int, synchronizes: bool) -> float:
+    """GPU-worker CPU time (s) a step adds to its period: only when the step synchronizes with the host."""
+    return params.worker_per_request_s * num_reqs if synchronizes else 0.0
 
 
 def step_period_s(gpu_s: float, launch_s: float, cpu_s: float, async_scheduling: bool) -> float:

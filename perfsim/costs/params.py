@@ -1,34 +1,43 @@
-"""Every efficiency factor and overhead of the cost model, in one place, with units and bounds.
+"""Every efficiency factor and overhead of the cost model, in one place, with units, bounds and sources.
 
-Spec sheets give peaks; kernels reach a fraction of them that depends on the kernel class and on its
-size. ``CostParams`` names each such fraction or overhead, with a physically motivated default (the
-"spec-only" prediction) and the bounds calibration must respect (an efficiency never exceeds 1).
-Calibration profiles (``calibrations/*.yaml``) override a few of them.
+Spec sheets give peaks; kernels reach a fraction of them that depends on the kernel class, its size and the
+GPU generation. ``CostParams`` names each such fraction or overhead with a physically motivated default (the
+"spec-only" prediction) and the bounds calibration must respect. Each parameter has a scope:
+
+* ``kernel``: what one GPU generation's kernels reach (efficiencies, ramps). Defaults are Blackwell's;
+  ``GENERATION_DEFAULTS`` holds other generations' published values, and a profile fitted on one generation
+  does not carry them to another.
+* ``link``: collective and transfer costs; ``engine``: vLLM's CPU-side costs per version; ``workload``:
+  properties of the benchmark's traffic (routing skew). These carry over between GPUs.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-
 from pydantic import BaseModel, ConfigDict, Field
 
+SCOPES = ("kernel", "link", "engine", "workload")
 
-def _param(default: float, lo: float, hi: float, unit: str, description: str) -> float:
+#: Blackwell B200 dense BF16 peak, the base of FlashMLA's published Blackwell rates (TFLOPS)
+B200_BF16_TFLOPS = 2250.0
+#: H800 (= H100 SXM) dense BF16 peak, the base of FlashMLA's published Hopper rates (TFLOPS)
+H800_BF16_TFLOPS = 989.0
+
+
+def _param(default: float, lo: float, hi: float, unit: str, scope: str, description: str) -> float:
     return Field(
         default=default,
         ge=lo,
         le=hi,
         description=description,
-        json_schema_extra={"unit": unit, "bounds": [lo, hi]},
+        json_schema_extra={"unit": unit, "bounds": [lo, hi], "scope": scope},
     )
 
 
 class CostParams(BaseModel):
-    """Named efficiencies (fractions of peak, 0-1) and overheads (seconds) of the cost model.
+    """Named efficiencies (fractions of peak, 0-1), overheads (seconds) and rates of the cost model.
 
     Defaults come from published kernel figures where they exist (DeepGEMM, FlashMLA, FlashAttention on
-    Hopper/Blackwell; see the field descriptions) and are the spec-only prediction.
+    Blackwell; see the field descriptions and ``GENERATION_DEFAULTS``) and are the spec-only prediction.
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -39,6 +48,7 @@ class CostParams(BaseModel):
         0.05,
         1.0,
         "fraction",
+        "kernel",
         "Peak fraction of large NVFP4 GEMMs (block-scaled FP4 tensor cores; CUTLASS / TRT-LLM-gen kernels).",
     )
     gemm_eff_fp8: float = _param(
@@ -46,6 +56,7 @@ class CostParams(BaseModel):
         0.05,
         1.0,
         "fraction",
+        "kernel",
         "Peak fraction of large FP8 block-scaled GEMMs before the M/N/K size factors (DeepGEMM's H800 table fits "
         "0.82 of the 1,979 TFLOPS spec).",
     )
@@ -54,6 +65,7 @@ class CostParams(BaseModel):
         0.05,
         1.0,
         "fraction",
+        "kernel",
         "Peak fraction of large BF16 GEMMs before the M/N/K size factors (cuBLAS).",
     )
     gemm_m_half_tokens: float = _param(
@@ -61,6 +73,7 @@ class CostParams(BaseModel):
         1.0,
         4096.0,
         "tokens",
+        "kernel",
         "Rows (tokens per expert for grouped GEMMs) at which a GEMM reaches half its peak fraction: padding of "
         "small M to the kernel's token tile. vLLM's FlashInfer MoE tiles tokens per expert in 8-64-row tiles "
         "(calculate_tile_tokens_dim: 1.3x the mean, next power of two), and skinny dense GEMMs put the tokens "
@@ -71,165 +84,287 @@ class CostParams(BaseModel):
         0.0,
         8192.0,
         "elements",
+        "kernel",
         "Output columns N and reduction depth K at which a GEMM reaches half its peak fraction in that dimension "
         "(small N: idle SMs; short K: unhidden tile prologue/epilogue). 512 reproduces DeepGEMM's H800 table.",
+    )
+    gemm_mem_serial: float = _param(
+        0.3,
+        0.0,
+        1.0,
+        "fraction",
+        "kernel",
+        "Fraction of the shorter of a GEMM's compute and weight-streaming times that the kernel does not hide "
+        "under the longer (0 = the ideal roofline). Near the ridge point neither unit is saturated: vLLM's GB200 "
+        "post shows the NVFP4 MoE kernel 26 % faster per token at 4,096 rows per expert than at 256, where the "
+        "6.3 GB of a layer's expert weights take half as long as its math; decode GEMMs of large batches pay it "
+        "as a per-request cost on top of the weight reads.",
     )
     # ---- attention ---------------------------------------------------------------------------------
     attn_prefill_eff: float = _param(
         0.55,
         0.05,
-        1.0,
+        0.8,
         "fraction",
-        "Peak fraction (BF16) of dense causal MLA prefill attention (FlashInfer/FA ragged; SM100 FMHA ~1,460 of "
-        "2,250 TFLOPS).",
+        "kernel",
+        "Peak fraction (BF16) of the tensor-core part of dense causal MLA prefill attention (FlashInfer/TRT-LLM "
+        "ragged; SM100 FMHA ~1,460 of 2,250 TFLOPS in its own benchmark); its exponentials add to it as "
+        "attn_exp_serial says.",
     )
     attn_decode_eff: float = _param(
         0.55,
         0.05,
-        1.0,
+        0.8,
         "fraction",
-        "Peak fraction (BF16) of absorbed MLA decode attention when compute-bound (FlashMLA: 660 of ~865 TFLOPS "
-        "on H800).",
+        "kernel",
+        "Peak fraction (BF16) of absorbed MLA decode attention when compute-bound (FlashMLA: 660 of 989 TFLOPS "
+        "on H800), on the heads the kernel computes (CUTLASS MLA pads to 128).",
     )
-    sparse_attn_eff: float = _param(
-        0.45,
-        0.02,
+    attn_exp_serial: float = _param(
+        1.0,
+        0.0,
         1.0,
         "fraction",
-        "Peak fraction (BF16) of DeepSeek sparse attention (FlashMLA sparse; 1,450 of 2,250 TFLOPS on B200 in "
-        "its own benchmark, less in vLLM with head padding and gathers).",
+        "kernel",
+        "Fraction of the shorter of an attention kernel's tensor-core time and its softmax exponential (SFU) time "
+        "not hidden under the longer: 1 = they alternate within each tile. On Blackwell the two are nearly "
+        "balanced for MLA prefill (640 flops per exponential at 128+192 head dims); NVIDIA credits Blackwell "
+        "Ultra's doubled SFU rate with 2x faster attention layers, which a hidden exponential could not give, and "
+        "vLLM's GB200 post measures trtllm_ragged_prefill at 0.33-0.41 of BF16 peak.",
+    )
+    sparse_prefill_eff: float = _param(
+        0.9 * 1450 / B200_BF16_TFLOPS,
+        0.05,
+        0.7,
+        "fraction",
+        "kernel",
+        "Peak fraction (BF16) of FlashMLA's sparse prefill kernel on the slots and padded heads it computes: "
+        "1,450 of 2,250 TFLOPS on B200 in its own benchmark (FlashMLA README), the upper bound on Blackwell (640 of "
+        "989 on H800); 0.9 of it by default, for vLLM's batches.",
+    )
+    sparse_decode_eff: float = _param(
+        0.9 * 350 / B200_BF16_TFLOPS,
+        0.02,
+        0.7,
+        "fraction",
+        "kernel",
+        "Peak fraction (BF16) of FlashMLA's FP8 sparse decode kernel on the slots and padded heads it computes: "
+        "at most 350 of 2,250 TFLOPS on B200 ('not really optimized yet', FlashMLA README), the upper bound on "
+        "Blackwell (410 of 989 on H800); dequantizing FP8 entries on CUDA cores limits it (FlashMLA's FP8 sparse "
+        "deep dive); 0.9 of it by default.",
     )
     indexer_eff: float = _param(
         0.35,
         0.02,
         1.0,
         "fraction",
-        "Peak fraction (FP8) of the lightning indexer's logits kernels (DeepGEMM fp8_mqa_logits).",
+        "kernel",
+        "Peak fraction (FP8) of the lightning indexer's logits kernels (DeepGEMM fp8_mqa_logits, "
+        "fp8_paged_mqa_logits).",
     )
     topk_eff: float = _param(
         0.25,
         0.01,
         1.0,
         "fraction",
+        "kernel",
         "Fraction of HBM bandwidth at which the indexer's per-row top-k reads its candidate logits.",
     )
-    # ---- memory and communication -------------------------------------------------------------------
-    hbm_eff: float = _param(
-        0.85,
-        0.3,
-        1.0,
-        "fraction",
-        "Fraction of peak HBM bandwidth that large streaming kernels reach (FlashMLA decode: 3,000 of 3,350 GB/s "
-        "on H800; DeepGEMM's memory-bound shapes fit 0.82).",
-    )
-    mem_bytes_half: float = _param(
-        0.0,
-        0.0,
-        1e9,
-        "B",
-        "Bytes one kernel moves at which it reaches half its streaming bandwidth: the ramp-up and tail of a short "
-        "kernel run alone (DeepGEMM's isolated H800 small-M benchmarks fit 6 MB). 0 by default: inside CUDA graphs "
-        "with programmatic dependent launch consecutive kernels overlap these, and the serving data agree.",
-    )
-    comm_eff: float = _param(
-        0.70, 0.1, 1.0, "fraction", "Fraction of link bandwidth that collectives reach (NVLink or NIC)."
-    )
-    comm_latency_s: float = _param(
-        8e-6, 0.0, 1e-3, "s", "Fixed latency of one collective (launch + synchronization) on NVLink."
-    )
-    nic_latency_s: float = _param(
-        20e-6, 0.0, 1e-2, "s", "Fixed latency of one collective or transfer crossing the NIC (RDMA)."
-    )
-    # ---- MoE ----------------------------------------------------------------------------------------
-    ep_imbalance: float = _param(
-        0.15,
-        0.0,
-        2.0,
-        "fraction",
-        "Expert-parallel load imbalance: the busiest rank gets (1 + ep_imbalance x (1 - 1/ep)) times the mean "
-        "routed tokens (real routing is skewed; EPLB gains of 1.5x are reported at EP32).",
-    )
-    # ---- fixed costs ----------------------------------------------------------------------------------
-    kernel_gap_s: float = _param(
-        2.0e-6,
+    topk_latency_s: float = _param(
+        6e-6,
         0.0,
         50e-6,
         "s",
-        "GPU time lost per kernel boundary (launch latency, tail of the previous kernel), even inside CUDA graphs.",
+        "kernel",
+        "Fixed time of one indexer top-k kernel (launch and the radix passes' setup): the B200 baseline of vLLM "
+        "PR #37421 takes 12.4 us for 4 rows of 16k keys, about half of it independent of the length.",
+    )
+    topk_row_Bps: float = _param(
+        10e9,
+        1e9,
+        200e9,
+        "B/s",
+        "kernel",
+        "Rate at which one thread block of the indexer's top-k streams its row of fp32 logits: the B200 baseline "
+        "of vLLM PR #37421 takes 64 us for rows of 164k keys (656 kB).",
+    )
+    # ---- memory ------------------------------------------------------------------------------------
+    hbm_eff: float = _param(
+        0.85,
+        0.5,
+        0.92,
+        "fraction",
+        "kernel",
+        "Fraction of peak HBM bandwidth that large streaming kernels reach: published streaming kernels reach "
+        "0.82-0.92 of the spec (DeepGEMM's memory-bound shapes fit 0.82, FlashMLA dense decode 3,000 of 3,350 "
+        "GB/s on H800), the upper bound.",
+    )
+    mem_ramp_s: float = _param(
+        1.0e-6,
+        0.0,
+        10e-6,
+        "s",
+        "kernel",
+        "Fixed time a streaming kernel needs before it moves data at full bandwidth (first wave of loads, tail), on "
+        "top of the kernel-boundary gap: DeepGEMM's isolated H800 memory-bound shapes imply 2-4.5 us per kernel in "
+        "all, of which about 1 us is the launch gap; vLLM 0.14.1 enables programmatic dependent launch for almost "
+        "none of its kernels, so consecutive kernels do not hide it.",
+    )
+    # ---- links -------------------------------------------------------------------------------------
+    comm_eff: float = _param(
+        0.70,
+        0.3,
+        0.95,
+        "fraction",
+        "link",
+        "Fraction of link bandwidth that collectives and transfers reach (NVLink or NIC): NCCL all-gather / "
+        "reduce-scatter reach 495-616 of 900 GB/s on 2-4 GB200 GPUs (vLLM's GB200 wide-EP post).",
+    )
+    comm_latency_s: float = _param(
+        8e-6,
+        0.0,
+        1e-3,
+        "s",
+        "link",
+        "Fixed latency of one point-to-point transfer over NVLink (a P/D KV pull's setup).",
+    )
+    custom_ar_latency_s: float = _param(
+        6e-6,
+        1e-6,
+        30e-6,
+        "s",
+        "link",
+        "Synchronization latency of vLLM's custom all-reduce (one round; one-shot pays it once, two-shot and "
+        "symmetric-memory all-reduces twice): 6-8 us for small one-shot messages on H100, B200 and B300 (vLLM PRs "
+        "#24111, #24532, #37756).",
+    )
+    nccl_latency_s: float = _param(
+        20e-6,
+        5e-6,
+        100e-6,
+        "s",
+        "link",
+        "Launch and synchronization latency of one NCCL collective inside CUDA graphs on NVLink (all-reduce, "
+        "all-gather, reduce-scatter): 20-30 us for small messages on 8 H100 or B300 GPUs (vLLM PR #37756, "
+        "Triton-distributed #57), 40-60 us eager on GB200 (vLLM's GB200 wide-EP post).",
+    )
+    nic_latency_s: float = _param(
+        20e-6, 0.0, 1e-2, "s", "link", "Fixed latency of one collective or transfer crossing the NIC (RDMA)."
+    )
+    # ---- workload ----------------------------------------------------------------------------------
+    expert_popularity_cv: float = _param(
+        0.5,
+        0.0,
+        1.5,
+        "fraction",
+        "workload",
+        "Coefficient of variation of how often the benchmark's tokens pick each routed expert (0 = uniform). "
+        "It sets the expert-parallel imbalance with the routing's sampling noise (perfsim.costs.moe_balance); "
+        "0.5 (a lognormal popularity of sigma 0.5) gives 1.03x at EP2 and 1.17x at EP8, as the +17-34 % of EPLB "
+        "on random prompts at EP8 implies (ROCm/ATOM PR #1210); DeepSeek reports inherently hot experts.",
+    )
+    # ---- fixed costs -------------------------------------------------------------------------------
+    kernel_gap_s: float = _param(
+        1.5e-6,
+        0.3e-6,
+        10e-6,
+        "s",
+        "engine",
+        "GPU time lost per kernel boundary inside CUDA graphs (launch latency, the tail of the previous "
+        "kernel): 0.6-1 us for empty kernels, more with the last wave's tail.",
     )
     launch_overhead_s: float = _param(
-        5.0e-6, 0.0, 100e-6, "s", "CPU time to launch one kernel eagerly (outside CUDA graphs)."
+        5.0e-6,
+        1e-6,
+        30e-6,
+        "s",
+        "engine",
+        "CPU time to launch one kernel eagerly (outside CUDA graphs): 3 us raw, 6.8 us through Inductor on GB200 "
+        "(tritonbench #1017).",
     )
     cpu_step_s: float = _param(
         1.5e-3,
         0.0,
-        50e-3,
+        20e-3,
         "s",
-        "CPU time per engine step for scheduling, input preparation and output processing (hidden behind the "
-        "GPU with async scheduling when shorter than the GPU step).",
+        "engine",
+        "CPU time per engine step of the engine core (scheduling, input preparation, output processing), hidden "
+        "behind the GPU with async scheduling when shorter than the GPU step.",
     )
     cpu_per_request_s: float = _param(
-        8e-6, 0.0, 1e-3, "s", "Extra CPU time per scheduled request per step (bookkeeping, detokenization)."
-    )
-
-    api_server_latency_s: float = _param(
-        20e-3,
+        4e-6,
         0.0,
-        1.0,
+        50e-6,
         "s",
-        "Time from the client sending a request until the engine can schedule it: HTTP, tokenization, IPC to "
-        "the engine core and the asyncio queue of vLLM's API server process under load.",
+        "engine",
+        "Engine-core CPU time per scheduled request per step (schedule, update_from_output and the async "
+        "placeholder loop: about 1.1 us per request in update_from_output alone, vLLM PR #46112), hidden like "
+        "cpu_step_s.",
+    )
+    worker_per_request_s: float = _param(
+        2e-6,
+        0.0,
+        20e-6,
+        "s",
+        "engine",
+        "GPU-worker CPU time per scheduled request per step (_update_states, input preparation, bookkeeping), "
+        "hidden by async scheduling except in steps that synchronize: a dense-MLA step with a prefill chunk "
+        "copies its metadata to the host (mla/common.py:815-819), and MTP waits for the accepted-token counts.",
+    )
+    api_server_latency_s: float = _param(
+        10e-3,
+        0.0,
+        30e-3,
+        "s",
+        "engine",
+        "Mean time from the client sending a request until the engine can schedule it: HTTP, tokenization (the "
+        "tokenizer batches for up to 2 ms), IPC to the engine core: a few ms for prompts of a few thousand tokens.",
+    )
+    api_server_latency_cv: float = _param(
+        0.5,
+        0.0,
+        2.0,
+        "fraction",
+        "engine",
+        "Coefficient of variation of the front-end latency between requests (lognormal, seeded): the asyncio "
+        "queue and the tokenizer's batching window spread arrivals at the engine.",
+    )
+    step_time_cv: float = _param(
+        0.02,
+        0.0,
+        0.2,
+        "fraction",
+        "engine",
+        "Run-to-run jitter of engine step times (lognormal, seeded): clock and memory contention, host "
+        "scheduling. It disperses fixed-length requests that would otherwise stay in lock-step waves.",
     )
     pd_handoff_s: float = _param(
         2e-3,
         0.0,
         0.5,
         "s",
+        "engine",
         "Prefill-to-decode hand-off besides the KV bytes: proxy round trip and NIXL handshake (P/D serving).",
     )
 
     @classmethod
     def bounds(cls, name: str) -> tuple[float, float]:
         """The (low, high) bounds of a parameter, for calibration."""
-        extra = cls.model_fields[name].json_schema_extra
-        assert isinstance(extra, dict)
-        bounds = extra["bounds"]
-        assert isinstance(bounds, list)
-        lo, hi = bounds
-        return float(lo), float(hi)  # type: ignore[arg-type]  # the two floats _param stores
+        lo, hi = _extra(name)["bounds"]
+        return float(lo), float(hi)
 
     @classmethod
     def unit(cls, name: str) -> str:
         """Unit of a parameter."""
-        extra = cls.model_fields[name].json_schema_extra
-        assert isinstance(extra, dict)
-        return str(extra["unit"])
+        return str(_extra(name)["unit"])
+
+    @classmethod
+    def scope(cls, name: str) -> str:
+        """Scope of a parameter: kernel, link, engine or workload."""
+        return str(_extra(name)["scope"])
 
 
-#: GEMM efficiencies by weight precision; the defaults come from each kernel family's own benchmarks
-GEMM_EFF_PARAMS = ("gemm_eff_nvfp4", "gemm_eff_fp8", "gemm_eff_bf16")
-
-
-def tie_gemm_efficiencies(params: CostParams, fitted: Sequence[str]) -> tuple[CostParams, dict[str, str]]:
-    """Carry the fitted GEMM derating over to the GEMM precisions that were not fitted.
-
-    Kernel benchmarks overstate what GEMMs reach inside a serving engine (shapes, fused quantization,
-    launch gaps) by a similar factor for every precision, so an unfitted GEMM efficiency takes its default
-    times the geometric mean of fitted/default over the fitted ones. Returns the parameters and, per derived
-    name, a sentence saying how it was derived (empty when no GEMM efficiency was fitted).
-    """
-    fitted_gemm = [n for n in GEMM_EFF_PARAMS if n in fitted]
-    if not fitted_gemm:
-        return params, {}
-    defaults = CostParams()
-    log_ratio = sum(math.log(getattr(params, n) / getattr(defaults, n)) for n in fitted_gemm) / len(
-        fitted_gemm
-    )
-    ratio = math.exp(log_ratio)
-    derived = [n for n in GEMM_EFF_PARAMS if n not in fitted]
-    lo_hi = {n: CostParams.bounds(n) for n in derived}
-    update = {n: min(max(getattr(defaults, n) * ratio, lo_hi[n][0]), lo_hi[n][1]) for n in derived}
-    why = (
-        f"not fitted: default x {ratio:.3g}, the geometric mean of fitted/default of {', '.join(fitted_gemm)}"
-    )
-    return params.model_copy(update=update), {n: why for n in derived}
+def _extra(name: str) -> dict:
+    extra = CostParams.model_fields[name].json_schema_extra
+    assert isinstance(extra, dict)
+    return extra

@@ -7,6 +7,7 @@ communication time; fixed overheads are added by the step model.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 
@@ -16,7 +17,10 @@ class OpTime:
 
     ``time_s`` in seconds; ``flops``, ``bytes`` (HBM) and ``comm_bytes`` (sent over links) are totals
     over ``layers`` layers. ``bound`` says what limits it: compute, memory, sfu, communication or overhead.
-    ``category`` groups operators for breakdowns (attention, moe, dense, comm, ...).
+    ``category`` groups operators for breakdowns (attention, moe, dense, comm, ...). ``kernels`` is how many
+    kernels the operator launches per layer; ``launch`` says where they run: ``graph`` (captured in CUDA graphs),
+    ``attention`` (inside vLLM's attention custom op, launched eagerly between piecewise graph pieces) or
+    ``eager`` (always launched from the CPU, e.g. the logits and the sampler).
     """
 
     name: str
@@ -28,6 +32,8 @@ class OpTime:
     comm_bytes: float
     bound: str
     dtype: str = ""
+    kernels: int = 1
+    launch: str = "graph"
 
     def to_dict(self) -> dict:
         """Plain dict for JSON."""
@@ -41,7 +47,14 @@ class OpTime:
             "comm_bytes": self.comm_bytes,
             "bound": self.bound,
             "dtype": self.dtype,
+            "kernels": self.kernels,
+            "launch": self.launch,
         }
+
+
+def with_kernels(op: OpTime, kernels: int) -> OpTime:
+    """The same operator standing for ``kernels`` kernels per layer."""
+    return dataclasses.replace(op, kernels=kernels)
 
 
 def roofline(
@@ -51,16 +64,23 @@ def roofline(
     bytes_per_s: float,
     exps: float = 0.0,
     exps_per_s: float = 0.0,
+    exp_serial: float = 0.0,
+    mem_serial: float = 0.0,
 ) -> tuple[float, str]:
-    """Time (s) and bound of an operator from its work and the achievable rates."""
+    """Time (s) and bound of an operator from its work and the achievable rates.
+
+    Overlapping units hide the shorter time under the longer one only in part: ``exp_serial`` is the fraction
+    of the shorter of the tensor-core and the exponential (SFU) times left exposed, ``mem_serial`` that of the
+    shorter of the compute and memory times (0: the ideal roofline's perfect overlap; 1: one after the other).
+    """
     t_compute = flops / flops_per_s if flops else 0.0
     t_memory = bytes_ / bytes_per_s if bytes_ else 0.0
     t_sfu = exps / exps_per_s if exps and exps_per_s else 0.0
-    if t_compute >= t_memory and t_compute >= t_sfu:
-        return t_compute, "compute"
-    if t_memory >= t_sfu:
-        return t_memory, "memory"
-    return t_sfu, "sfu"
+    t_core = max(t_compute, t_sfu) + exp_serial * min(t_compute, t_sfu)
+    exposed = mem_serial * min(t_core, t_memory)
+    if t_core >= t_memory:
+        return t_core + exposed, "compute" if t_compute >= t_sfu else "sfu"
+    return t_memory + exposed, "memory"
 
 
 def size_efficiency(rows: float, peak_fraction: float, half_rows: float) -> float:

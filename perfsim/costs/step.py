@@ -22,15 +22,16 @@ from perfsim.costs.attention import attention_family
 from perfsim.costs.batch import EMPTY, BatchStats, batch_stats
 from perfsim.costs.decode_block import decode_block_profile
 from perfsim.costs.dense import DenseLayers
+from perfsim.costs.generations import spec_params
 from perfsim.costs.interface import DecodeBlockProfile, StepCost, StepProfile
 from perfsim.costs.kernels import CostContext
 from perfsim.costs.moe import MoEBlock
 from perfsim.costs.mtp import MTPDrafter
-from perfsim.costs.overheads import KERNELS_OUTSIDE_LAYERS, cpu_step_s, eager_launches, step_period_s
+from perfsim.costs.overheads import cpu_launches, cpu_step_s, exposed_worker_s, step_period_s
 from perfsim.costs.params import CostParams
 from perfsim.costs.roofline import OpTime
 from perfsim.costs.sampling import Sampling
-from perfsim.costs.step_cache import StaticPart, cache_put, shared_static_cache, static_part
+from perfsim.costs.step_cache import StaticPart, cache_put, kernel_counts, shared_static_cache, static_part
 from perfsim.specs.attention import decode_query_threshold
 from perfsim.specs.cudagraphs import CudaGraphPolicy
 from perfsim.specs.deployment import ResolvedDeployment
@@ -40,12 +41,14 @@ from perfsim.specs.model import Model
 
 @dataclass(slots=True)
 class RankTime:
-    """One DP rank's step: period, GPU, launch, CPU and kernel-boundary seconds, and its operators."""
+    """One DP rank's step: period, GPU, launch, engine CPU, exposed worker CPU and kernel-boundary seconds, and its
+    operators."""
 
     total_s: float
     gpu_s: float
     launch_s: float
     cpu_s: float
+    sync_s: float
     overhead_s: float
     static: StaticPart
     dynamic: tuple[OpTime, ...]
@@ -68,7 +71,7 @@ class StepCostModel:
         self, model: Model, hw: HardwareSpec, dep: ResolvedDeployment, params: CostParams | None = None
     ):
         self.model, self.hw, self._dep = model, hw, dep
-        self.params = params or CostParams()
+        self.params = params or spec_params(hw.generation)
         self.ctx = CostContext.build(model, hw, dep, self.params)
         self.attention = attention_family(self.ctx)
         self.dense = DenseLayers(self.ctx)
@@ -118,6 +121,7 @@ class StepCostModel:
             gpu_s=r.gpu_s,
             launch_s=r.launch_s,
             cpu_s=r.cpu_s,
+            sync_s=r.sync_s,
             overhead_s=r.overhead_s,
             ops=r.static.ops + r.dynamic,
             num_tokens=b.num_tokens,
@@ -164,10 +168,10 @@ class StepCostModel:
             batches = batches + [EMPTY] * (self.dep.dp - len(batches))
         return batches
 
-    def _static(self, tokens: int, padded: int, moe_tokens: int, rows: int, graph: str) -> StaticPart:
+    def _static(self, tokens: int, padded: int, moe_tokens: int, rows: int) -> StaticPart:
         """Operators that depend only on token counts (projections, MLP/MoE, logits), cached by shape."""
         key_tokens = tokens if self.attention.static_uses_unpadded_tokens else padded
-        key = ("step", key_tokens, padded, moe_tokens, rows, graph)
+        key = ("step", key_tokens, padded, moe_tokens, rows)
         part = self._cache.get(key)
         if part is None:
             arch = self.model.arch
@@ -180,37 +184,41 @@ class StepCostModel:
                 + self.moe.ops(padded, moe_tokens, n_moe, mtp=False)
                 + self.sampling.logits_ops(rows, "lm_head", self.model.recipe.dtype("lm_head"))
             )
-            kernels = n_layers * self.attention.kernels_per_layer
-            kernels += (
-                n_dense * self.dense.kernels_per_mlp
-                + n_moe * self.moe.kernels_per_layer
-                + KERNELS_OUTSIDE_LAYERS
-            )
-            eager = eager_launches(graph, kernels, n_layers, self.attention.eager_kernels_per_layer)
-            part = static_part(ops, kernels, eager)
+            if self.dep.num_speculative_tokens:
+                drafts = rows // (1 + self.dep.num_speculative_tokens) * self.dep.num_speculative_tokens
+                ops += self.sampling.rejection_ops(drafts)
+            part = static_part(ops)
             cache_put(self._cache, key, part)
         return part
 
     def _rank_time(self, b: BatchStats, padded: int, moe_tokens: int, graph: str) -> RankTime:
         """One rank's step: its cached count-only part, its attention cores and drafter, and the overheads."""
         dep, p = self.dep, self.params
+        n_layers = self.model.arch.num_layers
         rows = max(b.num_reqs, 1) * (1 + dep.num_speculative_tokens)
-        static = self._static(b.num_tokens, padded, moe_tokens, rows, graph)
-        dynamic = self.attention.core_ops(b, self.model.arch.num_layers, mtp=False)
-        kernels = eager = 0
+        static = self._static(b.num_tokens, padded, moe_tokens, rows)
+        dynamic = self.attention.core_ops(b, n_layers, mtp=False)
+        counts = static.counts + kernel_counts(dynamic)
+        kernels, launches = counts.kernels, cpu_launches(graph, counts, n_layers)
         if self.drafter is not None:
             draft = self.drafter.cost(b, padded)
             dynamic += draft.ops
-            kernels, eager = draft.kernels, draft.eager
-        overhead = (static.kernels + kernels) * p.kernel_gap_s
+            kernels += draft.kernels
+            launches += draft.launches
+        overhead = kernels * p.kernel_gap_s
         gpu = static.time_s + sum(o.time_s for o in dynamic) + overhead
-        launch = (static.eager + eager) * p.launch_overhead_s
+        launch = launches * p.launch_overhead_s
         cpu = cpu_step_s(p, b.num_reqs)
+        # a dense-MLA prefill chunk copies metadata to the host, MTP waits for accepted counts: the worker's
+        # per-request CPU time is then not hidden behind the GPU
+        synchronizes = self.drafter is not None or (b.pre_tokens > 0 and self.attention.prefill_syncs_host)
+        sync = exposed_worker_s(p, b.num_reqs, synchronizes)
         return RankTime(
-            total_s=step_period_s(gpu, launch, cpu, dep.async_scheduling),
+            total_s=step_period_s(gpu, launch, cpu, dep.async_scheduling) + sync,
             gpu_s=gpu,
             launch_s=launch,
             cpu_s=cpu,
+            sync_s=sync,
             overhead_s=overhead,
             static=static,
             dynamic=tuple(dynamic),

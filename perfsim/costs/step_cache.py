@@ -9,6 +9,7 @@ recently used spec set is dropped, and a full shape cache is cleared.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from perfsim.costs.params import CostParams
@@ -24,17 +25,51 @@ SHARED_CACHE_MAX_SPECS = 8
 
 
 @dataclass(frozen=True, slots=True)
+class KernelCounts:
+    """Kernels of a set of operators: all of them, those inside the attention custom op (eager between
+    piecewise CUDA-graph pieces) and those always launched eagerly (logits, sampler)."""
+
+    kernels: int
+    attention: int
+    eager: int
+
+    def __add__(self, other: KernelCounts) -> KernelCounts:
+        return KernelCounts(
+            kernels=self.kernels + other.kernels,
+            attention=self.attention + other.attention,
+            eager=self.eager + other.eager,
+        )
+
+    def scaled(self, times: int) -> KernelCounts:
+        """``times`` runs of the same operators."""
+        return KernelCounts(
+            kernels=self.kernels * times, attention=self.attention * times, eager=self.eager * times
+        )
+
+
+def kernel_counts(ops: Sequence[OpTime]) -> KernelCounts:
+    """Kernels of ``ops`` over all their layers, by where they are launched."""
+    total = attention = eager = 0
+    for o in ops:
+        n = o.kernels * o.layers
+        total += n
+        if o.launch == "attention":
+            attention += n
+        elif o.launch == "eager":
+            eager += n
+    return KernelCounts(kernels=total, attention=attention, eager=eager)
+
+
+@dataclass(frozen=True, slots=True)
 class StaticPart:
     """Cached operators of a step that depend only on its token counts, with their totals.
 
-    ``time_s``: summed operator seconds; ``kernels``: kernel boundaries; ``eager``: CPU launches;
-    ``by_category_s``: seconds per operator category.
+    ``time_s``: summed operator seconds; ``counts``: their kernels; ``by_category_s``: seconds per category.
     """
 
     ops: tuple[OpTime, ...]
     time_s: float
-    kernels: int
-    eager: int
+    counts: KernelCounts
     by_category_s: dict[str, float]
 
 
@@ -63,7 +98,7 @@ def cache_put(cache: dict[tuple, StaticPart], key: tuple, part: StaticPart) -> N
     cache[key] = part
 
 
-def static_part(ops: list[OpTime], kernels: int, eager: int) -> StaticPart:
+def static_part(ops: list[OpTime]) -> StaticPart:
     """Totals of a list of count-only operators."""
     by_category: dict[str, float] = {}
     for o in ops:
@@ -71,7 +106,6 @@ def static_part(ops: list[OpTime], kernels: int, eager: int) -> StaticPart:
     return StaticPart(
         ops=tuple(ops),
         time_s=sum(o.time_s for o in ops),
-        kernels=kernels,
-        eager=eager,
+        counts=kernel_counts(ops),
         by_category_s=by_category,
     )

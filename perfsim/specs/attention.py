@@ -29,7 +29,8 @@ class MlaBackend:
     ``arch``: 'blackwell' (SM10x), 'hopper' (SM90) or 'any'; ``kv_dtypes``: resolved cache dtypes it accepts;
     ``block_multiple``: block sizes it keeps (multiples of this, plus ``block_extra``; only ``forced_block``
     itself when ``block_exact``), others are forced to ``forced_block``; ``spec_as_decode``: its decode kernel verifies MTP drafts (QueryLenSupport UNIFORM or
-    VARLEN); ``graphs``: FULL CUDA graphs it captures ('uniform' batches, 'single_token' decode only, 'never').
+    VARLEN); ``graphs``: FULL CUDA graphs it captures ('uniform' batches, 'single_token' decode only, 'never');
+    ``decode_head_padding``: query heads its decode kernel computes when a rank holds fewer.
     """
 
     arch: str
@@ -40,6 +41,7 @@ class MlaBackend:
     graphs: str
     block_extra: tuple[int, ...] = ()
     block_exact: bool = False
+    decode_head_padding: int | None = None
 
 
 _BF16_FP8 = frozenset({"bfloat16", "fp8_e4m3"})
@@ -51,6 +53,7 @@ BACKENDS: dict[str, MlaBackend] = {
         forced_block=128,
         spec_as_decode=False,
         graphs="single_token",
+        decode_head_padding=128,  # the SM100 kernel computes 128 query heads [cutlass_mla.py:131]
     ),
     "FLASHINFER_MLA": MlaBackend(
         arch="blackwell",

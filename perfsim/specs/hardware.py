@@ -59,6 +59,11 @@ class ScaleUpLink(BaseModel):
     technology: str = Field(description="Name of the link, e.g. 'NVLink 5'.")
     bandwidth_per_direction: Quantity = Field(description="Per-GPU bandwidth in one direction (bandwidth).")
     domain_size: Quantity = Field(description="GPUs reachable over the scale-up fabric (count).")
+    node_size: Quantity | None = Field(
+        default=None,
+        description="GPUs of one node (server or compute tray) of the scale-up domain (count): vLLM's custom "
+        "all-reduce runs only within a node. Defaults to the domain size.",
+    )
 
 
 class ScaleOutLink(BaseModel):
@@ -84,6 +89,7 @@ _DIMENSIONS: dict[str, str] = {
     "boost_clock": "frequency",
     "scaleup.bandwidth_per_direction": "bandwidth",
     "scaleup.domain_size": "count",
+    "scaleup.node_size": "count",
     "scaleout.bandwidth_per_direction": "bandwidth",
 }
 
@@ -190,6 +196,12 @@ class HardwareSpec(BaseModel):
         return int(self.scaleup.domain_size.value)
 
     @property
+    def node_gpus(self) -> int:
+        """GPUs in one node (4 per NVL72 compute tray, 8 per HGX server)."""
+        node = self.scaleup.node_size
+        return int(node.value) if node is not None else self.scaleup_domain_gpus
+
+    @property
     def scaleout_bandwidth_Bps(self) -> float:
         """Scale-out (NIC) bandwidth per GPU and direction, bytes/s."""
         return self.scaleout.bandwidth_per_direction.si("bandwidth")
@@ -198,6 +210,13 @@ class HardwareSpec(BaseModel):
     def sm_count_value(self) -> int:
         """Number of SMs."""
         return int(self.sm_count.value)
+
+    @property
+    def generation(self) -> str:
+        """The GPU generation kernel efficiencies are shared within: 'blackwell', 'hopper' or 'other'."""
+        if self.is_blackwell:
+            return "blackwell"
+        return "hopper" if self.is_hopper else "other"
 
     @property
     def is_hopper(self) -> bool:

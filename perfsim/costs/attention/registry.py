@@ -20,17 +20,16 @@ from perfsim.costs.roofline import OpTime
 class AttentionFamily(Protocol):
     """Cost of one model's attention blocks on one deployment.
 
-    ``kernels_per_layer``: kernels the block launches per decoder layer (kernel-boundary gaps);
-    ``eager_kernels_per_layer``: those launched eagerly between piecewise CUDA-graph pieces;
+    Each operator says how many kernels it launches and where (``OpTime.kernels``, ``OpTime.launch``).
     ``static_uses_unpadded_tokens``: the count-only part depends on the real, not the graph-padded, tokens;
     ``eager_drafter``: an MTP drafter with this attention runs outside CUDA graphs;
     ``sparse_topk``: the key cap of sparse attention (None: dense);
-    ``context_breakpoints``: contexts at which the per-token work changes slope (decode blocks split there).
+    ``context_breakpoints``: contexts at which the per-token work changes slope (decode blocks split there);
+    ``prefill_syncs_host``: a step with a prefill chunk waits for a host copy of attention metadata.
     """
 
-    kernels_per_layer: int
-    eager_kernels_per_layer: int
     static_uses_unpadded_tokens: bool
+    prefill_syncs_host: bool
     eager_drafter: bool
     sparse_topk: int | None
     context_breakpoints: tuple[int, ...]

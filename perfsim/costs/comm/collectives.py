@@ -1,9 +1,9 @@
 """Collective communication times: all-reduce, all-gather, reduce-scatter, point-to-point transfers.
 
 Alpha-beta model: a fixed latency plus bytes over the achievable link bandwidth. A group within one
-scale-up domain (NVLink) uses the NVLink bandwidth per direction; a larger group crosses the NIC.
-Ring algorithms move 2(n-1)/n of the message per GPU for an all-reduce and (n-1)/n for all-gather and
-reduce-scatter.
+scale-up domain (NVLink) uses the NVLink bandwidth per direction and NCCL's latency; a larger group crosses the
+NIC. Ring algorithms move 2(n-1)/n of the message per GPU for an all-reduce and (n-1)/n for all-gather and
+reduce-scatter. The tensor-parallel all-reduce picks vLLM's implementation by size (``allreduce``).
 """
 
 from __future__ import annotations
@@ -37,8 +37,15 @@ def link(hw: HardwareSpec, kind: str, params: CostParams) -> Link:
 
 
 def group_link(hw: HardwareSpec, group_gpus: int, params: CostParams) -> Link:
-    """NVLink when the group fits in one scale-up domain, otherwise the NIC."""
-    return link(hw, "nvlink" if group_gpus <= hw.scaleup_domain_gpus else "nic", params)
+    """The link NCCL collectives of a group run over: NVLink when the group fits in one scale-up domain (with
+    NCCL's own launch and synchronization latency), otherwise the NIC."""
+    if group_gpus <= hw.scaleup_domain_gpus:
+        return Link(
+            name="nvlink",
+            bandwidth_Bps=hw.scaleup_bandwidth_Bps * params.comm_eff,
+            latency_s=params.nccl_latency_s,
+        )
+    return link(hw, "nic", params)
 
 
 def all_reduce(message_bytes: float, group: int, link: Link) -> tuple[float, float]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -11,9 +13,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from perfsim.errors import SpecError, UnknownNameError
 from perfsim.paths import data_dir
+from perfsim.specs.dtypes import WEIGHT_BYTES
 from perfsim.specs.loading import load_json_file, load_yaml_file, validation_error_to_spec_error
 from perfsim.specs.model.architecture import ModelArchitecture, load_architecture
 from perfsim.specs.model.quantization import (
+    MODULE_CLASSES,
     PRECISION_CHOICES,
     QuantRecipe,
     bf16_recipe,
@@ -76,6 +80,26 @@ class Model:
     def has_sparse_attention(self) -> bool:
         """True for DeepSeek Sparse Attention models (V3.2)."""
         return self.arch.indexer is not None
+
+    def with_module_dtypes(self, overrides: Mapping[str, str]) -> Model:
+        """The same model with some module classes stored in other weight dtypes (another checkpoint's recipe),
+        in the main layers; e.g. ``{"o_proj": "nvfp4"}``."""
+        if not overrides:
+            return self
+        for module, dtype in overrides.items():
+            if module not in MODULE_CLASSES:
+                raise SpecError(f"unknown module class '{module}'; allowed: {', '.join(MODULE_CLASSES)}")
+            if dtype not in WEIGHT_BYTES:
+                raise SpecError(
+                    f"unknown weight dtype '{dtype}' for {module}; allowed: {', '.join(WEIGHT_BYTES)}"
+                )
+        changes = ", ".join(f"{m} {d}" for m, d in overrides.items())
+        recipe = dataclasses.replace(
+            self.recipe,
+            module_dtypes={**self.recipe.module_dtypes, **overrides},
+            note=f"{self.recipe.note}; modules overridden: {changes}".strip("; "),
+        )
+        return dataclasses.replace(self, recipe=recipe)
 
 
 @functools.lru_cache(maxsize=1)
