@@ -11,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from perfsim.calibration.profiles import load_params, prediction_band
+from perfsim.calibration.bands import prediction_band
+from perfsim.calibration.profiles import load_params
 from perfsim.costs.memory import MemoryPlan, plan_deployment
 from perfsim.costs.params import CostParams
+from perfsim.errors import SpecError
 from perfsim.report_predict import format_prediction
 from perfsim.serving.scenario import run_scenario
 from perfsim.serving.simulate import SimulationResult
@@ -38,6 +40,28 @@ PREFIX_CACHING_NOTE = (
     "prefix caching is not modelled: the shared random prefix is recomputed for every request "
     "(vLLM would serve it from its prefix cache)"
 )
+
+
+#: metrics whose range over seeds a seed band reports
+SEED_BAND_METRICS = (
+    "total_token_throughput",
+    "output_throughput",
+    "mean_ttft_ms",
+    "median_ttft_ms",
+    "p99_ttft_ms",
+    "mean_tpot_ms",
+    "median_itl_ms",
+)
+
+
+def seed_range(results: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    """[min, max] of each of ``SEED_BAND_METRICS`` over results of the same scenario run with ``seeds``."""
+    band: dict[str, Any] = {"seeds": seeds}
+    for key in SEED_BAND_METRICS:
+        values = [r[key] for r in results if key in r]
+        if values:
+            band[key] = [min(values), max(values)]
+    return band
 
 
 @dataclass
@@ -78,13 +102,18 @@ def predict(
     calibration: str | None = "default",
     label: str = "",
     progress: bool = False,
+    seed_band: int = 1,
 ) -> Prediction:
     """Predict one ``vllm bench serve`` run.
 
     ``model``/``hw`` are names, paths or loaded specs; ``deployment`` and ``bench`` take the vLLM flag names
     as fields. ``params`` overrides the cost parameters; otherwise ``calibration`` names a profile
-    ('default' picks the vLLM profile, 'none' the spec-only prediction).
+    ('default' picks the vLLM profile, 'none' the spec-only prediction). ``seed_band`` > 1 also runs the
+    next ``seed_band - 1`` seeds (``--seed``: prompt lengths, arrivals, run-to-run jitter of front end and steps)
+    and reports in ``result['seed_band']`` each headline metric's range over the seeds.
     """
+    if seed_band < 1:
+        raise SpecError(f"seed_band must be >= 1, got {seed_band}", field="seed_band")
     m = model if isinstance(model, Model) else load_model(model, precision)
     gpu = hw if isinstance(hw, HardwareSpec) else load_hardware(hw)
     dep = (
@@ -109,6 +138,12 @@ def predict(
     else:
         band = prediction_band(calibration, m, gpu, resolved, cfg)
     result["prediction"] = {"calibration": provenance, **band}
+    if seed_band > 1:
+        others = [
+            run_scenario(m, gpu, resolved, plan, params, cfg.model_copy(update={"seed": cfg.seed + k})).result
+            for k in range(1, seed_band)
+        ]
+        result["seed_band"] = seed_range([result, *others], [cfg.seed + k for k in range(seed_band)])
     notes += band.get("notes", [])
     result["notes"] = notes
     return Prediction(

@@ -73,6 +73,22 @@ def format_prediction(r: dict[str, Any], label: str = "", notes: list[str] | Non
         )
     )
     add(_LINE.format("Preemptions:", r["num_preemptions"]))
+    seeds = r.get("seed_band")
+    if seeds:
+        first, last = seeds["seeds"][0], seeds["seeds"][-1]
+        add(
+            _LINE.format(
+                f"Over seeds {first}-{last}: mean TTFT (ms):",
+                "{:.2f} - {:.2f}".format(*seeds["mean_ttft_ms"]),
+            )
+        )
+        add(_LINE.format("  mean TPOT (ms):", "{:.2f} - {:.2f}".format(*seeds["mean_tpot_ms"])))
+        add(
+            _LINE.format(
+                "  total token throughput (tok/s):",
+                "{:.2f} - {:.2f}".format(*seeds["total_token_throughput"]),
+            )
+        )
     band = r.get("prediction", {})
     add(_LINE.format("Calibration:", band.get("calibration", "-")))
     for cls, eb in (band.get("error_band") or {}).items():

@@ -27,7 +27,7 @@ def setup(tp=2, **dep):
 def run(bench, step_s=None, tp=2, api_s=0.0, **dep):
     model, hw, resolved, plan = setup(tp, **dep)
     cost = ConstantStepCost(resolved, step_s) if step_s else None
-    params = CostParams(api_server_latency_s=api_s)
+    params = CostParams(api_server_latency_s=api_s, api_server_latency_cv=0.0, step_time_cv=0.0)
     return simulate(model, hw, resolved, plan, params, bench, cost_model=cost), resolved
 
 
@@ -216,3 +216,22 @@ def test_mtp_acceptance_per_position_follows_the_published_rates():
     by_position = np.array(stats.num_accepted_tokens_per_pos) / stats.num_drafts
     assert by_position == pytest.approx(np.cumprod([0.92, 0.717, 0.364]), abs=0.02)
     assert stats.num_draft_tokens <= 3 * stats.num_drafts
+
+
+# ---- run-to-run jitter ---------------------------------------------------------------------------------------
+
+
+def test_jitter_is_seeded_and_disperses_fixed_length_requests():
+    """Step-time and front-end jitter follow --seed: the same seed reproduces a run, another seed moves it, and
+    without jitter fixed-length prompts make every seed identical (zero-width band)."""
+    from perfsim.prediction import predict
+
+    bench = {"num_prompts": 48, "random_input_len": 1024, "random_output_len": 16, "max_concurrency": 16}
+    still = CostParams(api_server_latency_cv=0.0, step_time_cv=0.0)
+    band = predict(bench=bench, params=still, seed_band=3).result["seed_band"]
+    assert band["seeds"] == [0, 1, 2] and band["mean_ttft_ms"][0] == band["mean_ttft_ms"][1]
+    jittered = predict(bench=bench, params=CostParams(step_time_cv=0.1), seed_band=3).result
+    lo, hi = jittered["seed_band"]["mean_ttft_ms"]
+    assert lo < hi and lo <= jittered["mean_ttft_ms"] <= hi
+    again = predict(bench=bench, params=CostParams(step_time_cv=0.1)).result
+    assert again["mean_ttft_ms"] == jittered["mean_ttft_ms"]  # seed 0 reproduces itself

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from types import SimpleNamespace
 
@@ -143,3 +144,24 @@ def test_spec_stats_count_per_position_as_vllm():
     stats.observe(np.array([3, 3, 2, 1]), np.array([3, 1, 2, 0]))
     assert (stats.num_drafts, stats.num_draft_tokens) == (4, 9)
     assert stats.num_accepted_tokens_per_pos == [3, 2, 1]
+
+
+# ---- decode instance in steady state -------------------------------------------------------------------------
+
+
+def test_decode_steady_state_by_hand():
+    """B = KV tokens per rank / (ISL + OSL/2), capped by max_num_seqs; throughput = B x DP / step time."""
+    from perfsim.costs.memory import memory_plan
+    from perfsim.serving.steady_decode import decode_batch, decode_steady_state
+
+    model, hw = load_model("deepseek-r1", "fp4"), load_hardware("gb200")
+    dep = resolve_deployment(
+        Deployment(tensor_parallel_size=1, data_parallel_size=8, enable_expert_parallel=True), model, hw, 1
+    )
+    plan = memory_plan(model, hw, dep)
+    expected = int(plan.kv_capacity_tokens // 3000)  # ISL 2000, OSL 2000: 3000 tokens on average
+    assert decode_batch(plan, dep, 2000, 2000) == min(expected, dep.max_num_seqs)
+    assert decode_batch(plan, dataclasses.replace(dep, max_num_seqs=100), 2000, 2000) == 100
+    res = decode_steady_state(ConstantStepCost(dep, 0.05), plan, 2000, 2000, batch=300)
+    assert res["output_throughput"] == pytest.approx(300 * 8 / 0.05)
+    assert (res["num_gpus"], res["decode_batch_per_rank"], res["step_s"]) == (8, 300, pytest.approx(0.05))

@@ -10,6 +10,7 @@ import sys
 from perfsim.commands.common import check_output_path, resolve_for_cli
 from perfsim.commands.fields import add_model_arguments, collect_model_arguments
 from perfsim.commands.options import model_from_args
+from perfsim.errors import SpecError
 from perfsim.prediction import HEADLINE_SCENARIOS, Prediction, predict
 from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import Deployment
@@ -33,6 +34,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="default",
         help="Calibration profile name or YAML ('none' = spec-only) [default: the vLLM 0.14.1 profile].",
     )
+    p.add_argument(
+        "--seed-band",
+        type=int,
+        default=1,
+        metavar="N",
+        help="Also run the next N-1 seeds (--seed) and print each headline metric's range over the N runs "
+        "(run-to-run jitter of arrivals and step times) [default: 1, off].",
+    )
     p.add_argument("--label", default="", help="Label stored in the result (like bench serve's --label).")
     p.add_argument(
         "--json", metavar="FILE", help="Write a JSON array (one object per scenario) to FILE, '-' = stdout."
@@ -42,6 +51,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Run the scenario(s) and print summaries and/or JSON."""
+    if args.seed_band < 1:
+        raise SpecError(f"--seed-band {args.seed_band}: the number of seeds must be >= 1")
     setup = model_from_args(args, Setup)
     dep = model_from_args(args, Deployment)
     model, hw = setup.load()
@@ -65,6 +76,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             calibration=args.calibration,
             label=label,
             progress=not to_stdout,
+            seed_band=args.seed_band,
         )
         predictions.append(pred)
         if not to_stdout:

@@ -6,6 +6,7 @@ from typing import Protocol
 
 import simpy
 
+from perfsim.serving.jitter import JitterStream
 from perfsim.serving.request import Request
 
 
@@ -18,14 +19,17 @@ class Submits(Protocol):
 
 
 class ApiServer:
-    """Delivers each request to its engine ``latency_s`` after it was sent (HTTP, tokenization, IPC)."""
+    """Delivers each request to its engine after its front-end latency (HTTP, tokenization, IPC): ``latency_s``
+    on average, spread by ``jitter`` (a factor per request, in the order requests are sent)."""
 
-    def __init__(self, env: simpy.Environment, latency_s: float):
+    def __init__(self, env: simpy.Environment, latency_s: float, jitter: JitterStream | None = None):
         self.env, self.latency_s = env, latency_s
+        self.jitter = jitter or JitterStream(0.0, (0,))
 
     def deliver(self, engine: Submits, req: Request) -> None:
         """Hand ``req`` to ``engine`` after the front-end latency."""
         if self.latency_s > 0:
-            self.env.timeout(self.latency_s).callbacks.append(lambda _event: engine.submit(req))
+            delay = self.latency_s * self.jitter.one()
+            self.env.timeout(delay).callbacks.append(lambda _event: engine.submit(req))
         else:
             engine.submit(req)

@@ -16,6 +16,7 @@ import simpy
 
 from perfsim.costs.interface import StepCostProvider
 from perfsim.serving.batch import ScheduledBatch
+from perfsim.serving.jitter import JitterStream
 from perfsim.serving.request import Request
 from perfsim.serving.router import least_loaded_rank
 from perfsim.serving.scheduler import Scheduler
@@ -71,12 +72,13 @@ class Engine:
         seed: Sequence[int] = (0,),
         allow_blocks: bool = False,
         hold_finished: bool = False,
+        step_jitter: JitterStream | None = None,
     ):
         """``seed``: entropy of this instance's random draws (MTP acceptance), one stream per DP rank;
         ``on_finish(request, time)`` is called when a request's last token is out; ``log`` collects the chunks
         streamed to the client; ``allow_blocks``: cost runs of identical decode steps together (only when this
         engine is alone in the simulation); ``hold_finished``: finished requests keep their KV blocks until
-        released (P/D prefill)."""
+        released (P/D prefill); ``step_jitter``: the factors that scale each step's time."""
         dep = cost_model.dep
         self.env, self.name, self.cost_model = env, name, cost_model
         self.async_scheduling = dep.async_scheduling
@@ -84,6 +86,7 @@ class Engine:
         self.on_finish = on_finish
         self.log = log
         self.allow_blocks = allow_blocks
+        self.jitter = step_jitter or JitterStream(0.0, (0,))
         self.schedulers: list[Scheduler] = []
         for rank in range(dep.dp):
             accept = (
@@ -138,14 +141,16 @@ class Engine:
             if limit >= 2:
                 contexts = [s.decode_block_contexts() for s in self.schedulers]
                 block = self.cost_model.decode_block_profile(contexts, limit)
+                times = block.step_times_s * self.jitter.peek(limit)
                 horizon = self.env.peek()
-                ends = start_s + np.cumsum(block.step_times_s)
+                ends = start_s + np.cumsum(times)
                 steps = min(limit, 1 + int(np.searchsorted(ends[:-1], horizon, side="left")))
                 if steps >= 2:
                     fraction = steps / limit
+                    self.jitter.take(steps)
                     return _Plan(
                         batches=[s.schedule_decode_block(steps) for s in self.schedulers],
-                        block_times_s=block.step_times_s[:steps] if steps < limit else block.step_times_s,
+                        block_times_s=times[:steps] if steps < limit else times,
                         block_gpu_s=block.gpu_s * fraction if steps < limit else block.gpu_s,
                         block_by_category_s=(
                             {k: v * fraction for k, v in block.by_category_s.items()}
@@ -174,7 +179,11 @@ class Engine:
                 continue
             if plan.block_times_s is None:
                 profile = cm.step_profile([cm.stats(b.new_tokens, b.context) for b in plan.batches])
-                dt, gpu_s, by_category = profile.total_s, profile.gpu_s, profile.by_category_s
+                dt, gpu_s, by_category = (
+                    profile.total_s * self.jitter.one(),
+                    profile.gpu_s,
+                    profile.by_category_s,
+                )
                 step_ends = None
                 steps = 1
             else:

@@ -58,15 +58,16 @@ def run_scenario(
 
 
 def run_named_scenario(
-    model: str,
+    model: Model | str,
     hw: str,
-    precision: str,
     deployment: dict[str, Any],
     bench: dict[str, Any],
     params: CostParams,
+    precision: str = "fp4",
 ) -> dict[str, Any]:
     """The result of a scenario given by names and flag dicts (as measurement rows state them)."""
-    m, gpu = load_model(model, precision), load_hardware(hw)
+    m = model if isinstance(model, Model) else load_model(model, precision)
+    gpu = load_hardware(hw)
     resolved, plan = plan_deployment(m, gpu, build_settings(Deployment, deployment, "deployment"))
     cfg = build_settings(BenchConfig, bench, "bench")
     return run_scenario(m, gpu, resolved, plan, params, cfg).result

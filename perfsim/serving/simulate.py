@@ -24,6 +24,7 @@ from perfsim.serving.api_server import ApiServer
 from perfsim.serving.client import BenchClient
 from perfsim.serving.client_view import client_view, per_request_records
 from perfsim.serving.engine import ChunkLog, Engine, EngineStats
+from perfsim.serving.jitter import JitterStream
 from perfsim.serving.metrics import ClientView, RequestRecord
 from perfsim.serving.pd_proxy import PDProxy
 from perfsim.serving.request import Request
@@ -33,8 +34,10 @@ from perfsim.specs.deployment import DEFAULT_MTP_ACCEPTANCE, ResolvedDeployment
 from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.model import Model
 
-#: roles in the random-stream keys of engines (with the bench seed and the instance index)
+#: roles in the random-stream keys of engines (with the bench seed and the instance index), of their step-time
+#: jitter and of the API server's latency jitter
 SEED_INSTANCE, SEED_PREFILL, SEED_DECODE = 0, 1, 2
+SEED_STEP_JITTER, SEED_API_JITTER = 10, 11
 
 
 @dataclass
@@ -102,7 +105,15 @@ def simulate(
         for i in range(n)
     ]
     client = BenchClient(env, reqs, wl.arrival_s, bench.max_concurrency, progress=progress)
-    api = ApiServer(env, params.api_server_latency_s)
+    api = ApiServer(
+        env,
+        params.api_server_latency_s,
+        JitterStream(params.api_server_latency_cv, (bench.seed, SEED_API_JITTER)),
+    )
+
+    def step_jitter(role: int, index: int) -> JitterStream:
+        return JitterStream(params.step_time_cv, (bench.seed, SEED_STEP_JITTER, role, index))
+
     log: ChunkLog = []
     engines: dict[str, Engine] = {}
     proxy: PDProxy | None = None
@@ -116,6 +127,7 @@ def simulate(
                 acceptance_rates=rates,
                 seed=(bench.seed, SEED_PREFILL, i),
                 hold_finished=True,
+                step_jitter=step_jitter(SEED_PREFILL, i),
             )
             for i in range(dep.num_prefill_instances)
         ]
@@ -129,6 +141,7 @@ def simulate(
                 on_finish=client.finish,
                 acceptance_rates=rates,
                 seed=(bench.seed, SEED_DECODE, i),
+                step_jitter=step_jitter(SEED_DECODE, i),
             )
             for i in range(dep.num_decode_instances)
         ]
@@ -157,6 +170,7 @@ def simulate(
                 acceptance_rates=rates,
                 seed=(bench.seed, SEED_INSTANCE, i),
                 allow_blocks=fast and dep.num_instances == 1,
+                step_jitter=step_jitter(SEED_INSTANCE, i),
             )
             for i in range(dep.num_instances)
         ]
