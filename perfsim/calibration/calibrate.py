@@ -1,29 +1,23 @@
-"""Calibrate: fit parameters, cross-validate, and assemble the profile with its data, errors and domain."""
+"""Calibrate: fit, cross-validate honestly, and assemble the profile with its data, errors and domain."""
 
 from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from perfsim.calibration.fit import (
-    DEFAULT_FIT_PARAMS,
-    FIT_MAX_NFEV,
-    MEASUREMENT_LOG_SIGMA,
-    CrossValidation,
-    Evaluator,
-    FitResult,
-    cross_validate,
-    error_summary,
-    errors_pct,
-    fit,
-)
-from perfsim.calibration.measurements import Measurement
-from perfsim.calibration.profiles import parallel_kind
-from perfsim.costs.params import CostParams, tie_gemm_efficiencies
+from perfsim.calibration.crossval import CrossValidation, cross_validate
+from perfsim.calibration.evaluator import Evaluator, hardware_generation
+from perfsim.calibration.fit import MEASUREMENT_LOG_SIGMA, FitResult, error_summary, errors_pct, fit
+from perfsim.calibration.gate import gate_baseline
+from perfsim.calibration.measurement import Measurement, parallel_kind
+from perfsim.calibration.param_space import default_of, generations_of, split_name
+from perfsim.calibration.stats import FIT_MAX_NFEV
+from perfsim.costs.params import CostParams
 from perfsim.specs.deployment import VLLM_VERSION
 from perfsim.specs.model import load_model
 
@@ -42,16 +36,17 @@ def _canonical_model(name: str) -> str:
 
 def domain_of(rows: Sequence[Measurement]) -> dict[str, Any]:
     """What the calibration data cover (hardware, models, precisions, parallelism, length and load ranges)."""
-    benches = [r.bench for r in rows if r.unknown is None and r.bench is not None]
     known = [r for r in rows if r.unknown is None]
-    isl = [int(b["random_input_len"]) for b in benches]
-    osl = [int(b["random_output_len"]) for b in benches]
-    conc = [int(b["max_concurrency"]) for b in benches if b.get("max_concurrency")]
+    serving = [r for r in known if r.is_serving and r.bench is not None]
+    isl = [int(r.bench["random_input_len"]) for r in serving if r.bench]
+    osl = [int(r.bench["random_output_len"]) for r in serving if r.bench]
+    conc = [int(r.bench["max_concurrency"]) for r in serving if r.bench and r.bench.get("max_concurrency")]
     return {
         "hardware": sorted({r.hw for r in known}),
+        "generations": sorted({hardware_generation(r.hw) for r in known}),
         "models": sorted({_canonical_model(r.model) for r in known}),
         "precisions": sorted({r.precision for r in known}),
-        "parallel": sorted({_parallel_kind(r.deployment) for r in known}),
+        "parallel": sorted({_parallel_kind(r.deployment) for r in serving}),
         "isl": [min(isl), max(isl)] if isl else None,
         "osl": [min(osl), max(osl)] if osl else None,
         "concurrency": [min(conc), max(conc)] if conc else None,
@@ -60,19 +55,31 @@ def domain_of(rows: Sequence[Measurement]) -> dict[str, Any]:
     }
 
 
+@dataclass
+class Calibration:
+    """A calibration run: spec-only predictions, the full fit and the held-out predictions by group and GPU."""
+
+    rows: list[Measurement]
+    spec_only: np.ndarray
+    result: FitResult
+    by_group: CrossValidation | None
+    by_hw: CrossValidation | None
+
+
 def run_calibration(
     rows: Sequence[Measurement],
     *,
-    names: Sequence[str] = DEFAULT_FIT_PARAMS,
+    names: Sequence[str],
     cv: bool = True,
     workers: int | None = None,
     max_nfev: int = FIT_MAX_NFEV,
-    progress=print,
-) -> tuple[FitResult, CrossValidation | None, np.ndarray]:
-    """Fit on all known rows, then leave-one-group-out CV. Returns (fit, cv, spec-only predictions)."""
+    progress: Callable[[str], object] = print,
+) -> Calibration:
+    """Fit on all known rows, then leave-one-group-out and leave-one-GPU-out validation from the priors."""
+    rows = list(rows)
     evaluator = Evaluator(rows, workers=workers)
     try:
-        spec_only = evaluator.predict(CostParams())
+        spec_only = evaluator.predict({})
         progress(f"spec-only: {_fmt(error_summary(rows, spec_only))}")
         result = fit(evaluator, names=names, max_nfev=max_nfev)
         progress(f"fit ({result.nfev} evaluations): {_fmt(error_summary(rows, result.predictions))}")
@@ -80,13 +87,15 @@ def run_calibration(
             progress(
                 f"warning: the fit stopped before converging ({result.message}); raise --max-nfev to continue"
             )
-        cvres = None
+        by_group = by_hw = None
         if cv:
-            cvres = cross_validate(evaluator, result)
-            progress(f"leave-one-group-out: {_fmt(error_summary(rows, cvres.predictions))}")
+            by_group = cross_validate(evaluator, names, max_nfev=max_nfev)
+            progress(f"leave-one-group-out: {_fmt(error_summary(rows, by_group.predictions))}")
+            by_hw = cross_validate(evaluator, names, by="hw", max_nfev=max_nfev)
+            progress(f"leave-one-GPU-out: {_fmt(error_summary(rows, by_hw.predictions))}")
     finally:
         evaluator.close()
-    return result, cvres, spec_only
+    return Calibration(rows=rows, spec_only=spec_only, result=result, by_group=by_group, by_hw=by_hw)
 
 
 def _fmt(summary: dict[str, dict]) -> str:
@@ -99,34 +108,57 @@ def _round(x: float, digits: int = 4) -> float:
     return float(f"{x:.{digits}g}") if math.isfinite(x) else x
 
 
-def build_profile(
-    name: str,
-    rows: Sequence[Measurement],
-    result: FitResult,
-    cvres: CrossValidation | None,
-    spec_only: np.ndarray,
-    files: Sequence[str],
-) -> dict[str, Any]:
+def _param_entry(key: str, value: float, **extra: Any) -> dict[str, Any]:
+    base, generation = split_name(key)
+    entry: dict[str, Any] = {"value": _round(value), **extra, "default": _round(default_of(key))}
+    entry.update(unit=CostParams.unit(base), scope=CostParams.scope(base))
+    if generation:
+        entry["generation"] = generation
+    entry["description"] = CostParams.model_fields[base].description
+    return entry
+
+
+def _residuals(rows: Sequence[Measurement], predictions: np.ndarray) -> list[dict[str, Any]]:
+    err = errors_pct(rows, predictions)
+    return [
+        {
+            "source": r.source,
+            "group": r.group,
+            "hw": r.hw,
+            "kind": r.kind,
+            "model": _canonical_model(r.model),
+            "parallel": _parallel_kind(r.deployment),
+            "metric": r.metric,
+            "metric_class": r.metric_class,
+            "measured": r.value,
+            "predicted": _round(float(predictions[i]), 6),
+            "error_pct": _round(float(err[i]), 4),
+        }
+        for i, r in enumerate(rows)
+        if r.unknown is None
+    ]
+
+
+def _folds(cv: CrossValidation) -> dict[str, Any]:
+    return {
+        fold: {
+            "values": {k: _round(v, 6) for k, v in cv.fold_values[fold].items()},
+            "evaluations": cv.fold_nfev[fold],
+            "converged": cv.fold_converged[fold],
+        }
+        for fold in cv.fold_values
+    }
+
+
+def build_profile(name: str, cal: Calibration, files: Sequence[str], *, commit: str = "") -> dict[str, Any]:
     """The profile dict written to YAML."""
-    defaults = CostParams()
-    params = {}
-    for n in result.names:
-        params[n] = {
-            "value": _round(getattr(result.params, n)),
-            "rel_sigma": _round(result.rel_sigma.get(n, math.nan), 3),
-            "default": getattr(defaults, n),
-            "unit": CostParams.unit(n),
-            "description": CostParams.model_fields[n].description,
-        }
-    for n, why in tie_gemm_efficiencies(result.params, result.names)[1].items():
-        params[n] = {
-            "value": _round(getattr(result.params, n)),
-            "derived": why,
-            "default": getattr(defaults, n),
-            "unit": CostParams.unit(n),
-            "description": CostParams.model_fields[n].description,
-        }
-    groups = sorted({r.group for r in rows})
+    rows, result = cal.rows, cal.result
+    params = {
+        k: _param_entry(k, result.values[k], rel_sigma=_round(result.rel_sigma.get(k, math.nan), 3))
+        for k in result.names
+    }
+    for k, why in result.derived.items():
+        params[k] = _param_entry(k, result.values[k], derived=why)
     profile: dict[str, Any] = {
         "name": name,
         "engine": f"vllm {VLLM_VERSION}",
@@ -135,37 +167,29 @@ def build_profile(
         "rows": {
             "fitted": int(sum(r.unknown is None for r in rows)),
             "unknown": [f"{r.source} {r.label}: {r.unknown}" for r in rows if r.unknown],
-            "groups": groups,
+            "groups": sorted({r.group for r in rows}),
         },
         "method": (
             f"scipy.optimize.least_squares on log(predicted/measured) ({MEASUREMENT_LOG_SIGMA:.0%} measurement "
-            "sigma) with log-normal priors around the spec-only defaults; leave-one-group-out cross-validation"
+            "sigma) with log-normal priors around the published values; kernel efficiencies per GPU generation; "
+            "leave-one-group-out and leave-one-GPU-out validation, every fold fitted from the priors"
         ),
         "domain": domain_of(rows),
         "params": params,
-        "spec_only_error": error_summary(rows, spec_only),
+        "spec_only_error": error_summary(rows, cal.spec_only),
+        "spec_only_error_by_hw": error_summary(rows, cal.spec_only, by="hw"),
         "fit_error": error_summary(rows, result.predictions),
     }
-    if cvres is not None:
-        profile["cv_error"] = error_summary(rows, cvres.predictions)
-        profile["cv_error_by_group"] = error_summary(rows, cvres.predictions, by="group")
-        err = errors_pct(rows, cvres.predictions)
-        profile["cv_residuals"] = [
-            {
-                "source": r.source,
-                "group": r.group,
-                "model": _canonical_model(r.model),
-                "parallel": _parallel_kind(r.deployment),
-                "metric": r.metric,
-                "metric_class": r.metric_class,
-                "measured": r.value,
-                "predicted": _round(float(cvres.predictions[i]), 6),
-                "error_pct": _round(float(err[i]), 4),
-            }
-            for i, r in enumerate(rows)
-            if r.unknown is None
-        ]
-        profile["fold_params"] = {
-            g: {n: _round(getattr(p, n), 6) for n in result.names} for g, p in cvres.fold_params.items()
-        }
+    if cal.by_group is not None:
+        profile["cv_error"] = error_summary(rows, cal.by_group.predictions)
+        profile["cv_error_by_group"] = error_summary(rows, cal.by_group.predictions, by="group")
+        profile["cv_residuals"] = _residuals(rows, cal.by_group.predictions)
+        profile["fold_params"] = _folds(cal.by_group)
+        profile["gate"] = gate_baseline(rows, cal.by_group.predictions, files, commit=commit)
+    if cal.by_hw is not None:
+        profile["gpu_out_error"] = error_summary(rows, cal.by_hw.predictions)
+        profile["gpu_out_error_by_hw"] = error_summary(rows, cal.by_hw.predictions, by="hw")
+        profile["gpu_out_folds"] = _folds(cal.by_hw)
+        profile["gpu_out_residuals"] = _residuals(rows, cal.by_hw.predictions)
+    assert generations_of(result.values) <= set(profile["domain"]["generations"]) | {"blackwell"}
     return profile

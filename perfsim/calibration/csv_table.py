@@ -62,7 +62,7 @@ def _apply_assumptions(row: dict[str, str], dep: dict, bench: dict, spec: dict) 
     return notes
 
 
-def _sidecar_of(path: Path) -> tuple[Path, str | None]:
+def sidecar_of(path: Path) -> tuple[Path, str | None]:
     """The CSV's YAML sidecar: the one beside it, else the bundled one of the same name (a copy of a bundled
     table moved elsewhere keeps the settings its source does not state), with a note saying so."""
     beside = path.with_suffix(".yaml")
@@ -74,7 +74,7 @@ def _sidecar_of(path: Path) -> tuple[Path, str | None]:
 
 def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measurement]:
     """Rows of a measurement CSV (see measurements/README.md), with its YAML sidecar's assumptions."""
-    sidecar, sidecar_note = _sidecar_of(path)
+    sidecar, sidecar_note = sidecar_of(path)
     spec = load_yaml_file(sidecar) if sidecar.exists() else {}
     _check_sidecar(spec, str(sidecar))
     models, precisions = spec.get("models", {}) or {}, spec.get("precisions", {}) or {}

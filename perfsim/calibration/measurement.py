@@ -24,6 +24,7 @@ METRIC_CLASS = {
     "output_throughput": "throughput",
     "request_throughput": "throughput",
     "max_output_tokens_per_s": "throughput",
+    "kernel_latency_us": "kernel",
 }
 #: latency metrics as `vllm bench serve --save-result` names them: mean/median/std/pNN of ttft, tpot, itl, e2el
 LATENCY_METRIC = re.compile(r"(mean|median|std|p(\d+(?:\.\d+)?))_(ttft|tpot|itl|e2el)_ms")
@@ -39,7 +40,10 @@ def metric_class(metric: str) -> str | None:
     return m[3] if m else None
 
 
-SCOPES = ("per_gpu", "deployment", "request")
+SCOPES = ("per_gpu", "deployment", "request", "kernel")
+#: what a row's scenario is: a simulated bench-serve run, the steady state of a decode instance whose batch
+#: fills its KV cache, or one operator of one layer on one GPU
+KINDS = ("serving", "decode_steady_state", "kernel")
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,11 @@ class Measurement:
     note: str = ""
     assumptions: tuple[str, ...] = ()
     unknown: str | None = None  # why this row cannot be predicted
+    kind: str = "serving"
+    #: module classes whose weights the measured checkpoint stores in another dtype than perfsim's recipe
+    module_dtypes: tuple[tuple[str, str], ...] = ()
+    #: kernel rows: the operator (``mla_prefill_attention``, ``moe_routed_experts``) and its batch
+    kernel_op: str = ""
 
     @property
     def metric_class(self) -> str:
@@ -78,9 +87,12 @@ class Measurement:
     def scenario_key(self) -> tuple:
         """Rows with the same key share one simulation."""
         return (
+            self.kind,
+            self.kernel_op,
             self.model,
             self.hw,
             self.precision,
+            self.module_dtypes,
             tuple(sorted(self.deployment.items())),
             tuple(sorted((self.bench or {}).items())),
         )
@@ -89,6 +101,11 @@ class Measurement:
         """The value this row measured, read from a prediction's result dict in the same scope."""
         value = float(result[self.metric])
         return value / result["num_gpus"] if self.scope == "per_gpu" else value
+
+    @property
+    def is_serving(self) -> bool:
+        """A row of a served workload (bench serve or a decode instance), not a kernel microbenchmark."""
+        return self.kind != "kernel"
 
 
 def parse_parallel(text: str) -> dict[str, Any]:
@@ -167,3 +184,10 @@ PRECISION_ALIASES = {
     "bf16": "bf16",
     "bfloat16": "bf16",
 }
+
+
+def parallel_kind(*, dp: int, expert_parallel: bool, disaggregated: bool) -> str:
+    """The parallelism class calibration rows and error bands are grouped by: pd, dp+ep, dp or tp."""
+    if disaggregated:
+        return "pd"
+    return "dp+ep" if expert_parallel else ("dp" if dp > 1 else "tp")

@@ -8,6 +8,7 @@ whose scenario stays unknown (e.g. no concurrency) is kept with the reason and n
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,10 @@ from perfsim.calibration.measurement import (
     normalize_setup,
     parse_parallel,
 )
+from perfsim.calibration.source_table import is_source_table, load_source_table
 from perfsim.errors import SpecError
 from perfsim.paths import data_dir
-from perfsim.specs.loading import load_yaml_file
+from perfsim.specs.loading import load_yaml_file, read_text
 
 __all__ = [
     "METRIC_CLASS",
@@ -45,6 +47,11 @@ __all__ = [
 def default_measurement_files() -> list[Path]:
     """The measurement tables bundled with perfsim (``measurements/*.csv``)."""
     return sorted(data_dir("measurements").glob("*.csv"))
+
+
+def _header(path: Path) -> list[str]:
+    first = read_text(path).splitlines()[:1]
+    return next(csv.reader(first), []) if first else []
 
 
 def load_measurements(
@@ -66,6 +73,8 @@ def load_measurements(
                     "no .csv measurement tables or .json bench-serve results in this folder", source=str(path)
                 )
             out += load_measurements(inside, assume=assume, setup=setup)
+        elif path.suffix == ".csv" and is_source_table(_header(path)):
+            out += load_source_table(path)
         elif path.suffix == ".csv":
             out += load_csv(path, assume)
         elif path.suffix == ".json":

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perfsim.calibration.fit import Evaluator, error_summary, errors_pct
+from perfsim.calibration.evaluator import Evaluator, ParamValues
+from perfsim.calibration.fit import error_summary, errors_pct
 from perfsim.calibration.measurements import Measurement
 from perfsim.costs.params import CostParams
 from perfsim.report import format_table
@@ -91,12 +92,16 @@ class ValidationReport:
 
 
 def validate(
-    rows: Sequence[Measurement], params: CostParams, calibration: str, *, workers: int | None = None
+    rows: Sequence[Measurement],
+    values: ParamValues | CostParams,
+    calibration: str,
+    *,
+    workers: int | None = None,
 ) -> ValidationReport:
-    """Predict every known row with ``params``."""
+    """Predict every known row with a profile's ``values`` (each row with its GPU generation's parameters)."""
     evaluator = Evaluator(rows, workers=workers)
     try:
-        predictions = evaluator.predict(params)
+        predictions = evaluator.predict(values)
     finally:
         evaluator.close()
     return ValidationReport(rows=list(rows), predictions=predictions, calibration=calibration)

@@ -11,10 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from perfsim.calibration.fit import log_bounds, relative_sigmas
+from perfsim.calibration.param_space import qualified
 from perfsim.calibration.profiles import write_profile
 from perfsim.calibration.stats import abs_error_stats
 from perfsim.collect.model import parameters_for, predict_kernel
 from perfsim.collect.schema import KernelRow, read_rows
+from perfsim.costs.generations import spec_params
 from perfsim.costs.params import CostParams
 from perfsim.errors import SpecError
 from perfsim.report import format_table
@@ -52,12 +54,14 @@ def fit_kernels(
     start: CostParams | None = None,
     names: Sequence[str] | None = None,
 ) -> tuple[CostParams, dict[str, float]]:
-    """Least-squares fit (log time errors) of the parameters the kernels inform; returns params, rel. sigmas."""
+    """Least-squares fit (log time errors) of the parameters the kernels inform, from the spec-only values of
+    the GPU's generation; returns params and relative sigmas by plain name (a profile keys kernel parameters by
+    ``name@generation``)."""
     from scipy.optimize import least_squares  # heavy: imported only when fitting
 
     names = list(names or parameters_for(list(rows)))
-    start = start or CostParams()
-    lo_a, hi_a = log_bounds(names)
+    start = start or spec_params(hw.generation)
+    lo_a, hi_a = log_bounds([qualified(n, hw.generation) for n in names])
     # a parameter whose default is 0 (off) starts from the middle of its log range
     x0 = np.array(
         [
@@ -117,7 +121,8 @@ def cmd_calibrate_kernels(args: argparse.Namespace) -> int:
     """``perfsim calibrate --kernels FILE [--hw NAME] --out PROFILE``."""
     path = Path(args.kernels)
     rows, hw = load_kernel_file(path, getattr(args, "hw", None))
-    before = kernel_errors(rows, hw, CostParams())
+    spec = spec_params(hw.generation)
+    before = kernel_errors(rows, hw, spec)
     params, rel = fit_kernels(rows, hw)
     after = kernel_errors(rows, hw, params)
     names = list(rel)
@@ -125,11 +130,11 @@ def cmd_calibrate_kernels(args: argparse.Namespace) -> int:
         format_table(
             [
                 (
-                    n,
+                    qualified(n, hw.generation),
                     f"{getattr(params, n):.4g}",
                     CostParams.unit(n),
                     f"+-{100 * rel[n]:.0f}%",
-                    f"{getattr(CostParams(), n):.4g}",
+                    f"{getattr(spec, n):.4g}",
                 )
                 for n in names
             ],
@@ -155,12 +160,12 @@ def cmd_calibrate_kernels(args: argparse.Namespace) -> int:
                 "backend": rows[0].backend,
             },
             "method": "scipy.optimize.least_squares on log(predicted/measured kernel time)",
-            "domain": {"hardware": [hw.name]},
+            "domain": {"hardware": [hw.name], "generations": [hw.generation]},
             "params": {
-                n: {
+                qualified(n, hw.generation): {
                     "value": float(f"{getattr(params, n):.4g}"),
                     "rel_sigma": float(f"{rel[n]:.3g}"),
-                    "default": getattr(CostParams(), n),
+                    "default": getattr(spec, n),
                     "unit": CostParams.unit(n),
                 }
                 for n in names

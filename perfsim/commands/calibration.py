@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,8 @@ import yaml
 from perfsim.calibration.calibrate import build_profile, run_calibration
 from perfsim.calibration.fit import default_fit_params
 from perfsim.calibration.measurements import default_measurement_files, load_measurements, normalize_setup
-from perfsim.calibration.profiles import profile_params, write_profile
+from perfsim.calibration.param_space import check_name, default_of, split_name
+from perfsim.calibration.profiles import profile_values, write_profile
 from perfsim.calibration.stats import FIT_MAX_NFEV
 from perfsim.calibration.validate import validate
 from perfsim.collect.fit import cmd_calibrate_kernels
@@ -93,9 +95,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--params",
-        help="Comma-separated parameters to fit [default: the standard set, with the GEMM efficiency of each weight precision in the data].",
+        help="Comma-separated parameters to fit; kernel parameters per GPU generation as NAME@GENERATION (e.g. hbm_eff@hopper) [default: the standard set, per generation of the data, with the GEMM efficiency of each weight precision in the data].",
     )
-    p.add_argument("--no-cv", action="store_true", help="Skip leave-one-group-out cross-validation.")
+    p.add_argument(
+        "--no-cv", action="store_true", help="Skip leave-one-group-out and leave-one-GPU-out validation."
+    )
     p.add_argument(
         "--max-nfev",
         type=int,
@@ -116,8 +120,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.plot:
         check_output_path(args.plot, (".png", ".svg", ".pdf", ".jpg"))
     rows = _load_rows(args)
-    params, label = profile_params(args.calibration)
-    report = validate(rows, params, label, workers=args.workers)
+    values, label = profile_values(args.calibration)
+    report = validate(rows, values, label, workers=args.workers)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -137,32 +141,51 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         check_output_path(args.out, (".yaml", ".yml"))
     if args.kernels:
         return cmd_calibrate_kernels(args)
-    names = tuple(n.strip() for n in args.params.split(",")) if args.params else None
-    unknown = [n for n in names or () if n not in CostParams.model_fields]
-    if unknown:
-        raise SpecError(
-            f"--params: unknown {', '.join(unknown)}; allowed: {', '.join(CostParams.model_fields)}"
-        )
+    names = _param_names(args.params) if args.params else None
     rows = _load_rows(args)
     names = names or default_fit_params(rows)
-    result, cvres, spec_only = run_calibration(
-        rows, names=names, cv=not args.no_cv, workers=args.workers, max_nfev=args.max_nfev
-    )
+    cal = run_calibration(rows, names=names, cv=not args.no_cv, workers=args.workers, max_nfev=args.max_nfev)
+    result = cal.result
     table = [
         (
-            n,
-            f"{getattr(result.params, n):.4g}",
-            CostParams.unit(n),
-            f"+-{100 * result.rel_sigma[n]:.0f}%",
-            f"{getattr(CostParams(), n):.4g}",
+            key,
+            f"{result.values[key]:.4g}",
+            CostParams.unit(split_name(key)[0]),
+            f"+-{100 * result.rel_sigma[key]:.0f}%"
+            if key in result.rel_sigma
+            else result.derived.get(key, ""),
+            f"{default_of(key):.4g}",
         )
-        for n in names
+        for key in [*result.names, *result.derived]
     ]
     print(format_table(table, ["parameter", "value", "unit", "1 sigma", "default"], align="lrlrr"))
     name = Path(args.out).stem if args.out else "calibration"
     files = args.files or [f"measurements/{p.name}" for p in default_measurement_files()]
-    profile = build_profile(name, rows, result, cvres, spec_only, files)
+    profile = build_profile(name, cal, files, commit=_git_commit())
     if args.out:
         write_profile(Path(args.out), profile)
         print(f"wrote {args.out}")
     return 0
+
+
+def _param_names(text: str) -> tuple[str, ...]:
+    """The keys of --params, each checked (a cost parameter, suffixed @generation only if a kernel one)."""
+    names = []
+    for item in text.split(","):
+        try:
+            names.append(check_name(item.strip()))
+        except SpecError as exc:
+            raise SpecError(f"--params: {exc}") from None
+    return tuple(names)
+
+
+def _git_commit() -> str:
+    """The checkout's commit (with '+dirty' when it has changes), or '' outside a git checkout."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
+        )
+        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
