@@ -127,16 +127,19 @@ def test_hbm_prior_is_narrower_than_kernel_efficiency_priors():
     assert 0.7 < hbm.values["hbm_eff@blackwell"] / 0.85 < 0.8
 
 
-def test_default_fit_params_follow_the_precisions_and_generations_of_the_rows():
-    fp4 = default_fit_params([_row("a", {}, "mean_tpot_ms", 1.0)])
+def test_default_fit_params_need_two_groups_per_parameter():
+    two = [_row("a", {}, "mean_tpot_ms", 1.0), _row("b", {}, "mean_tpot_ms", 1.0)]
+    fp4 = default_fit_params(two)
     assert fp4[:2] == ("gemm_eff_nvfp4@blackwell", "gemm_eff_bf16@blackwell") and "hbm_eff@blackwell" in fp4
-    assert not any(k.startswith("gemm_eff_fp8") for k in fp4) and "api_server_latency_s" in fp4
-    fp8_rows = [
-        dataclasses.replace(_row("a", {}, "mean_tpot_ms", 1.0), precision="fp8", hw=hw)
-        for hw in ("gb300", "h200")
-    ]
-    both = default_fit_params(fp8_rows)
-    assert {"gemm_eff_fp8@blackwell", "gemm_eff_fp8@hopper", "hbm_eff@hopper"} <= set(both)
+    assert not any(k.startswith(("gemm_eff_fp8", "sparse_", "expert_popularity")) for k in fp4)
+    assert default_fit_params(two[:1]) == ()  # one group alone fits nothing
+    # FP8 weights in one group only: FP8's efficiency is derived from the fitted GEMMs, not fitted on it
+    fp8 = dataclasses.replace(two[1], precision="fp8")
+    assert not any(k.startswith("gemm_eff_fp8") for k in default_fit_params([*two, fp8]))
+    hopper = [dataclasses.replace(r, precision="fp8", hw="h200", group=r.group + "-h") for r in two]
+    both = default_fit_params([*two, *hopper])
+    assert {"gemm_eff_fp8@hopper", "hbm_eff@hopper", "hbm_eff@blackwell"} <= set(both)
+    assert "gemm_eff_fp8@blackwell" not in both
     assert both.count("api_server_latency_s") == 1  # an engine parameter is fitted once, for every GPU
 
 

@@ -19,6 +19,7 @@ from perfsim.calibration.measurement import Measurement
 from perfsim.calibration.param_space import bounds_of, default_of, qualified, split_name
 from perfsim.calibration.stats import FIT_MAX_NFEV, abs_error_stats
 from perfsim.calibration.ties import GEMM_EFF_PARAMS, tie_gemm_efficiencies
+from perfsim.costs.probe import probe_params
 from perfsim.specs.model import load_model
 
 #: the parameters fitted by default: one efficiency per kernel class the data exercise, the HBM fraction
@@ -26,6 +27,7 @@ from perfsim.specs.model import load_model
 #: one measurement group.
 DEFAULT_FIT_PARAMS = (
     "gemm_eff_nvfp4",
+    "gemm_eff_fp8",
     "gemm_eff_bf16",
     "attn_prefill_eff",
     "sparse_prefill_eff",
@@ -60,22 +62,37 @@ POSITIVE_FLOOR = 1e-4
 FIT_XTOL, FIT_FTOL = 1e-3, 1e-4
 
 
+#: a parameter is fitted by default only when rows of at least this many measurement groups exercise it, so
+#: that no value is fitted on one group alone
+MIN_GROUPS_PER_PARAM = 2
+
+
+def exercised(name: str, row: Measurement) -> bool:
+    """Whether a row's scenario depends on parameter ``name`` (for the parameters only some scenarios use:
+    the GEMM efficiency of a weight dtype, sparse attention, expert-parallel routing; the rest always)."""
+    model = load_model(row.model, row.precision).with_module_dtypes(dict(row.module_dtypes))
+    if row.kind == "kernel":
+        return name in probe_params(row.kernel_op, model)
+    if name in GEMM_EFF_PARAMS:
+        return name.removeprefix("gemm_eff_") in set(model.recipe.module_dtypes.values())
+    if name.startswith("sparse_"):
+        return model.has_sparse_attention
+    if name == "expert_popularity_cv":
+        return bool(row.deployment.get("enable_expert_parallel"))
+    return True
+
+
 def default_fit_params(rows: Sequence[Measurement]) -> tuple[str, ...]:
-    """``DEFAULT_FIT_PARAMS`` with the GEMM efficiency of every weight dtype the rows' checkpoints use, kernel
-    parameters once per GPU generation of the rows."""
+    """``DEFAULT_FIT_PARAMS`` (the GEMM efficiency of every weight dtype the rows' checkpoints use) that rows of
+    at least ``MIN_GROUPS_PER_PARAM`` groups of a GPU generation exercise, kernel parameters once per generation."""
     known = [r for r in rows if r.unknown is None]
-    dtypes: set[str] = set()
-    for r in known:
-        model = load_model(r.model, r.precision).with_module_dtypes(dict(r.module_dtypes))
-        dtypes |= set(model.recipe.module_dtypes.values())
-    base = [n for n in GEMM_EFF_PARAMS if n.removeprefix("gemm_eff_") in dtypes]
-    base += [n for n in DEFAULT_FIT_PARAMS if n not in GEMM_EFF_PARAMS]
-    generations = sorted({hardware_generation(r.hw) for r in known}) or ["blackwell"]
     keys: list[str] = []
-    for name in base:
-        for generation in generations:
+    for name in (*GEMM_EFF_PARAMS, *(n for n in DEFAULT_FIT_PARAMS if n not in GEMM_EFF_PARAMS)):
+        for generation in sorted({hardware_generation(r.hw) for r in known}):
             key = qualified(name, generation)
-            if key not in keys:
+            scope = [r for r in known if key == name or hardware_generation(r.hw) == generation]
+            groups = {r.group for r in scope if exercised(name, r)}
+            if len(groups) >= MIN_GROUPS_PER_PARAM and key not in keys:
                 keys.append(key)
     return tuple(keys)
 

@@ -20,6 +20,24 @@ PROBES: dict[str, tuple[str, ...]] = {
     "moe_routed_experts": ("moe_permute_quant", "moe_gate_up", "moe_act", "moe_down", "moe_finalize"),
 }
 
+#: the cost parameters each probe's time depends on (a GEMM efficiency by the routed experts' weight dtype)
+PROBE_PARAMS: dict[str, tuple[str, ...]] = {
+    "mla_prefill_attention": ("attn_prefill_eff", "attn_exp_serial", "hbm_eff", "mem_ramp_s"),
+    "moe_routed_experts": (
+        "gemm_eff_{routed_experts}",
+        "gemm_m_half_tokens",
+        "gemm_nk_half",
+        "gemm_mem_serial",
+        "hbm_eff",
+        "mem_ramp_s",
+    ),
+}
+
+
+def probe_params(op: str, model: Model) -> set[str]:
+    """The cost parameters probe ``op`` depends on for ``model``."""
+    return {name.format(**model.recipe.module_dtypes) for name in PROBE_PARAMS[op]}
+
 
 def probe_time_s(
     op: str, model: Model, hw: HardwareSpec, params: CostParams, sequences: int, seq_len: int
