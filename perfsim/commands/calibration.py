@@ -161,7 +161,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print(format_table(table, ["parameter", "value", "unit", "1 sigma", "default"], align="lrlrr"))
     name = Path(args.out).stem if args.out else "calibration"
     files = args.files or [f"measurements/{p.name}" for p in default_measurement_files()]
-    profile = build_profile(name, cal, files, commit=_git_commit())
+    profile = build_profile(name, cal, files, commit=_git_commit(exclude=args.out))
     if args.out:
         write_profile(Path(args.out), profile)
         print(f"wrote {args.out}")
@@ -179,13 +179,17 @@ def _param_names(text: str) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _git_commit() -> str:
-    """The checkout's commit (with '+dirty' when it has changes), or '' outside a git checkout."""
+def _git_commit(exclude: str | None = None) -> str:
+    """The checkout's commit (with '+dirty' when it has changes other than ``exclude``, the profile being
+    rewritten), or '' outside a git checkout."""
+    spec = [".", f":(exclude){exclude}"] if exclude else ["."]
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, timeout=10
         )
-        dirty = subprocess.run(["git", "status", "--porcelain"], capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", *spec], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return ""
     return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
