@@ -72,3 +72,28 @@ def test_the_2816_question_table():
 )
 def test_the_tables_are_found(heading):
     assert len(_table_after(heading)) >= 3
+
+
+def test_the_accuracy_tables_are_the_profiles():
+    """The README's accuracy tables are the committed profile's numbers, cell for cell."""
+    from perfsim.calibration.profiles import read_profile
+
+    profile = read_profile("default")
+    assert profile is not None
+    rows = _table_after("## Calibration and accuracy")
+    classes = ["throughput", "ttft", "tpot", "kernel"]
+    keys = {"spec-only": "spec_only_error", "fitted": "fit_error", "leave-one-group-out": "cv_error"}
+    keys["leave-one-GPU-out"] = "gpu_out_error"
+    for row in rows[1:]:
+        label = row[0].strip("*").split(" (")[0]
+        for cls, cell in zip(classes, row[1:], strict=True):
+            stats = profile[keys[label]][cls]
+            assert cell.strip("*") == f"{stats['median_abs_pct']:.1f}% / {stats['p90_abs_pct']:.1f}%", (
+                label,
+                cls,
+            )
+    per_gpu = _table_after("Leave-one-GPU-out (each GPU predicted")
+    for hw, n, spec, out in per_gpu[1:]:
+        a, b = profile["spec_only_error_by_hw"][hw], profile["gpu_out_error_by_hw"][hw]
+        assert int(n) == a["n"] and spec == f"{a['median_abs_pct']:.1f}% / {a['p90_abs_pct']:.1f}%"
+        assert out == f"{b['median_abs_pct']:.1f}% / {b['p90_abs_pct']:.1f}%"
