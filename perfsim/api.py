@@ -26,7 +26,7 @@ def _specs(model: str | Model, hw: str | HardwareSpec, precision: str) -> tuple[
 def memory_plan(
     model: str | Model = "deepseek-v3.2",
     hw: str | HardwareSpec = "gb300",
-    precision: str = "fp4",
+    precision: str = "auto",
     deployment: Deployment | dict | None = None,
 ) -> MemoryPlan:
     """Per-GPU memory plan (weights, activations, KV capacity) of a deployment; TP auto when not given."""
@@ -45,7 +45,7 @@ def explain_step(
     *,
     model: str | Model = "deepseek-v3.2",
     hw: str | HardwareSpec = "gb300",
-    precision: str = "fp4",
+    precision: str = "auto",
     deployment: Deployment | dict | None = None,
     calibration: str | None = "default",
     must_fit: bool = True,

@@ -94,7 +94,7 @@ class Prediction:
 def predict(
     model: str | Model = "deepseek-v3.2",
     hw: str | HardwareSpec = "gb300",
-    precision: str = "fp4",
+    precision: str = "auto",
     deployment: Deployment | dict | None = None,
     bench: BenchConfig | dict | None = None,
     *,

@@ -109,7 +109,7 @@ def test_unknown_model_lists_known():
 
 
 def test_unknown_precision():
-    with pytest.raises(SpecError, match="allowed: fp4, fp8, bf16"):
+    with pytest.raises(SpecError, match="allowed: auto, fp4, mxfp4, fp8, bf16"):
         load_model("deepseek-v3", "int3")
 
 
@@ -135,8 +135,10 @@ def test_config_wrong_type_names_field(tmp_path):
 
 
 def test_config_unsupported_model_type(tmp_path):
-    path = _config_variant(tmp_path, lambda d: d.update(model_type="llama"))
-    with pytest.raises(SpecError, match="model_type 'llama' is not supported"):
+    path = _config_variant(tmp_path, lambda d: d.update(model_type="falcon"))
+    with pytest.raises(
+        SpecError, match="model_type 'falcon' is not supported; supported: deepseek_v2, .*gpt_oss"
+    ):
         load_model(path, "bf16")
 
 
@@ -151,3 +153,59 @@ def test_bare_config_path_loads(tmp_path):
     path = _config_variant(tmp_path, lambda d: None)
     model = load_model(path, "fp8")
     assert model.arch.num_layers == 61
+
+
+# ---- model families beyond DeepSeek ------------------------------------------------------------------------
+
+FAMILIES = {
+    # name: (model_type, attention, total, active as the publisher counts it, the counting convention)
+    "gpt-oss-120b": ("gpt_oss", "gqa", 116.8e9, 5.1e9, "active_params"),  # OpenAI counts the unembedding only
+    "qwen3-235b-a22b": ("qwen3_moe", "gqa", 235.0e9, 22.0e9, "active_params_with_embedding"),
+    "llama-3.1-70b": ("llama", "gqa", 70.6e9, 70.6e9, "active_params_with_embedding"),
+    "mixtral-8x7b": ("mixtral", "gqa", 46.7e9, 12.9e9, "active_params_with_embedding"),
+    "kimi-k2": ("kimi_k2", "mla", 1.03e12, 32.0e9, "active_params_with_embedding"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_model_families_match_their_published_parameter_counts(name):
+    model_type, kind, total, active, convention = FAMILIES[name]
+    arch = load_model(name).arch
+    assert arch.model_type == model_type and arch.attention_kind == kind
+    assert arch.total_params == pytest.approx(total, rel=0.01)
+    assert getattr(arch, convention) == pytest.approx(active, rel=0.03)  # "32B" for 32.9B
+
+
+def test_gpt_oss_layers_by_hand():
+    arch = load_model("gpt-oss-120b").arch
+    g = arch.gqa
+    assert (g.num_heads, g.num_kv_heads, g.head_dim, g.sinks, g.qkv_bias) == (64, 8, 64, True, True)
+    assert arch.window_of_layer[:4] == (128, None, 128, None) and arch.num_sliding_layers == 18
+    # qkv 2880 x (64 + 2 x 8) x 64 with bias; o_proj 4096 x 2880 with bias and one sink per head
+    assert arch.attention_params()["qkv"] == 2880 * 5120 + 5120
+    assert arch.attention_params()["o_proj"] == 4096 * 2880 + 2880 + 64
+    assert arch.expert_params == 3 * 2880 * 2880 + 2 * 2880 + 2880  # gate_up and down with biases
+
+
+def test_checkpoint_precisions_from_config_json():
+    gptoss = load_model("gpt-oss-120b")  # auto: the checkpoint's own MXFP4
+    assert gptoss.precision == "mxfp4"
+    assert {k for k, v in gptoss.recipe.module_dtypes.items() if v != "bf16"} == {"routed_experts"}
+    kimi = load_model("kimi-k2")
+    assert kimi.precision == "fp8" and kimi.recipe.dtype("routed_experts") == "fp8"
+    assert kimi.recipe.dtype("lm_head") == "bf16" and kimi.recipe.dtype("router") == "bf16"
+    assert load_model("llama-3.1-70b").precision == "bf16"
+    with pytest.raises(SpecError, match="no recipe for precision 'fp4'; available: mxfp4, bf16"):
+        load_model("gpt-oss-120b", "fp4")
+
+
+def test_a_hugging_face_snapshot_folder_loads_and_an_unbundled_id_says_why(tmp_path):
+    snapshot = tmp_path / "models--Qwen--Qwen3-235B-A22B" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text(
+        (data_dir("models") / "qwen3-235b-a22b" / "config.json").read_text()
+    )
+    model = load_model(str(snapshot))
+    assert model.arch.model_type == "qwen3_moe" and model.precision == "bf16" and model.arch.gqa.qk_norm
+    with pytest.raises(SpecError, match="not bundled and perfsim does not download"):
+        load_model("someorg/NotAModel-7B")

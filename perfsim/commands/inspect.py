@@ -103,6 +103,10 @@ def cmd_show_hw(args: argparse.Namespace) -> int:
     return 0
 
 
+#: how ``perfsim show model`` names each attention family
+ATTENTION_NAMES = {"mla": "MLA", "dsa": "MLA + DeepSeek Sparse Attention", "gqa": "GQA"}
+
+
 def model_summary(model: Model) -> dict[str, Any]:
     """Key facts of a model: parameter counts, layers, weight bytes per precision, KV bytes per token."""
     arch = model.arch
@@ -123,10 +127,12 @@ def model_summary(model: Model) -> dict[str, Any]:
         "moe_layers": arch.num_moe_layers,
         "mtp_layers": arch.num_mtp_layers,
         "kinds": list(arch.layer_kinds),
-        "attention": "MLA + DeepSeek Sparse Attention" if model.has_sparse_attention else "MLA",
-        "mla": vars(arch.mla),
+        "attention": ATTENTION_NAMES[arch.attention_kind]
+        + (f", {arch.num_sliding_layers} sliding-window layers" if arch.num_sliding_layers else ""),
+        "mla": vars(arch.mla) if arch.mla else None,
+        "gqa": vars(arch.gqa) if arch.gqa else None,
         "indexer": vars(arch.indexer) if arch.indexer else None,
-        "moe": vars(arch.moe),
+        "moe": vars(arch.moe) if arch.moe else None,
     }
     return {
         "name": model.name,
@@ -168,7 +174,9 @@ def cmd_show_model(args: argparse.Namespace) -> int:
         ("attention", s["layers"]["attention"]),
         (
             "experts",
-            f"{arch.moe.num_experts} routed (top-{arch.moe.top_k}) + {arch.moe.num_shared_experts} shared",
+            f"{arch.moe.num_experts} routed (top-{arch.moe.top_k}) + {arch.moe.num_shared_experts} shared"
+            if arch.moe
+            else "none (dense MLP layers)",
         ),
     ]
     for precision, b in s["weight_bytes"].items():

@@ -25,8 +25,11 @@ LOW_PRECISION_COMPUTE = ("nvfp4", "fp8")
 class KernelCoster:
     """Roofline time of single kernels on one GPU kind with one set of efficiencies."""
 
-    def __init__(self, hw: HardwareSpec, params: CostParams):
+    def __init__(self, hw: HardwareSpec, params: CostParams, *, mxfp4_compute: str = "bf16"):
+        """``mxfp4_compute``: the tensor-core precision MXFP4 weights run at ('fp8' with MXFP8 activations on
+        Blackwell, else 'bf16': weight-only)."""
         self.hw, self.params = hw, params
+        self.mxfp4_compute = mxfp4_compute
         self.hbm_Bps = hw.hbm_bandwidth_Bps * params.hbm_eff
         #: bytes at which a streaming kernel reaches half its bandwidth: its fixed ramp-up time at full speed
         self.ramp_bytes = params.mem_ramp_s * self.hbm_Bps
@@ -42,6 +45,8 @@ class KernelCoster:
 
     def compute_dtype(self, weight_dtype: str) -> str:
         """The tensor-core precision a GEMM with ``weight_dtype`` weights runs in on this GPU."""
+        if weight_dtype == "mxfp4":
+            return self.mxfp4_compute if self.peak.get(self.mxfp4_compute) else "bf16"
         if weight_dtype in LOW_PRECISION_COMPUTE and self.peak[weight_dtype]:
             return weight_dtype
         return "bf16"  # weight-only (Marlin) or BF16 weights
@@ -233,7 +238,7 @@ class CostContext:
             hw=hw,
             dep=dep,
             params=params,
-            kernels=KernelCoster(hw, params),
+            kernels=KernelCoster(hw, params, mxfp4_compute=dep.mxfp4_compute),
             tp_link=group_link(hw, dep.tp, params),
             moe_link=group_link(hw, dep.tp * dep.dp, params),
         )

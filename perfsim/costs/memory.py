@@ -94,9 +94,10 @@ class MemoryPlan:
 def weight_shares(
     model: Model, *, tp: int = 1, moe_gpus: int = 1, with_mtp: bool = False, runtime_copies: bool = True
 ) -> list[WeightShare]:
-    """Weight bytes per module class on one GPU, following vLLM's sharding of DeepSeek models.
+    """Weight bytes per module class on one GPU, following vLLM's sharding.
 
-    Replicated on every rank: fused q_a/kv_a projection, the V3.2 indexer, norms, router. Split by TP:
+    MLA models: replicated on every rank: fused q_a/kv_a projection, the V3.2 indexer, norms, router. GQA models:
+    the fused qkv projection split by heads (KV heads replicated when TP exceeds them). Split by TP:
     q_b, kv_b, o_proj, dense MLPs, shared experts, embedding and lm_head (vocab-parallel). Routed experts
     are split over all TP x DP GPUs (by intermediate dimension, or as whole experts with EP).
     ``tp`` is the attention/dense tensor parallelism, ``moe_gpus`` the GPUs sharing the routed experts
@@ -115,6 +116,15 @@ def weight_shares(
         def dt(module_class: str) -> str:
             return rec.dtype(module_class, mtp=mtp)
 
+        if arch.gqa is not None:
+            g = arch.gqa
+            kv_heads = max(1.0, g.num_kv_heads / tp)  # vLLM replicates KV heads when TP exceeds them
+            qkv = arch.hidden_size * g.head_dim * (g.num_heads / tp + 2 * kv_heads)
+            add(f"{prefix}attn_qkv", n * qkv, dt("qkv"))
+            add(f"{prefix}attn_o_proj", n * attn["o_proj"] / tp, dt("o_proj"))
+            add(f"{prefix}norms", n * (attn["attn_norms"] + 2 * arch.hidden_size), "bf16")
+            feed_forward(prefix, n, n_dense, dt)
+            return
         add(f"{prefix}attn_qkv_a", n * (attn["q_a"] + attn["kv_a"]), dt("q_a"))
         add(f"{prefix}attn_q_b", n * attn["q_b"] / tp, dt("q_b"))
         add(f"{prefix}attn_kv_b", n * attn["kv_b"] / tp, dt("kv_b"))
@@ -126,8 +136,13 @@ def weight_shares(
         if arch.indexer is not None:
             add(f"{prefix}indexer", n * idx["indexer"], dt("indexer"))
             add(f"{prefix}indexer_weights_proj", n * idx["indexer_weights_proj"], "bf16")
+        feed_forward(prefix, n, n_dense, dt)
+
+    def feed_forward(prefix: str, n: int, n_dense: int, dt) -> None:
         n_moe = n - n_dense
         add(f"{prefix}dense_mlp", n_dense * arch.dense_mlp_params / tp, dt("dense_mlp"))
+        if arch.moe is None:
+            return
         add(f"{prefix}router", n_moe * arch.router_params, "bf16")
         add(
             f"{prefix}shared_experts",
@@ -169,10 +184,14 @@ def activation_peak_bytes(model: Model, dep: ResolvedDeployment) -> float:
     h = arch.hidden_size
     hidden = HIDDEN_COPIES_AT_PEAK * tokens * h * ACT_BYTES
     moe_tokens = min(tokens * dep.dp, FUSED_MOE_CHUNK_TOKENS)  # MoE layers see every DP rank's tokens
-    inter = arch.moe.intermediate_size * (1 if dep.ep > 1 else 1 / dep.moe_tp)
-    moe = moe_tokens * arch.moe.top_k * (2 * inter + h) * ACT_BYTES
-    heads = arch.mla.num_heads // dep.tp
-    if arch.indexer is not None:
+    if arch.moe is not None:
+        inter = arch.moe.intermediate_size * (1 if dep.ep > 1 else 1 / dep.moe_tp)
+        moe = moe_tokens * arch.moe.top_k * (2 * inter + h) * ACT_BYTES
+    else:
+        moe = tokens * 2 * arch.dense_intermediate_size / dep.tp * ACT_BYTES
+    if arch.mla is None:  # GQA: attention runs in place on the cache; the MLP intermediate dominates
+        attn = 0.0
+    elif arch.indexer is not None:
         ml = dep.max_model_len
         attn = INDEXER_WORKSPACE_PER_MAX_LEN * ml * indexer_key_bytes(arch.indexer)
         if dep.kv_fp8:
@@ -188,10 +207,21 @@ def activation_peak_bytes(model: Model, dep: ResolvedDeployment) -> float:
             MLA_WORKSPACE_CAP_TOKENS,
         )
         ws = max(ws, dep.max_num_seqs * dep.block_size)
+        heads = arch.mla.num_heads // dep.tp
         attn = ws * heads * (arch.mla.qk_nope_head_dim + arch.mla.v_head_dim) * ACT_BYTES
     rows = min(dep.max_num_seqs, tokens) * (1 + dep.num_speculative_tokens)
     logits = SAMPLER_LOGITS_COPIES * rows * arch.vocab_size * FP32_BYTES
     return float(hidden + moe + attn + logits)
+
+
+def kv_group_layers(model: Model) -> int:
+    """Layers whose KV one block-pool slot stands for: every layer, or with sliding-window layers one KV-cache
+    group of vLLM's hybrid allocator (gpt-oss: 18 full-attention and 18 sliding layers share a pool whose blocks
+    each hold one group; a request's sliding-window group needs only its last window's blocks, which this
+    capacity leaves out)."""
+    arch = model.arch
+    sliding = arch.num_sliding_layers
+    return max(arch.num_layers - sliding, sliding) if sliding else arch.num_layers
 
 
 def memory_plan(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> MemoryPlan:
@@ -202,8 +232,8 @@ def memory_plan(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> Memo
     usable = hw.hbm_usable_bytes
     budget = math.ceil(usable * dep.gpu_memory_utilization)
     act = activation_peak_bytes(model, dep)
-    per_layer = kv_bytes_per_token_layer(model, dep.kv_cache_dtype)
-    layers = model.arch.num_layers + (1 if dep.num_speculative_tokens else 0)
+    per_layer = kv_bytes_per_token_layer(model, dep.kv_cache_dtype, dep.tp)
+    layers = kv_group_layers(model) + (1 if dep.num_speculative_tokens else 0)
     per_token = per_layer * layers
     plan = MemoryPlan(
         usable_bytes=usable,
@@ -274,8 +304,8 @@ def smallest_fitting_tp(model: Model, hw: HardwareSpec, dep: Deployment) -> int 
     first_error: SpecError | None = None
     possible = False
     tp = 1
-    while tp <= max(hw.scaleup_domain_gpus, 1) and tp <= model.arch.mla.num_heads:
-        if model.arch.mla.num_heads % tp == 0:
+    while tp <= max(hw.scaleup_domain_gpus, 1) and tp <= model.arch.num_attention_heads:
+        if model.arch.num_attention_heads % tp == 0:
             try:
                 resolved = resolve_deployment(dep, model, hw, tp)
             except SpecError as exc:
@@ -313,7 +343,7 @@ def plan_deployment_noted(
         message = no_fitting_tp_message(model, hw)
         if must_fit:
             raise DoesNotFitError(message)
-        tp = min(hw.scaleup_domain_gpus, model.arch.mla.num_heads)
+        tp = min(hw.scaleup_domain_gpus, model.arch.num_attention_heads)
         notes.append(f"{message}; costing -tp {tp} anyway")
     resolved = resolve_deployment(dep, model, hw, tp)
     try:

@@ -33,15 +33,17 @@ class MoEBlock:
     def __init__(self, ctx: CostContext):
         self.ctx = ctx
         self.all2all = all2all_backend(ctx)
-        self.grouped = (ctx.model.arch.moe.n_group or 1) > 1
+        self.dims = ctx.model.arch.moe
+        self.grouped = self.dims is not None and (self.dims.n_group or 1) > 1
 
     def ops(self, t: int, moe_tokens: int, layers: int, *, mtp: bool) -> list[OpTime]:
         """One step's MoE operators: ``t`` (padded) tokens on this rank, ``moe_tokens`` over the DP group."""
-        if layers == 0:
+        moe = self.dims
+        if layers == 0 or moe is None:
             return []
         ctx, k = self.ctx, self.ctx.kernels
         dep, p, rec = ctx.dep, ctx.params, ctx.model.recipe
-        moe, h = ctx.model.arch.moe, ctx.hidden
+        h = ctx.hidden
         router = k.gemm("moe_router", "moe", layers, t, moe.num_experts, h, "bf16")
         ops = [
             with_kernels(router, ROUTER_KERNELS),

@@ -63,7 +63,7 @@ def run_named_scenario(
     deployment: dict[str, Any],
     bench: dict[str, Any],
     params: CostParams,
-    precision: str = "fp4",
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """The result of a scenario given by names and flag dicts (as measurement rows state them)."""
     m = model if isinstance(model, Model) else load_model(model, precision)

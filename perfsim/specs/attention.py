@@ -18,7 +18,16 @@ from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.model import Model
 
 AttentionBackend = Literal[
-    "auto", "CUTLASS_MLA", "FLASHINFER_MLA", "FLASHMLA", "FLASH_ATTN_MLA", "TRITON_MLA", "FLASHMLA_SPARSE"
+    "auto",
+    "CUTLASS_MLA",
+    "FLASHINFER_MLA",
+    "FLASHMLA",
+    "FLASH_ATTN_MLA",
+    "TRITON_MLA",
+    "FLASHMLA_SPARSE",
+    "FLASH_ATTN",
+    "FLASHINFER",
+    "TRITON_ATTN",
 ]
 
 
@@ -97,6 +106,37 @@ BACKENDS: dict[str, MlaBackend] = {
         graphs="uniform",
         block_exact=True,
     ),
+    # ---- GQA / MHA backends (standard attention) ----
+    "FLASH_ATTN": MlaBackend(
+        arch="any",
+        kv_dtypes=_BF16_FP8,
+        block_multiple=16,
+        forced_block=16,
+        spec_as_decode=True,
+        graphs="always",
+    ),
+    "FLASHINFER": MlaBackend(
+        arch="any",
+        kv_dtypes=_BF16_FP8,
+        block_multiple=16,
+        forced_block=16,
+        spec_as_decode=True,
+        graphs="uniform",
+    ),
+    "TRITON_ATTN": MlaBackend(
+        arch="any",
+        kv_dtypes=_BF16_FP8,
+        block_multiple=16,
+        forced_block=16,
+        spec_as_decode=True,
+        graphs="always",
+    ),
+}
+#: the backends of each attention family
+FAMILY_BACKENDS = {
+    "gqa": ("FLASH_ATTN", "FLASHINFER", "TRITON_ATTN"),
+    "dsa": ("FLASHMLA_SPARSE",),
+    "mla": ("CUTLASS_MLA", "FLASHINFER_MLA", "FLASHMLA", "FLASH_ATTN_MLA", "TRITON_MLA"),
 }
 
 #: vLLM's cache block size before a backend forces its own [platforms/cuda.py:160-161]
@@ -117,10 +157,17 @@ def _arch(hw: HardwareSpec) -> str:
 
 
 def _allowed(model: Model, hw: HardwareSpec) -> list[str]:
-    if model.has_sparse_attention:
-        return ["FLASHMLA_SPARSE"]
     arch = _arch(hw)
-    return [n for n, b in BACKENDS.items() if n != "FLASHMLA_SPARSE" and b.arch in (arch, "any")]
+    family = FAMILY_BACKENDS[model.arch.attention_kind]
+    return [n for n in family if BACKENDS[n].arch in (arch, "any")]
+
+
+def _default_gqa_backend(model: Model, hw: HardwareSpec) -> str:
+    """vLLM's default for standard attention: FlashInfer on Blackwell, FlashAttention on Hopper."""
+    arch = _arch(hw)
+    if arch == "blackwell":
+        return "FLASHINFER"
+    return "FLASH_ATTN" if arch == "hopper" else "TRITON_ATTN"
 
 
 def select_backend(
@@ -143,7 +190,9 @@ def select_backend(
     note = None
     if requested == "auto":
         arch = _arch(hw)
-        if model.has_sparse_attention:
+        if model.arch.attention_kind == "gqa":
+            backend = _default_gqa_backend(model, hw)
+        elif model.has_sparse_attention:
             backend = "FLASHMLA_SPARSE"
         elif arch == "blackwell":
             backend = "FLASHINFER_MLA" if num_speculative_tokens else "CUTLASS_MLA"

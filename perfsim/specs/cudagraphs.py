@@ -41,12 +41,12 @@ def cudagraph_mode(
 
 
 def default_max_capture_size(
-    max_num_seqs: int, num_speculative_tokens: int, max_num_batched_tokens: int
+    max_num_seqs: int, num_speculative_tokens: int, max_num_batched_tokens: int, *, cap: int | None = None
 ) -> int:
-    """vLLM's default ``max_cudagraph_capture_size`` (tokens)."""
+    """vLLM's default ``max_cudagraph_capture_size`` (tokens); ``cap`` replaces the 512 (a model's own)."""
     return min(
         max_num_seqs * (1 + num_speculative_tokens) * CAPTURE_SEQS_FACTOR,
-        MAX_CAPTURE_SIZE,
+        cap or MAX_CAPTURE_SIZE,
         max_num_batched_tokens,
     )
 

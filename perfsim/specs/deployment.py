@@ -104,6 +104,17 @@ class Deployment(BaseModel):
     async_scheduling: bool = Field(
         default=True, description="Overlap CPU scheduling with GPU execution (vLLM 0.14 default: on)."
     )
+    max_cudagraph_capture_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Largest batch (tokens) captured in CUDA graphs (auto: min(2 x max_num_seqs x query "
+        "length, 512, max_num_batched_tokens); gpt-oss raises the 512 to 1024).",
+    )
+    mxfp4_moe_activation: Literal["auto", "mxfp8", "bf16"] = Field(
+        default="auto",
+        description="Activations of MXFP4 expert GEMMs on Blackwell: mxfp8 (VLLM_USE_FLASHINFER_MOE_MXFP4_MXFP8=1, "
+        "FP8 tensor-core rate) or bf16 (vLLM's default, the BF16 rate); Hopper always runs them weight-only.",
+    )
     enforce_eager: bool = Field(
         default=False, description="Disable CUDA graphs (every kernel launched from Python)."
     )
@@ -158,6 +169,8 @@ class ResolvedDeployment:
     attention_backend: str
     kv_transfer_link: str
     notes: tuple[str, ...] = field(default=())
+    #: tensor-core precision of MXFP4 expert GEMMs: 'fp8' (MXFP8 activations) or 'bf16'
+    mxfp4_compute: str = "bf16"
 
     @property
     def gpus_per_instance(self) -> int:
@@ -209,7 +222,14 @@ def mla_entry_bytes(model: Model, kv_cache_dtype: str) -> int:
     """Bytes of one token's MLA latent (compressed KV + RoPE key) in the cache of one layer on one GPU."""
     if kv_cache_dtype == "fp8_ds_mla":
         return FP8_DS_MLA_BYTES
+    assert model.arch.mla is not None
     return model.arch.mla.latent_dim * (1 if kv_cache_dtype.startswith("fp8") else 2)
+
+
+def kv_heads_per_rank(model: Model, tp: int) -> int:
+    """KV heads one TP rank caches: its share, or one replicated head when TP exceeds the KV heads."""
+    assert model.arch.gqa is not None
+    return max(1, model.arch.gqa.num_kv_heads // tp)
 
 
 def indexer_key_bytes(ix: IndexerDims) -> int:
@@ -217,9 +237,16 @@ def indexer_key_bytes(ix: IndexerDims) -> int:
     return ix.head_dim + FP32_BYTES * max(1, ix.head_dim // INDEXER_SCALE_BLOCK)
 
 
-def kv_bytes_per_token_layer(model: Model, kv_cache_dtype: str) -> int:
-    """KV cache bytes per token and attention layer on one GPU (MLA latent is not split by TP), the V3.2
-    indexer's key cache included."""
+def kv_bytes_per_token_layer(model: Model, kv_cache_dtype: str, tp: int = 1) -> int:
+    """KV cache bytes per token and attention layer on one GPU: GQA keys and values of the rank's KV heads; the
+    MLA latent (not split by TP) with the V3.2 indexer's key cache."""
+    if model.arch.gqa is not None:
+        return (
+            2
+            * kv_heads_per_rank(model, tp)
+            * model.arch.gqa.head_dim
+            * (1 if kv_cache_dtype.startswith("fp8") else 2)
+        )
     indexer = indexer_key_bytes(model.arch.indexer) if model.arch.indexer is not None else 0
     return mla_entry_bytes(model, kv_cache_dtype) + indexer
 
@@ -244,15 +271,29 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
     """
     arch = model.arch
     notes: list[str] = []
-    if arch.mla.num_heads % tp:
+    heads = arch.num_attention_heads
+    if heads % tp:
         raise SpecError(
-            f"tensor parallel size {tp} does not divide the {arch.mla.num_heads} attention heads; "
-            f"allowed: {', '.join(str(d) for d in _divisors(arch.mla.num_heads))}",
+            f"tensor parallel size {tp} does not divide the {heads} attention heads; "
+            f"allowed: {', '.join(str(d) for d in _divisors(heads))}",
+            field="tensor_parallel_size",
+        )
+    if arch.gqa is not None and tp > arch.gqa.num_kv_heads and tp % arch.gqa.num_kv_heads:
+        raise SpecError(
+            f"tensor parallel size {tp} is above the {arch.gqa.num_kv_heads} KV heads and not a multiple of "
+            "them (vLLM replicates KV heads only by whole multiples)",
             field="tensor_parallel_size",
         )
     dp = dep.data_parallel_size
     moe_group = tp * dp
-    if dep.enable_expert_parallel:
+    if arch.moe is None:
+        if dep.enable_expert_parallel:
+            raise SpecError(
+                f"{model.name} has no MoE layers: expert parallelism does not apply",
+                field="enable_expert_parallel",
+            )
+        ep, moe_tp = 1, moe_group
+    elif dep.enable_expert_parallel:
         if arch.moe.num_experts % moe_group:
             raise SpecError(
                 f"expert parallel size {moe_group} (TP x DP) does not divide the "
@@ -304,7 +345,10 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
     block, block_note = resolve_block_size(backend, dep.block_size, dep.attention_backend == "auto", hw)
     graph_mode, graph_note = cudagraph_mode(backend, k, model.has_sparse_attention, dep.enforce_eager)
     notes += [n for n in (backend_note, block_note, graph_note) if n]
-    capture = default_max_capture_size(max_num_seqs, k, max_tokens)
+    capture = dep.max_cudagraph_capture_size or default_max_capture_size(
+        max_num_seqs, k, max_tokens, cap=GPT_OSS_CAPTURE_CAP if arch.model_type == "gpt_oss" else None
+    )
+    mxfp4_compute = "fp8" if dep.mxfp4_moe_activation == "mxfp8" and hw.is_blackwell else "bf16"
 
     if not hw.supports("nvfp4") and model.precision == "fp4":
         notes.append(
@@ -334,9 +378,14 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
         cudagraph_mode=graph_mode,
         max_cudagraph_capture_size=capture,
         attention_backend=backend,
+        mxfp4_compute=mxfp4_compute,
         kv_transfer_link=link,
         notes=tuple(notes),
     )
+
+
+#: gpt-oss raises vLLM's default largest CUDA-graph batch from 512 to 1024 [models/config.py, GptOssForCausalLMConfig]
+GPT_OSS_CAPTURE_CAP = 1024
 
 
 def _divisors(n: int) -> list[int]:

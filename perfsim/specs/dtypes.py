@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-WeightDtype = Literal["nvfp4", "fp8", "bf16", "fp32"]
+WeightDtype = Literal["nvfp4", "mxfp4", "fp8", "bf16", "fp32"]
 
 #: activations travel in BF16 between kernels
 ACT_BYTES = 2
@@ -19,6 +19,7 @@ INDEX_BYTES = 4
 #: storage bytes per weight element, block scales included
 WEIGHT_BYTES: dict[str, float] = {
     "nvfp4": (4 + 8 / 16) / 8,  # E2M1 + one E4M3 scale per 16 values = 4.5 bits
+    "mxfp4": (4 + 8 / 32) / 8,  # E2M1 + one E8M0 scale per 32 values = 4.25 bits (OCP MX)
     "fp8": 1 + 4 / (128 * 128),  # E4M3 + one FP32 scale per 128x128 block
     "bf16": 2.0,
     "fp32": 4.0,

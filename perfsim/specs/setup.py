@@ -23,9 +23,10 @@ class Setup(BaseModel):
     hw: str = Field(
         default="gb300", description="Hardware name (see `perfsim list`) or a hardware YAML path."
     )
-    precision: Literal["fp4", "fp8", "bf16"] = Field(
-        default="fp4",
-        description="Weight recipe: fp4 (NVIDIA NVFP4 checkpoint), fp8 (native FP8 blocks), bf16.",
+    precision: Literal["auto", "fp4", "mxfp4", "fp8", "bf16"] = Field(
+        default="auto",
+        description="Weight recipe: auto (the checkpoint's own: NVFP4 for the DeepSeek default, MXFP4 for "
+        "gpt-oss), fp4 (NVIDIA NVFP4 checkpoint), mxfp4, fp8 (FP8 blocks), bf16.",
     )
 
     def load(self) -> tuple[Model, HardwareSpec]:

@@ -31,7 +31,7 @@ class AllGatherReduceScatter:
         else:
             hidden_bytes = h * ACT_BYTES
         #: bytes of one gathered token: its hidden state and its router logits
-        self.dispatch_bytes = hidden_bytes + moe.num_experts * ACT_BYTES
+        self.dispatch_bytes = hidden_bytes + (moe.num_experts if moe else 0) * ACT_BYTES
 
     def ops(self, moe_tokens: int, layers: int) -> list[OpTime]:
         """All-gather before the experts and reduce-scatter after them (nothing without data parallelism)."""

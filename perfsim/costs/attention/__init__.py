@@ -1,6 +1,7 @@
-"""Attention families, one module each: dense MLA (``mla``) and DeepSeek Sparse Attention (``dsa``)."""
+"""Attention families, one module each: dense MLA (``mla``), DeepSeek Sparse Attention (``dsa``) and grouped-query
+attention (``gqa``)."""
 
-from perfsim.costs.attention import dsa, mla
+from perfsim.costs.attention import dsa, gqa, mla
 from perfsim.costs.attention.registry import ATTENTION_FAMILIES, AttentionFamily, register_attention
 from perfsim.costs.kernels import CostContext
 
@@ -15,4 +16,12 @@ def attention_family(ctx: CostContext) -> AttentionFamily:
     return ATTENTION_FAMILIES[kind](ctx)
 
 
-__all__ = ["ATTENTION_FAMILIES", "AttentionFamily", "attention_family", "dsa", "mla", "register_attention"]
+__all__ = [
+    "ATTENTION_FAMILIES",
+    "AttentionFamily",
+    "attention_family",
+    "dsa",
+    "gqa",
+    "mla",
+    "register_attention",
+]

@@ -45,7 +45,9 @@ class MLAProjections:
 
     def __init__(self, ctx: CostContext):
         self.ctx = ctx
-        self.mla = ctx.model.arch.mla
+        mla = ctx.model.arch.mla
+        assert mla is not None, "MLA attention needs the model's MLA dimensions"
+        self.mla = mla
         self.heads = self.mla.num_heads // ctx.dep.tp
         padding = BACKENDS[ctx.dep.attention_backend].decode_head_padding
         self.decode_heads = max(self.heads, padding) if padding else self.heads

@@ -5,18 +5,13 @@
 ``QuantRecipe`` saying which weight dtype each module class uses. Bytes per GPU (with how vLLM shards the
 weights) are computed in ``perfsim.costs.memory``.
 
-Modules: ``config`` (the config.json schema), ``architecture`` (layers, dimensions, parameter counts),
+Modules: ``config`` and ``hf_configs`` (the config.json schemas by model_type), ``architecture`` (layers, dimensions, parameter counts),
 ``quantization`` (recipes from the checkpoint) and ``lookup`` (names, folders and loading).
 """
 
-from perfsim.specs.model.architecture import (
-    IndexerDims,
-    MLADims,
-    ModelArchitecture,
-    MoEDims,
-    load_architecture,
-)
-from perfsim.specs.model.config import SUPPORTED_MODEL_TYPES, HFDeepseekConfig
+from perfsim.specs.model.architecture import GQADims, IndexerDims, MLADims, ModelArchitecture, MoEDims
+from perfsim.specs.model.config import HFDeepseekConfig
+from perfsim.specs.model.hf_configs import SUPPORTED_MODEL_TYPES, load_architecture
 from perfsim.specs.model.lookup import Model, ModelFile, known_models, load_model
 from perfsim.specs.model.quantization import (
     MODULE_CLASSES,
@@ -31,6 +26,7 @@ __all__ = [
     "MODULE_CLASSES",
     "PRECISION_CHOICES",
     "SUPPORTED_MODEL_TYPES",
+    "GQADims",
     "HFDeepseekConfig",
     "IndexerDims",
     "MLADims",

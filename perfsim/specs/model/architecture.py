@@ -1,12 +1,20 @@
-"""A model's layers and dimensions (MLA, DSA indexer, MoE, MTP) and its parameter counts per module class."""
+"""A model's layers and dimensions and its parameter counts per module class.
+
+Attention is MLA (DeepSeek, Kimi-K2; with the DSA indexer for V3.2) or GQA/MHA (Qwen3, gpt-oss, Llama,
+Mixtral: ``GQADims``, with per-layer sliding windows and attention sinks); feed-forward layers are dense gated
+MLPs or MoE blocks. The per-family ``config.json`` readers live in ``perfsim.specs.model.hf_configs``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
-from perfsim.specs.loading import load_json_file, validation_error_to_spec_error
+from perfsim.specs.loading import validation_error_to_spec_error
 from perfsim.specs.model.config import HFDeepseekConfig
+
+#: DeepSeek-family model types whose router adds ``e_score_correction_bias`` (noaux_tc routing)
+NOAUX_TC_MODEL_TYPES = ("deepseek_v3", "deepseek_v32", "kimi_k2")
 
 
 @dataclass(frozen=True)
@@ -41,8 +49,31 @@ class IndexerDims:
 
 
 @dataclass(frozen=True)
+class GQADims:
+    """Grouped-query (or multi-head) attention dimensions, before tensor parallelism.
+
+    ``sliding_window``: the window of the layers that use one (their kinds in ``layer_windows`` of the
+    architecture); ``sinks``: one learned sink logit per head (gpt-oss); ``qk_norm``: RMSNorm of q and k per head
+    (Qwen3).
+    """
+
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    qkv_bias: bool = False
+    o_bias: bool = False
+    qk_norm: bool = False
+    sinks: bool = False
+    sliding_window: int | None = None
+
+
+@dataclass(frozen=True)
 class MoEDims:
-    """Routed / shared expert layout of the MoE layers."""
+    """Routed / shared expert layout of the MoE layers.
+
+    ``expert_bias``: the experts' projections have biases (gpt-oss); ``router_bias``: a bias per expert on the
+    router logits (DeepSeek's ``e_score_correction_bias``, gpt-oss's router bias).
+    """
 
     num_experts: int
     num_shared_experts: int
@@ -51,6 +82,8 @@ class MoEDims:
     n_group: int | None
     topk_group: int | None
     scoring_func: str
+    expert_bias: bool = False
+    router_bias: bool = False
 
 
 @dataclass(frozen=True)
@@ -66,16 +99,39 @@ class ModelArchitecture:
     vocab_size: int
     max_position_embeddings: int
     tie_word_embeddings: bool
-    mla: MLADims
+    mla: MLADims | None
     indexer: IndexerDims | None
-    moe: MoEDims
+    moe: MoEDims | None
     num_mtp_layers: int
     layer_kinds: tuple[str, ...]  # 'dense' or 'moe' per decoder layer
+    gqa: GQADims | None = None
+    #: the attention window of each decoder layer (None: full attention)
+    layer_windows: tuple[int | None, ...] = ()
 
     @property
     def attention_kind(self) -> str:
-        """The attention family of the layers: 'dsa' (DeepSeek Sparse Attention) or 'mla'."""
+        """The attention family of the layers: 'dsa' (DeepSeek Sparse Attention), 'mla' or 'gqa'."""
+        if self.gqa is not None:
+            return "gqa"
         return "dsa" if self.indexer is not None else "mla"
+
+    @property
+    def num_attention_heads(self) -> int:
+        """Query heads of the attention layers (what tensor parallelism splits)."""
+        if self.gqa is not None:
+            return self.gqa.num_heads
+        assert self.mla is not None
+        return self.mla.num_heads
+
+    @property
+    def window_of_layer(self) -> tuple[int | None, ...]:
+        """Each decoder layer's attention window (None: full), one per layer."""
+        return self.layer_windows or (None,) * self.num_layers
+
+    @property
+    def num_sliding_layers(self) -> int:
+        """Decoder layers with a sliding attention window."""
+        return sum(w is not None for w in self.window_of_layer)
 
     @classmethod
     def from_hf_config(cls, cfg: HFDeepseekConfig) -> ModelArchitecture:
@@ -116,6 +172,7 @@ class ModelArchitecture:
                 n_group=cfg.n_group,
                 topk_group=cfg.topk_group,
                 scoring_func=cfg.scoring_func,
+                router_bias=cfg.model_type in NOAUX_TC_MODEL_TYPES,
             ),
             num_mtp_layers=cfg.num_nextn_predict_layers,
             layer_kinds=kinds,
@@ -123,8 +180,19 @@ class ModelArchitecture:
 
     # ---- parameter counts per module (whole model, before sharding) -----------------------------
     def attention_params(self) -> dict[str, int]:
-        """MLA projection parameters of one layer, by module class (norms under 'attn_norms')."""
-        h, m = self.hidden_size, self.mla
+        """Attention projection parameters of one layer, by module class (norms under 'attn_norms', biases and
+        sinks with their projection)."""
+        h = self.hidden_size
+        if self.gqa is not None:
+            g = self.gqa
+            q, kv = g.num_heads * g.head_dim, g.num_kv_heads * g.head_dim
+            return {
+                "qkv": h * (q + 2 * kv) + (q + 2 * kv if g.qkv_bias else 0),
+                "o_proj": q * h + (h if g.o_bias else 0) + (g.num_heads if g.sinks else 0),
+                "attn_norms": 2 * g.head_dim if g.qk_norm else 0,
+            }
+        m = self.mla
+        assert m is not None
         q_in = m.q_lora_rank or h
         out = {
             "q_a": h * m.q_lora_rank if m.q_lora_rank else 0,
@@ -141,7 +209,7 @@ class ModelArchitecture:
         if self.indexer is None:
             return {"indexer": 0, "indexer_weights_proj": 0}
         h, ix = self.hidden_size, self.indexer
-        q_in = self.mla.q_lora_rank or h
+        q_in = (self.mla.q_lora_rank if self.mla else None) or h
         wq_b = q_in * ix.num_heads * ix.head_dim
         wk = h * ix.head_dim
         k_norm = 2 * ix.head_dim  # LayerNorm weight + bias
@@ -149,8 +217,12 @@ class ModelArchitecture:
 
     @property
     def expert_params(self) -> int:
-        """One routed or shared expert (gate, up, down projections)."""
-        return 3 * self.hidden_size * self.moe.intermediate_size
+        """One routed or shared expert (gate, up, down projections, with their biases where the model has them)."""
+        moe = self.moe
+        if moe is None:
+            return 0
+        h, i = self.hidden_size, moe.intermediate_size
+        return 3 * h * i + (2 * i + h if moe.expert_bias else 0)
 
     @property
     def dense_mlp_params(self) -> int:
@@ -159,9 +231,11 @@ class ModelArchitecture:
 
     @property
     def router_params(self) -> int:
-        """Router weight plus the score-correction bias of noaux_tc routing."""
-        bias = self.moe.num_experts if self.model_type in ("deepseek_v3", "deepseek_v32", "kimi_k2") else 0
-        return self.moe.num_experts * self.hidden_size + bias
+        """Router weight plus its per-expert bias where the model has one."""
+        moe = self.moe
+        if moe is None:
+            return 0
+        return moe.num_experts * self.hidden_size + (moe.num_experts if moe.router_bias else 0)
 
     @property
     def embedding_params(self) -> int:
@@ -179,6 +253,7 @@ class ModelArchitecture:
         norms = 2 * self.hidden_size
         if kind == "dense":
             return attn + norms + self.dense_mlp_params
+        assert self.moe is not None
         experts = self.moe.top_k if active else self.moe.num_experts
         return (
             attn + norms + self.router_params + (experts + self.moe.num_shared_experts) * self.expert_params
@@ -186,7 +261,9 @@ class ModelArchitecture:
 
     @property
     def mtp_layer_params(self) -> int:
-        """One MTP module: a MoE decoder layer + enorm, hnorm, eh_proj (2h -> h), shared_head.norm."""
+        """One MTP module: a MoE decoder layer + enorm, hnorm, eh_proj (2h -> h), shared_head.norm (0 without)."""
+        if not self.num_mtp_layers or self.moe is None:
+            return 0
         h = self.hidden_size
         return self.decoder_layer_params("moe", active=False) + 3 * h + 2 * h * h
 
@@ -213,9 +290,8 @@ class ModelArchitecture:
         return self.active_params + (self.embedding_params if self.lm_head_params else 0)
 
 
-def load_architecture(config_path: Path) -> ModelArchitecture:
-    """Parse and validate a Hugging Face ``config.json``."""
-    raw = load_json_file(config_path)
+def deepseek_architecture(raw: dict, config_path: Path) -> ModelArchitecture:
+    """The architecture of a DeepSeek-family ``config.json`` (DeepSeek V2/V3/V3.2, Kimi-K2)."""
     try:
         cfg = HFDeepseekConfig.model_validate(raw)
     except Exception as exc:

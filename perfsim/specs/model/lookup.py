@@ -15,13 +15,15 @@ from perfsim.errors import SpecError, UnknownNameError
 from perfsim.paths import data_dir
 from perfsim.specs.dtypes import WEIGHT_BYTES
 from perfsim.specs.loading import load_json_file, load_yaml_file, validation_error_to_spec_error
-from perfsim.specs.model.architecture import ModelArchitecture, load_architecture
+from perfsim.specs.model.architecture import ModelArchitecture
+from perfsim.specs.model.hf_configs import load_architecture
 from perfsim.specs.model.quantization import (
     MODULE_CLASSES,
     PRECISION_CHOICES,
     QuantRecipe,
     bf16_recipe,
     native_fp8_recipe,
+    recipe_from_hf_config,
     recipe_from_modelopt,
 )
 
@@ -31,7 +33,10 @@ class PrecisionEntry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     checkpoint: str
-    recipe: str = Field(description="A ModelOpt hf_quant_config file, 'native-fp8' or 'bf16'.")
+    recipe: str = Field(
+        description="A ModelOpt hf_quant_config file, 'config' (the quantization_config of config.json), "
+        "'native-fp8' or 'bf16'."
+    )
     note: str = ""
 
 
@@ -52,7 +57,9 @@ class ModelFile(BaseModel):
     hf_repo: str
     config: str = "config.json"
     published: dict[str, PublishedCount] = Field(default_factory=dict)
-    precisions: dict[Literal["fp4", "fp8", "bf16"], PrecisionEntry]
+    precisions: dict[Literal["fp4", "mxfp4", "fp8", "bf16"], PrecisionEntry] = Field(
+        description="Recipe per --precision; the first is the checkpoint's own (what --precision auto takes)."
+    )
 
 
 @dataclass(frozen=True)
@@ -143,11 +150,14 @@ def known_models(include_aliases: bool = True) -> list[str]:
     return sorted(p.parent.name for p in data_dir("models").glob("*/model.yaml"))
 
 
-def load_model(name_or_path: str | Path, precision: str = "fp4") -> Model:
-    """Load a bundled model by name/alias, a model folder, or a bare ``config.json`` path.
+def load_model(name_or_path: str | Path, precision: str = "auto") -> Model:
+    """Load a bundled model by name/alias/Hugging Face id, a model folder (with a ``model.yaml``, or a Hugging
+    Face snapshot folder with its ``config.json``), or a bare ``config.json`` path.
 
-    A bare ``config.json`` has no recipes of its own: ``fp8`` uses the native FP8 block recipe,
-    ``bf16`` BF16 everywhere, and ``fp4`` reads ``hf_quant_config.json`` beside it if present.
+    ``precision`` picks the recipe: ``auto`` is the checkpoint's own (a bundled model's first recipe; for a
+    bare config, its ``quantization_config``, an ``hf_quant_config.json`` beside it, else BF16). A bare config
+    reads ``fp8`` / ``mxfp4`` from its ``quantization_config`` (``fp8`` falls back to the native FP8 block
+    recipe), ``fp4`` from a ModelOpt ``hf_quant_config.json`` beside it, ``bf16`` as BF16 everywhere.
     Results are cached per (name or path, file time, precision); models are immutable.
     """
     path = Path(name_or_path)
@@ -157,9 +167,10 @@ def load_model(name_or_path: str | Path, precision: str = "fp4") -> Model:
 
 @functools.lru_cache(maxsize=64)
 def _load_model_cached(name_or_path: str, _stamp: float, precision: str) -> Model:
-    if precision not in PRECISION_CHOICES:
+    if precision not in (*PRECISION_CHOICES, "auto"):
         raise SpecError(
-            f"unknown precision '{precision}'; allowed: {', '.join(PRECISION_CHOICES)}", field="precision"
+            f"unknown precision '{precision}'; allowed: auto, {', '.join(PRECISION_CHOICES)}",
+            field="precision",
         )
     path = Path(name_or_path)
     dirs = _model_dirs()
@@ -169,8 +180,19 @@ def _load_model_cached(name_or_path: str, _stamp: float, precision: str) -> Mode
         folder = _model_ids()[str(name_or_path).strip().lower()]
     elif path.is_dir() and (path / "model.yaml").exists():
         folder = path
+    elif path.is_dir() and (path / "config.json").exists():
+        return _model_from_bare_config(path / "config.json", precision)
     elif path.suffix == ".json" or path.is_file():
         return _model_from_bare_config(path, precision)
+    elif path.is_dir():
+        raise SpecError("a model folder needs a model.yaml or a Hugging Face config.json", source=str(path))
+    elif "/" in str(name_or_path) and not path.exists():
+        raise SpecError(
+            f"model '{name_or_path}' is not bundled and perfsim does not download: put its config.json (and any "
+            f"hf_quant_config.json) in a folder, or pass a Hugging Face snapshot folder; bundled: "
+            f"{', '.join(known_models(include_aliases=False))}",
+            field="model",
+        )
     else:
         raise UnknownNameError("model", str(name_or_path), known_models())
 
@@ -182,6 +204,8 @@ def _load_model_cached(name_or_path: str, _stamp: float, precision: str) -> Mode
     except Exception as exc:
         raise validation_error_to_spec_error(exc, yaml_path) from None
     arch = load_architecture(folder / spec.config)
+    if precision == "auto":
+        precision = next(iter(spec.precisions))
     entry = spec.precisions.get(precision)  # type: ignore[call-overload]
     if entry is None:
         raise SpecError(
@@ -208,8 +232,15 @@ def _build_recipe(
         return native_fp8_recipe(entry.checkpoint, entry.note)
     if entry.recipe == "bf16":
         return bf16_recipe(entry.checkpoint, entry.note)
-    quant_path = (folder / entry.recipe).resolve()
-    recipe = recipe_from_modelopt(arch, load_json_file(quant_path), quant_path, entry.checkpoint, entry.note)
+    if entry.recipe == "config":
+        config_path = folder / "config.json"
+        quant = load_json_file(config_path).get("quantization_config") or {}
+        recipe = recipe_from_hf_config(arch, quant, config_path, entry.checkpoint, entry.note)
+    else:
+        quant_path = (folder / entry.recipe).resolve()
+        recipe = recipe_from_modelopt(
+            arch, load_json_file(quant_path), quant_path, entry.checkpoint, entry.note
+        )
     if recipe.precision != precision:
         raise SpecError(
             f"recipe is {recipe.precision}, but it is listed under '{precision}'",
@@ -221,21 +252,31 @@ def _build_recipe(
 
 def _model_from_bare_config(path: Path, precision: str) -> Model:
     arch = load_architecture(path)
-    if precision == "fp8":
+    quant = load_json_file(path).get("quantization_config") or {}
+    modelopt = path.parent / "hf_quant_config.json"
+    method = str(quant.get("quant_method", "")).lower() if isinstance(quant, dict) else ""
+    if precision == "auto":
+        precision = {"mxfp4": "mxfp4", "fp8": "fp8"}.get(method) or ("fp4" if modelopt.exists() else "bf16")
+    if precision in ("fp8", "mxfp4") and method == precision:
+        recipe = recipe_from_hf_config(arch, quant, path, str(path), "")
+    elif precision == "fp8":
         recipe = native_fp8_recipe(str(path), "native FP8 block recipe assumed for a bare config.json")
     elif precision == "bf16":
         recipe = bf16_recipe(str(path), "")
+    elif precision == "mxfp4":
+        raise SpecError(
+            "precision mxfp4 needs quantization_config.quant_method mxfp4 in the config", source=str(path)
+        )
     else:
-        quant_path = path.parent / "hf_quant_config.json"
-        if not quant_path.exists():
+        if not modelopt.exists():
             raise SpecError(
                 "precision fp4 needs a ModelOpt hf_quant_config.json next to the config",
                 source=str(path),
                 field="precision",
             )
-        recipe = recipe_from_modelopt(arch, load_json_file(quant_path), quant_path, str(path), "")
+        recipe = recipe_from_modelopt(arch, load_json_file(modelopt), modelopt, str(path), "")
     return Model(
-        name=path.stem,
+        name=path.resolve().parent.name if path.name == "config.json" else path.stem,
         hf_repo=str(path),
         arch=arch,
         recipe=recipe,
