@@ -22,11 +22,17 @@ from perfsim.costs.generations import bounds_for, spec_params
 from perfsim.costs.moe_balance import ep_load_factor
 from perfsim.costs.params import CostParams
 from perfsim.errors import SpecError
+from perfsim.paths import data_dir
 from perfsim.prediction import predict
 from perfsim.specs.hardware import load_hardware
 from perfsim.specs.model import load_model
 
 BW = "blackwell"
+#: the vLLM 0.14.1 measurements (the gpt-oss runs of vLLM 0.13.0 have their own profile and tests)
+DEEPSEEK_FILES = [
+    str(data_dir("measurements") / "vllm-0.14.1-gb300-deepseek.csv"),
+    str(data_dir("measurements") / "vllm-gb200-wide-ep-deepseek.csv"),
+]
 #: TP2 with the R1 post's token budget: prefill steps of up to 16 prompts, compute-bound
 BUDGET = {"tensor_parallel_size": 2, "max_num_batched_tokens": 32768}
 
@@ -241,7 +247,7 @@ def test_predictions_carry_provenance_and_error_band(profile):
 
 def test_validate_cli_prints_errors_and_plots(tmp_path, capsys):
     plot = tmp_path / "parity.png"
-    assert main(["validate", "--plot", str(plot), "--workers", "2"]) == 0
+    assert main(["validate", *DEEPSEEK_FILES, "--plot", str(plot), "--workers", "2"]) == 0
     out = capsys.readouterr().out
     assert "by metric" in out and "throughput" in out and "concurrency not stated" in out
     assert "gb200-decode-dp8ep8" in out and "weight offloading" in out
@@ -249,7 +255,7 @@ def test_validate_cli_prints_errors_and_plots(tmp_path, capsys):
 
 
 def test_validate_json_spec_only(capsys):
-    assert main(["validate", "--calibration", "none", "--json", "--workers", "2"]) == 0
+    assert main(["validate", *DEEPSEEK_FILES, "--calibration", "none", "--json", "--workers", "2"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["calibration"].startswith("spec-only")
     assert data["by_metric"]["throughput"]["median_abs_pct"] > 0 and data["by_metric"]["kernel"]["n"] == 9

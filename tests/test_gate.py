@@ -11,7 +11,7 @@ from perfsim.calibration.evaluator import Evaluator
 from perfsim.calibration.gate import gate_baseline, gate_check, row_id
 from perfsim.calibration.measurement import Measurement
 from perfsim.calibration.measurements import default_measurement_files, load_measurements
-from perfsim.calibration.profiles import read_profile
+from perfsim.calibration.profiles import known_profiles, read_profile, values_from_profile
 
 
 def _rows() -> list[Measurement]:
@@ -73,22 +73,31 @@ def test_gate_fails_when_the_data_changed(data):
     ]
 
 
-def test_accuracy_gate():
-    """Every group of the committed measurements, predicted from the fold fitted without it (stored in the
-    profile by `perfsim calibrate`), within 2 points of the profile's baseline, per group and metric class, in
-    median and p90, with no row lost and the data unchanged. Refit after a deliberate change of the physics:
-    `perfsim calibrate --out calibrations/vllm-0.14.1.yaml`."""
-    profile = read_profile("default")
-    assert profile is not None and profile.get("gate"), (
-        "calibrations/vllm-0.14.1.yaml needs its gate baseline"
-    )
-    rows = load_measurements()
+def _held_out_predictions(profile: dict, rows: list[Measurement]) -> np.ndarray:
+    """Each fold's rows predicted with that fold's values (on top of the profile's base, if any)."""
+    by = profile["gate"].get("by", "group")
+    folds = profile["fold_params" if by == "group" else "gpu_out_folds"]
+    base = values_from_profile(read_profile(profile["base"])) if profile.get("base") else {}
     predictions = np.full(len(rows), np.nan)
     ev = Evaluator(rows, workers=2)
     try:
-        for group, fold in profile["fold_params"].items():
-            mask = np.array([r.group == group and r.unknown is None for r in rows])
-            predictions[mask] = ev.predict(fold["values"], mask=mask)[mask]
+        for fold, entry in folds.items():
+            mask = np.array([str(getattr(r, by)) == fold and r.unknown is None for r in rows])
+            predictions[mask] = ev.predict({**base, **entry["values"]}, mask=mask)[mask]
     finally:
         ev.close()
+    return predictions
+
+
+@pytest.mark.parametrize("name", known_profiles())
+def test_accuracy_gate(name):
+    """Every fold of the committed measurements, predicted from the values fitted without it (stored in the
+    profile by `perfsim calibrate`), within 2 points of the profile's baseline, per group and metric class, in
+    median and p90, with no row lost and the data unchanged. Refit after a deliberate change of the physics:
+    `perfsim calibrate --out calibrations/<profile>.yaml` (see calibrations/README.md for each profile's command)."""
+    profile = read_profile(name)
+    assert profile is not None and profile.get("gate"), f"calibrations/{name}.yaml needs its gate baseline"
+    version = profile["engine"].removeprefix("vllm ")
+    rows = [r for r in load_measurements() if r.engine_version == version]
+    predictions = _held_out_predictions(profile, rows)
     assert gate_check(profile["gate"], rows, predictions, default_measurement_files()) == []

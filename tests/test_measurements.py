@@ -15,7 +15,9 @@ def test_bundled_measurements_load_with_provenance():
     rows = load_measurements()
     gb300 = [r for r in rows if r.source.startswith("vllm-0.14.1-gb300-deepseek.csv:")]
     gb200 = [r for r in rows if r.source.startswith("vllm-gb200-wide-ep-deepseek.csv:")]
-    assert (len(gb300), len(gb200), len(rows)) == (58, 24, 82)
+    imax = [r for r in rows if r.source.startswith("inferencemax-vllm-0.13.0-gpt-oss-120b.csv:")]
+    assert (len(gb300), len(gb200), len(imax), len(rows)) == (58, 24, 837, 919)
+    assert {r.engine_version for r in imax} == {"0.13.0"} and {r.engine_version for r in gb300} == {"0.14.1"}
     unknown = [r for r in gb300 if r.unknown]
     assert len(unknown) == 1 and unknown[0].value == 2816 and "concurrency" in unknown[0].unknown
     ep = next(r for r in rows if r.group == "r1-prefill-ep2")
@@ -84,7 +86,7 @@ def test_assume_fills_an_unknown_setting():
 def test_a_moved_copy_of_the_bundled_table_keeps_its_settings(tmp_path):
     from perfsim.calibration.measurements import default_measurement_files
 
-    bundled = default_measurement_files()[0]
+    bundled = next(p for p in default_measurement_files() if p.name == "vllm-0.14.1-gb300-deepseek.csv")
     copy = tmp_path / bundled.name
     copy.write_text(bundled.read_text())
     rows = load_measurements([copy])
@@ -185,3 +187,21 @@ def test_bench_json_needs_its_setup(tmp_path):
     bad.write_text('{"hello": 1}')
     with pytest.raises(SpecError, match="not a vllm bench serve"):
         load_bench_json(bad, {"model": "m", "hw": "h", "precision": "fp8"})
+
+
+def test_inferencemax_rows_carry_the_benchmark_flags_and_the_client_lengths():
+    rows = [r for r in load_measurements() if r.engine_version == "0.13.0"]
+    b200 = next(r for r in rows if r.hw == "b200" and r.bench["max_concurrency"] == 64)
+    h200 = next(r for r in rows if r.hw == "h200" and r.bench["max_concurrency"] == 16)
+    assert b200.deployment["kv_cache_dtype"] == "fp8" and b200.deployment["mxfp4_moe_activation"] == "mxfp8"
+    assert (
+        b200.deployment["max_num_seqs"] == 512 and h200.deployment["max_num_seqs"] == 16
+    )  # --max-num-seqs CONC
+    assert "kv_cache_dtype" not in h200.deployment  # BF16 KV on H200 (auto)
+    # the client draws lengths from [0.8 L, L]: vLLM's random dataset with 0.9 L and range ratio 0.1 / 0.9
+    one_k = next(r for r in rows if r.group.endswith("1024x1024"))
+    assert one_k.bench["random_input_len"] == 922 and one_k.bench["random_range_ratio"] == pytest.approx(
+        1 / 9, abs=1e-6
+    )
+    assert any("[0.8 L, 1 L]" in a for a in one_k.assumptions)
+    assert {r.precision for r in rows} == {"mxfp4"} and {r.model for r in rows} == {"gpt-oss-120b"}

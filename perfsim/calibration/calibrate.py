@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ from perfsim.calibration.evaluator import Evaluator, hardware_generation
 from perfsim.calibration.fit import MEASUREMENT_LOG_SIGMA, FitResult, error_summary, errors_pct, fit
 from perfsim.calibration.gate import gate_baseline
 from perfsim.calibration.measurement import Measurement, parallel_kind
-from perfsim.calibration.param_space import default_of, generations_of, split_name
+from perfsim.calibration.param_space import default_of, split_name
 from perfsim.calibration.stats import FIT_MAX_NFEV
 from perfsim.costs.params import CostParams
 from perfsim.specs.deployment import VLLM_VERSION
@@ -64,38 +64,58 @@ class Calibration:
     result: FitResult
     by_group: CrossValidation | None
     by_hw: CrossValidation | None
+    by_tp: CrossValidation | None = None
+    base: str = ""
+    base_values: dict[str, float] = field(default_factory=dict)
 
 
 def run_calibration(
     rows: Sequence[Measurement],
     *,
     names: Sequence[str],
-    cv: bool = True,
+    folds: Sequence[str] = ("group", "hw"),
     workers: int | None = None,
     max_nfev: int = FIT_MAX_NFEV,
     progress: Callable[[str], object] = print,
+    base: str = "",
+    base_values: Mapping[str, float] | None = None,
 ) -> Calibration:
-    """Fit on all known rows, then leave-one-group-out and leave-one-GPU-out validation from the priors."""
+    """Fit on all known rows, then validate by each of ``folds`` ('group', 'hw', 'tp'), every fold from the
+    priors. ``base_values`` (profile ``base``) are held fixed: the fit adds to them."""
     rows = list(rows)
+    fixed = dict(base_values or {})
     evaluator = Evaluator(rows, workers=workers)
+    cvs: dict[str, CrossValidation] = {}
     try:
         spec_only = evaluator.predict({})
         progress(f"spec-only: {_fmt(error_summary(rows, spec_only))}")
-        result = fit(evaluator, names=names, max_nfev=max_nfev)
+        if fixed:
+            progress(f"base {base}: {_fmt(error_summary(rows, evaluator.predict(fixed)))}")
+        result = fit(evaluator, names=names, max_nfev=max_nfev, fixed=fixed)
         progress(f"fit ({result.nfev} evaluations): {_fmt(error_summary(rows, result.predictions))}")
         if not result.success:
             progress(
                 f"warning: the fit stopped before converging ({result.message}); raise --max-nfev to continue"
             )
-        by_group = by_hw = None
-        if cv:
-            by_group = cross_validate(evaluator, names, max_nfev=max_nfev)
-            progress(f"leave-one-group-out: {_fmt(error_summary(rows, by_group.predictions))}")
-            by_hw = cross_validate(evaluator, names, by="hw", max_nfev=max_nfev)
-            progress(f"leave-one-GPU-out: {_fmt(error_summary(rows, by_hw.predictions))}")
+        for by in folds:
+            cvs[by] = cross_validate(evaluator, names, by=by, max_nfev=max_nfev, fixed=fixed)
+            progress(f"leave-one-{FOLD_NAMES[by]}-out: {_fmt(error_summary(rows, cvs[by].predictions))}")
     finally:
         evaluator.close()
-    return Calibration(rows=rows, spec_only=spec_only, result=result, by_group=by_group, by_hw=by_hw)
+    return Calibration(
+        rows=rows,
+        spec_only=spec_only,
+        result=result,
+        by_group=cvs.get("group"),
+        by_hw=cvs.get("hw"),
+        by_tp=cvs.get("tp"),
+        base=base,
+        base_values=fixed,
+    )
+
+
+#: how progress lines and profile keys name each fold kind
+FOLD_NAMES = {"group": "group", "hw": "GPU", "tp": "TP-size"}
 
 
 def _fmt(summary: dict[str, dict]) -> str:
@@ -159,9 +179,10 @@ def build_profile(name: str, cal: Calibration, files: Sequence[str], *, commit: 
     }
     for k, why in result.derived.items():
         params[k] = _param_entry(k, result.values[k], derived=why)
+    versions = sorted({r.engine_version for r in rows if r.unknown is None}) or [VLLM_VERSION]
     profile: dict[str, Any] = {
         "name": name,
-        "engine": f"vllm {VLLM_VERSION}",
+        "engine": f"vllm {', '.join(versions)}",
         "fitted": dt.date.today().isoformat(),
         "data": [str(f) for f in files],
         "rows": {
@@ -185,11 +206,21 @@ def build_profile(name: str, cal: Calibration, files: Sequence[str], *, commit: 
         profile["cv_error_by_group"] = error_summary(rows, cal.by_group.predictions, by="group")
         profile["cv_residuals"] = _residuals(rows, cal.by_group.predictions)
         profile["fold_params"] = _folds(cal.by_group)
-        profile["gate"] = gate_baseline(rows, cal.by_group.predictions, files, commit=commit)
+        profile["gate"] = gate_baseline(rows, cal.by_group.predictions, files, commit=commit, by="group")
     if cal.by_hw is not None:
         profile["gpu_out_error"] = error_summary(rows, cal.by_hw.predictions)
         profile["gpu_out_error_by_hw"] = error_summary(rows, cal.by_hw.predictions, by="hw")
         profile["gpu_out_folds"] = _folds(cal.by_hw)
         profile["gpu_out_residuals"] = _residuals(rows, cal.by_hw.predictions)
-    assert generations_of(result.values) <= set(profile["domain"]["generations"]) | {"blackwell"}
+        if cal.by_group is None:  # error bands and the gate then come from the GPU folds
+            profile["cv_residuals"] = profile["gpu_out_residuals"]
+            profile["gate"] = gate_baseline(rows, cal.by_hw.predictions, files, commit=commit, by="hw")
+    if cal.by_tp is not None:
+        profile["tp_out_error"] = error_summary(rows, cal.by_tp.predictions)
+        profile["tp_out_error_by_tp"] = error_summary(rows, cal.by_tp.predictions, by="tp")
+        profile["tp_out_folds"] = _folds(cal.by_tp)
+    if cal.base:
+        profile = {"base": cal.base, **profile}
+    if cal.by_group is None and cal.by_hw is None:
+        profile.setdefault("cv_residuals", [])
     return profile

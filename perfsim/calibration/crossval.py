@@ -7,7 +7,7 @@ whole measurement groups (one curve of one source) or whole GPUs.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,8 +16,8 @@ from perfsim.calibration.evaluator import Evaluator
 from perfsim.calibration.fit import fit
 from perfsim.calibration.stats import FIT_MAX_NFEV
 
-#: what folds can hold out: a measurement group, or a GPU kind
-FOLD_KEYS = ("group", "hw")
+#: what folds can hold out: a measurement group, a GPU kind, or a tensor-parallel size
+FOLD_KEYS = ("group", "hw", "tp")
 
 
 @dataclass
@@ -32,12 +32,19 @@ class CrossValidation:
 
 
 def cross_validate(
-    evaluator: Evaluator, names: Sequence[str], *, by: str = "group", max_nfev: int = FIT_MAX_NFEV
+    evaluator: Evaluator,
+    names: Sequence[str],
+    *,
+    by: str = "group",
+    max_nfev: int = FIT_MAX_NFEV,
+    fixed: Mapping[str, float] | None = None,
 ) -> CrossValidation:
-    """Refit from the priors without each fold (``by``: 'group' or 'hw') and predict the held-out rows.
+    """Refit from the priors without each fold (``by``: 'group', 'hw' or 'tp') and predict the held-out rows.
 
-    A fold whose held-out rows leave no row to fit on predicts them with the priors (spec-only).
+    A fold whose held-out rows leave no row to fit on predicts them with the priors (spec-only); ``fixed``
+    values (a base profile's) hold in every fold.
     """
+    fixed = dict(fixed or {})
     if by not in FOLD_KEYS:
         raise ValueError(f"folds by {by!r}; allowed: {', '.join(FOLD_KEYS)}")
     rows = evaluator.rows
@@ -48,11 +55,11 @@ def cross_validate(
         held_out = known & np.array([getattr(r, by) == fold for r in rows])
         training = known & ~held_out
         if not training.any():
-            out[held_out] = evaluator.predict({}, mask=held_out)[held_out]
+            out[held_out] = evaluator.predict(fixed, mask=held_out)[held_out]
             cv.fold_values[fold], cv.fold_nfev[fold], cv.fold_converged[fold] = {}, 0, True
             continue
-        result = fit(evaluator, names=names, rows_mask=training, max_nfev=max_nfev)
-        out[held_out] = evaluator.predict(result.values, mask=held_out)[held_out]
+        result = fit(evaluator, names=names, rows_mask=training, max_nfev=max_nfev, fixed=fixed)
+        out[held_out] = evaluator.predict({**fixed, **result.values}, mask=held_out)[held_out]
         cv.fold_values[fold] = result.values
         cv.fold_nfev[fold] = result.nfev
         cv.fold_converged[fold] = result.success

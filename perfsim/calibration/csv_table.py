@@ -22,6 +22,7 @@ from perfsim.calibration.measurement import (
 )
 from perfsim.errors import SpecError
 from perfsim.paths import data_dir
+from perfsim.specs.deployment import VLLM_VERSION
 from perfsim.specs.loading import load_yaml_file, read_text
 
 
@@ -46,12 +47,18 @@ def _check_sidecar(spec: dict[str, Any], source: str) -> None:
             )
 
 
+#: a sidecar value that stands for the row's own concurrency (a server flag set per run, e.g. --max-num-seqs CONC)
+CONCURRENCY_PLACEHOLDER = "{concurrency}"
+
+
 def _apply_assumptions(row: dict[str, str], dep: dict, bench: dict, spec: dict) -> list[str]:
     notes = []
     for rule in spec.get("assumptions", []) or []:
         match = rule.get("match", {})
         if all(str(row.get(k, "")) == str(v) for k, v in match.items()):
             for key, value in (rule.get("deployment") or {}).items():
+                if value == CONCURRENCY_PLACEHOLDER:
+                    value = int(row["concurrency"])
                 if key not in dep:
                     dep[key] = value
                     notes.append(f"{key}={value}: {rule.get('why', 'assumed')}")
@@ -119,13 +126,14 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
                 "random_input_len": int(row["isl"]),
                 "random_output_len": int(row["osl"]),
             }
+            length_note = _apply_length_range(bench, spec.get("length_range"), str(sidecar))
             if row.get("num_prompts"):
                 bench["num_prompts"] = int(row["num_prompts"])
             own = LATENCY_METRIC.fullmatch(metric)
             own_pct = [own[2]] if own and own[2] and own[2] not in CSV_PERCENTILES else []
             bench["percentile_metrics"] = "ttft,tpot,itl,e2el"
             bench["metric_percentiles"] = ",".join([*CSV_PERCENTILES, *own_pct])
-            notes = _apply_assumptions(row, dep, bench, spec)
+            notes = _apply_assumptions(row, dep, bench, spec) + length_note
             if sidecar_note and notes:
                 notes.append(sidecar_note)
             if row.get("concurrency", "").strip():
@@ -162,6 +170,28 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
                 note=row.get("note", ""),
                 assumptions=tuple(notes),
                 unknown=unknown,
+                engine_version=str(spec.get("vllm_version") or VLLM_VERSION),
             )
         )
     return out
+
+
+def _apply_length_range(bench: dict[str, Any], length_range: Any, source: str) -> list[str]:
+    """A client that drew lengths uniformly from [lo x L, hi x L] is vLLM's random dataset with length
+    (lo + hi) / 2 x L and range ratio (hi - lo) / (hi + lo)."""
+    if length_range is None:
+        return []
+    try:
+        lo, hi = (float(x) for x in length_range)
+        assert 0 < lo <= hi
+    except (TypeError, ValueError, AssertionError):
+        raise SpecError(
+            "expected [low, high] fractions of the nominal length", source=source, field="length_range"
+        ) from None
+    for key in ("random_input_len", "random_output_len"):
+        bench[key] = max(1, round(bench[key] * (lo + hi) / 2))
+    bench["random_range_ratio"] = round((hi - lo) / (hi + lo), 6)
+    return [
+        f"lengths uniform in [{lo:g} L, {hi:g} L] of the nominal L: vLLM's random dataset with "
+        f"{(lo + hi) / 2:g} L and --random-range-ratio {bench['random_range_ratio']:g}"
+    ]

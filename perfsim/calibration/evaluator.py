@@ -35,6 +35,19 @@ MAX_WORKERS = 4
 ParamValues = Mapping[str, float]
 
 
+class ValuesByVersion(dict):
+    """Profile values per vLLM version (``{'0.14.1': {...}, '0.13.0': {...}}``): each row runs with those of the
+    engine version that served it, or those of ``fallback`` when its version has none."""
+
+    def __init__(self, by_version: Mapping[str, ParamValues], fallback: str):
+        super().__init__(by_version)
+        self.fallback = fallback
+
+    def for_version(self, version: str) -> ParamValues:
+        """The values of ``version``."""
+        return self.get(version, self[self.fallback])
+
+
 @functools.lru_cache(maxsize=64)
 def hardware_generation(hw: str) -> str:
     """The GPU generation of a hardware name or file."""
@@ -85,6 +98,8 @@ class Evaluator:
         """The parameters a row runs with."""
         if isinstance(values, CostParams):
             return values
+        if isinstance(values, ValuesByVersion):
+            values = values.for_version(row.engine_version)
         return params_for(values, hardware_generation(row.hw))
 
     def predict(self, values: ParamValues | CostParams, mask: np.ndarray | None = None) -> np.ndarray:

@@ -36,6 +36,8 @@ DEFAULT_FIT_PARAMS = (
     "expert_popularity_cv",
     "api_server_latency_s",
     "kernel_gap_s",
+    "cpu_step_s",
+    "cpu_per_request_s",
 )
 #: spread of the log-normal prior around the published value (0.35 = within ~x1.4 at one sigma). The HBM
 #: streaming fraction is known far better than in-engine kernel efficiencies (published streaming kernels reach
@@ -74,12 +76,28 @@ def exercised(name: str, row: Measurement) -> bool:
     if row.kind == "kernel":
         return name in probe_params(row.kernel_op, model)
     if name in GEMM_EFF_PARAMS:
-        return name.removeprefix("gemm_eff_") in set(model.recipe.module_dtypes.values())
+        return name.removeprefix("gemm_eff_") in compute_dtypes(row, set(model.recipe.module_dtypes.values()))
     if name.startswith("sparse_"):
         return model.has_sparse_attention
     if name == "expert_popularity_cv":
         return bool(row.deployment.get("enable_expert_parallel"))
     return True
+
+
+def compute_dtypes(row: Measurement, weight_dtypes: set[str]) -> set[str]:
+    """The tensor-core precisions a row's GEMMs run at: MXFP4 at FP8 with MXFP8 activations on Blackwell, else
+    BF16 (weight-only); NVFP4 and FP8 at their own rate where the GPU has it, else BF16."""
+    generation = hardware_generation(row.hw)
+    out = set()
+    for d in weight_dtypes:
+        if d == "mxfp4":
+            mxfp8 = row.deployment.get("mxfp4_moe_activation") == "mxfp8" and generation == "blackwell"
+            out.add("fp8" if mxfp8 else "bf16")
+        elif d == "nvfp4" and generation != "blackwell":
+            out.add("bf16")  # Hopper runs NVFP4 checkpoints weight-only
+        else:
+            out.add(d)
+    return out
 
 
 def default_fit_params(rows: Sequence[Measurement]) -> tuple[str, ...]:
@@ -135,12 +153,15 @@ def fit(
     rows_mask: np.ndarray | None = None,
     max_nfev: int = FIT_MAX_NFEV,
     prior_weight: float = 1.0,
+    fixed: Mapping[str, float] | None = None,
 ) -> FitResult:
     """Least-squares fit of the keys ``names`` on the rows selected by ``rows_mask`` (default: every known row).
 
     ``start``: where the fit starts (default: the priors, the published values); ``prior_weight`` scales the
-    pull towards the priors (0: plain least squares on the data).
+    pull towards the priors (0: plain least squares on the data); ``fixed``: values held constant (a base
+    profile's, e.g. the kernel efficiencies another engine version's profile fitted).
     """
+    fixed = dict(fixed or {})
     names = tuple(names)
     rows = evaluator.rows
     mask = np.array([r.unknown is None for r in rows]) if rows_mask is None else rows_mask
@@ -157,7 +178,7 @@ def fit(
 
     def values_of(x: np.ndarray) -> dict[str, float]:
         fitted = {n: float(math.exp(v)) for n, v in zip(names, x, strict=True)}
-        return tie_gemm_efficiencies(fitted)[0]
+        return {**fixed, **tie_gemm_efficiencies(fitted)[0]}
 
     def residuals(x: np.ndarray) -> np.ndarray:
         key = x.tobytes()

@@ -67,11 +67,18 @@ def error_table(rows: Sequence[Measurement], predictions: np.ndarray) -> dict[st
 
 
 def gate_baseline(
-    rows: Sequence[Measurement], predictions: np.ndarray, files: Sequence[str | Path], *, commit: str = ""
+    rows: Sequence[Measurement],
+    predictions: np.ndarray,
+    files: Sequence[str | Path],
+    *,
+    commit: str = "",
+    by: str = "group",
 ) -> dict[str, Any]:
-    """The gate's baseline: data hashes, commit, predicted rows and held-out error statistics."""
+    """The gate's baseline: data hashes, commit, predicted rows and held-out error statistics of the folds
+    ``by`` ('group': the profile's ``fold_params``; 'hw': its ``gpu_out_folds``)."""
     predicted = [row_id(r) for i, r in enumerate(rows) if r.unknown is None and np.isfinite(predictions[i])]
     return {
+        "by": by,
         "tolerance_pts": GATE_TOLERANCE_PTS,
         "commit": commit,
         "data_sha256": {Path(f).name: file_sha256(f) for f in files},

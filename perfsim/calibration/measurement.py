@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from perfsim.errors import SpecError
 from perfsim.serving.workload import BenchConfig
-from perfsim.specs.deployment import Deployment
+from perfsim.specs.deployment import VLLM_VERSION, Deployment
 from perfsim.specs.loading import validation_error_to_spec_error
 
 METRIC_CLASS = {
@@ -68,6 +68,13 @@ class Measurement:
     module_dtypes: tuple[tuple[str, str], ...] = ()
     #: kernel rows: the operator (``mla_prefill_attention``, ``moe_routed_experts``) and its batch
     kernel_op: str = ""
+    #: the vLLM version that served the run (profiles are kept per engine version)
+    engine_version: str = VLLM_VERSION
+
+    @property
+    def tp(self) -> str:
+        """The run's tensor-parallel size as a fold key ('tp2')."""
+        return f"tp{self.deployment.get('tensor_parallel_size') or 1}"
 
     @property
     def metric_class(self) -> str:
@@ -89,6 +96,7 @@ class Measurement:
         return (
             self.kind,
             self.kernel_op,
+            self.engine_version,
             self.model,
             self.hw,
             self.precision,

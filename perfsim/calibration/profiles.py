@@ -101,9 +101,20 @@ def read_profile(name: str | None) -> dict[str, Any] | None:
 
 
 def values_from_profile(profile: dict[str, Any] | None, source: str = "profile") -> dict[str, float]:
-    """The profile's fitted values by key (``param_space``: kernel efficiencies per GPU generation)."""
+    """The profile's fitted values by key (``param_space``: kernel efficiencies per GPU generation), on top of
+    those of its ``base`` profile (an engine version's profile sharing another's kernel efficiencies)."""
     if profile is None:
         return {}
+    base = profile.get("base")
+    if base:
+        if base == profile.get("name"):
+            raise SpecError("a profile cannot be its own base", source=source, field="base")
+        inherited = values_from_profile(read_profile(str(base)), str(base))
+        return {**inherited, **_own_values(profile, source)}
+    return _own_values(profile, source)
+
+
+def _own_values(profile: dict[str, Any], source: str) -> dict[str, float]:
     values = profile.get("params")
     if not isinstance(values, dict):
         raise SpecError("expected a 'params' mapping of cost parameter values", source=source, field="params")
@@ -124,6 +135,12 @@ def values_from_profile(profile: dict[str, Any] | None, source: str = "profile")
     for generation in generations_of(out) | {"blackwell"}:
         params_for(out, generation, source=source)  # every value within its bounds
     return out
+
+
+def version_profile(version: str) -> str | None:
+    """The bundled profile of a vLLM version (``vllm-<version>``), if there is one."""
+    name = f"vllm-{version}"
+    return name if name in known_profiles() else None
 
 
 def profile_values(name: str | None) -> tuple[dict[str, float], str]:
@@ -152,13 +169,20 @@ def provenance(profile: dict[str, Any] | None, hw: HardwareSpec) -> str:
     efficiencies apply), or 'engine and link parameters from <GPUs>; <generation> kernels spec-only'."""
     if profile is None:
         return "spec-only"
-    fitted_on = sorted((profile.get("domain") or {}).get("hardware", []))
+    fitted_on = sorted(profile_hardware(profile))
     if hw.name in fitted_on:
         return "calibrated on this hardware"
     where = ", ".join(fitted_on) or "other hardware"
     if hw.generation in generations_of(values_from_profile(profile)):
         return f"transferred from {where}"
     return f"engine and link parameters from {where}; {hw.generation} kernel efficiencies spec-only"
+
+
+def profile_hardware(profile: dict[str, Any]) -> set[str]:
+    """GPUs a profile's values were fitted on, its base's included."""
+    own = set((profile.get("domain") or {}).get("hardware", []))
+    base = profile.get("base")
+    return own | (profile_hardware(read_profile(str(base)) or {}) if base else set())
 
 
 def write_profile(path: Path, profile: dict[str, Any]) -> None:

@@ -11,10 +11,12 @@ from typing import Any
 import yaml
 
 from perfsim.calibration.calibrate import build_profile, run_calibration
+from perfsim.calibration.crossval import FOLD_KEYS
+from perfsim.calibration.evaluator import ValuesByVersion
 from perfsim.calibration.fit import default_fit_params
 from perfsim.calibration.measurements import default_measurement_files, load_measurements, normalize_setup
 from perfsim.calibration.param_space import check_name, default_of, split_name
-from perfsim.calibration.profiles import profile_values, write_profile
+from perfsim.calibration.profiles import profile_values, read_profile, version_profile, write_profile
 from perfsim.calibration.stats import FIT_MAX_NFEV
 from perfsim.calibration.validate import validate
 from perfsim.collect.fit import cmd_calibrate_kernels
@@ -24,6 +26,7 @@ from perfsim.costs.params import CostParams
 from perfsim.errors import SpecError
 from perfsim.plots import parity_plot
 from perfsim.report import format_table
+from perfsim.specs.deployment import VLLM_VERSION
 from perfsim.specs.loading import load_yaml_file
 
 
@@ -97,8 +100,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--params",
         help="Comma-separated parameters to fit; kernel parameters per GPU generation as NAME@GENERATION (e.g. hbm_eff@hopper) [default: the standard set, per generation of the data, with the GEMM efficiency of each weight precision in the data].",
     )
+    p.add_argument("--no-cv", action="store_true", help="Skip the validation folds (same as --folds none).")
     p.add_argument(
-        "--no-cv", action="store_true", help="Skip leave-one-group-out and leave-one-GPU-out validation."
+        "--folds",
+        default="group,hw",
+        help="Validation folds, comma-separated: group (leave-one-group-out), hw (leave-one-GPU-out), tp "
+        "(leave-one-TP-size-out), or none [default: group,hw].",
+    )
+    p.add_argument(
+        "--vllm-version",
+        default=VLLM_VERSION,
+        help=f"Fit the rows of runs served by this vLLM version (each profile is one engine version) [default: {VLLM_VERSION}].",
+    )
+    p.add_argument(
+        "--base",
+        metavar="PROFILE",
+        help="Hold this profile's values fixed and fit only the rest (e.g. a vLLM 0.13.0 engine profile "
+        "that shares vllm-0.14.1's kernel efficiencies); the written profile inherits them.",
     )
     p.add_argument(
         "--max-nfev",
@@ -120,7 +138,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.plot:
         check_output_path(args.plot, (".png", ".svg", ".pdf", ".jpg"))
     rows = _load_rows(args)
-    values, label = profile_values(args.calibration)
+    values, label = _validation_values(args.calibration, rows)
     report = validate(rows, values, label, workers=args.workers)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -142,30 +160,83 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.kernels:
         return cmd_calibrate_kernels(args)
     names = _param_names(args.params) if args.params else None
-    rows = _load_rows(args)
-    names = names or default_fit_params(rows)
-    cal = run_calibration(rows, names=names, cv=not args.no_cv, workers=args.workers, max_nfev=args.max_nfev)
+    folds = _folds(args)
+    all_rows = _load_rows(args)
+    rows = [r for r in all_rows if r.engine_version == args.vllm_version]
+    if not rows:
+        versions = sorted({r.engine_version for r in all_rows})
+        raise SpecError(
+            f"--vllm-version {args.vllm_version}: no rows of that version; the data have {', '.join(versions)}"
+        )
+    if len(rows) < len(all_rows):
+        print(
+            f"fitting the {len(rows)} rows served by vLLM {args.vllm_version} ({len(all_rows) - len(rows)} of other versions left out)"
+        )
+    base_values, _label = profile_values(args.base) if args.base else ({}, "")
+    names = names or tuple(
+        n for n in default_fit_params(rows) if n not in base_values or n in _derived_in(args.base)
+    )
+    cal = run_calibration(
+        rows,
+        names=names,
+        folds=folds,
+        workers=args.workers,
+        max_nfev=args.max_nfev,
+        base=Path(args.base).stem if args.base else "",
+        base_values=base_values,
+    )
     result = cal.result
     table = [
         (
             key,
             f"{result.values[key]:.4g}",
             CostParams.unit(split_name(key)[0]),
-            f"+-{100 * result.rel_sigma[key]:.0f}%"
-            if key in result.rel_sigma
-            else result.derived.get(key, ""),
+            f"+-{100 * result.rel_sigma[key]:.0f}%" if key in result.rel_sigma else "derived",
             f"{default_of(key):.4g}",
         )
         for key in [*result.names, *result.derived]
     ]
     print(format_table(table, ["parameter", "value", "unit", "1 sigma", "default"], align="lrlrr"))
     name = Path(args.out).stem if args.out else "calibration"
-    files = args.files or [f"measurements/{p.name}" for p in default_measurement_files()]
+    used = {r.source.rsplit(":", 1)[0] for r in rows}
+    files = args.files or [f"measurements/{p.name}" for p in default_measurement_files() if p.name in used]
     profile = build_profile(name, cal, files, commit=_git_commit(exclude=args.out))
     if args.out:
         write_profile(Path(args.out), profile)
         print(f"wrote {args.out}")
     return 0
+
+
+def _validation_values(calibration: str, rows) -> tuple[Any, str]:
+    """A profile's values; for 'default', each engine version's bundled profile (``vllm-<version>``)."""
+    values, label = profile_values(calibration)
+    if calibration != "default":
+        return values, label
+    by_version = {VLLM_VERSION: values}
+    for version in sorted({r.engine_version for r in rows} - {VLLM_VERSION}):
+        name = version_profile(version)
+        if name:
+            by_version[version] = profile_values(name)[0]
+            label += f" + {name} for vLLM {version} rows"
+    return (ValuesByVersion(by_version, VLLM_VERSION) if len(by_version) > 1 else values), label
+
+
+def _folds(args: argparse.Namespace) -> tuple[str, ...]:
+    """The validation folds of --folds / --no-cv."""
+    if args.no_cv or args.folds.strip() == "none":
+        return ()
+    folds = tuple(f.strip() for f in args.folds.split(",") if f.strip())
+    bad = [f for f in folds if f not in FOLD_KEYS]
+    if bad:
+        raise SpecError(f"--folds: unknown {', '.join(bad)}; allowed: {', '.join(FOLD_KEYS)}, none")
+    return folds
+
+
+def _derived_in(profile: str | None) -> set[str]:
+    """Keys a profile derived rather than fitted (a derived value is refitted on top of a base)."""
+    data = read_profile(profile) if profile else None
+    params = (data or {}).get("params") or {}
+    return {k for k, v in params.items() if isinstance(v, dict) and "derived" in v}
 
 
 def _param_names(text: str) -> tuple[str, ...]:
