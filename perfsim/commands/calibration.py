@@ -182,7 +182,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         folds=folds,
         workers=args.workers,
         max_nfev=args.max_nfev,
-        base=Path(args.base).stem if args.base else "",
+        base=_profile_name(args.base) if args.base else "",
         base_values=base_values,
     )
     result = cal.result
@@ -230,6 +230,11 @@ def _folds(args: argparse.Namespace) -> tuple[str, ...]:
     if bad:
         raise SpecError(f"--folds: unknown {', '.join(bad)}; allowed: {', '.join(FOLD_KEYS)}, none")
     return folds
+
+
+def _profile_name(name_or_path: str) -> str:
+    """The profile a --base names: a bundled name as given, a YAML path by its file name."""
+    return Path(name_or_path).stem if name_or_path.endswith((".yaml", ".yml")) else name_or_path
 
 
 def _derived_in(profile: str | None) -> set[str]:
