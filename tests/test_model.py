@@ -8,7 +8,7 @@ import pytest
 
 from perfsim.errors import SpecError, UnknownNameError
 from perfsim.paths import data_dir
-from perfsim.specs.deployment import kv_bytes_per_token_layer, resolve_kv_cache_dtype
+from perfsim.specs.kv_cache import kv_bytes_per_token_layer, resolve_kv_cache_dtype
 from perfsim.specs.model import load_model
 
 
@@ -209,3 +209,14 @@ def test_a_hugging_face_snapshot_folder_loads_and_an_unbundled_id_says_why(tmp_p
     assert model.arch.model_type == "qwen3_moe" and model.precision == "bf16" and model.arch.gqa.qk_norm
     with pytest.raises(SpecError, match="not bundled and perfsim does not download"):
         load_model("someorg/NotAModel-7B")
+
+
+def test_block_fp8_experts_need_128_wide_slices_as_vllm_requires():
+    from perfsim.specs.deployment import Deployment, resolve_deployment
+    from perfsim.specs.hardware import load_hardware
+
+    qwen, h200 = load_model("qwen3-235b-a22b", "fp8"), load_hardware("h200")
+    assert resolve_deployment(Deployment(), qwen, h200, 4).moe_tp == 4  # 1536 / 4 = 384 = 3 blocks
+    with pytest.raises(SpecError, match="slice of the 1536-wide expert to be a multiple of 128.*gives 192"):
+        resolve_deployment(Deployment(), qwen, h200, 8)
+    assert resolve_deployment(Deployment(enable_expert_parallel=True), qwen, h200, 8).ep == 8

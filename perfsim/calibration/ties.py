@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 from perfsim.calibration.param_space import bounds_of, default_of, split_name
 
@@ -11,13 +11,15 @@ from perfsim.calibration.param_space import bounds_of, default_of, split_name
 GEMM_EFF_PARAMS = ("gemm_eff_nvfp4", "gemm_eff_fp8", "gemm_eff_bf16")
 
 
-def tie_gemm_efficiencies(values: Mapping[str, float]) -> tuple[dict[str, float], dict[str, str]]:
+def tie_gemm_efficiencies(
+    values: Mapping[str, float], keep: Collection[str] = ()
+) -> tuple[dict[str, float], dict[str, str]]:
     """Carry the fitted GEMM derating of each GPU generation over to its GEMM precisions that were not fitted.
 
     Kernel benchmarks overstate what GEMMs reach inside a serving engine (shapes, fused quantization, launch
     gaps) by a similar factor for every precision, so an unfitted GEMM efficiency takes its generation's default
-    times the geometric mean of fitted/default over the fitted ones. Returns the values and, per derived key, a
-    sentence saying how it was derived (empty when no GEMM efficiency was fitted).
+    times the geometric mean of fitted/default over the fitted ones; keys in ``keep`` are left alone. Returns the
+    values and, per derived key, a sentence saying how it was derived (empty when no GEMM efficiency was fitted).
     """
     out = dict(values)
     why: dict[str, str] = {}
@@ -33,6 +35,8 @@ def tie_gemm_efficiencies(values: Mapping[str, float]) -> tuple[dict[str, float]
             if base in fitted_bases:
                 continue
             key = f"{base}@{generation}" if generation else base
+            if key in keep:  # set elsewhere (a base profile's fitted value): not derived here
+                continue
             lo, hi = bounds_of(key)
             out[key] = min(max(default_of(key) * ratio, lo), hi)
             names = ", ".join(sorted(fitted))

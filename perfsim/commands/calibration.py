@@ -159,6 +159,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         check_output_path(args.out, (".yaml", ".yml"))
     if args.kernels:
         return cmd_calibrate_kernels(args)
+    commit = _git_commit(exclude=args.out)  # the code the fit runs, before anything can change the tree
     names = _param_names(args.params) if args.params else None
     folds = _folds(args)
     all_rows = _load_rows(args)
@@ -173,8 +174,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             f"fitting the {len(rows)} rows served by vLLM {args.vllm_version} ({len(all_rows) - len(rows)} of other versions left out)"
         )
     base_values, _label = profile_values(args.base) if args.base else ({}, "")
+    # a base profile lends its kernel efficiencies; engine, link and workload parameters are refitted per version
     names = names or tuple(
-        n for n in default_fit_params(rows) if n not in base_values or n in _derived_in(args.base)
+        n
+        for n in default_fit_params(rows)
+        if n not in base_values
+        or n in _derived_in(args.base)
+        or CostParams.scope(split_name(n)[0]) != "kernel"
     )
     cal = run_calibration(
         rows,
@@ -200,7 +206,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     name = Path(args.out).stem if args.out else "calibration"
     used = {r.source.rsplit(":", 1)[0] for r in rows}
     files = args.files or [f"measurements/{p.name}" for p in default_measurement_files() if p.name in used]
-    profile = build_profile(name, cal, files, commit=_git_commit(exclude=args.out))
+    profile = build_profile(name, cal, files, commit=commit)
     if args.out:
         write_profile(Path(args.out), profile)
         print(f"wrote {args.out}")

@@ -9,8 +9,8 @@ from typing import Any
 from perfsim.costs.memory import model_weight_bytes
 from perfsim.errors import PerfsimError
 from perfsim.report import format_table, human_bytes, human_count
-from perfsim.specs.deployment import kv_bytes_per_token_layer, resolve_kv_cache_dtype
 from perfsim.specs.hardware import PRECISIONS, HardwareSpec, Quantity, known_hardware, load_hardware
+from perfsim.specs.kv_cache import kv_bytes_per_token_layer, resolve_kv_cache_dtype
 from perfsim.specs.model import PRECISION_CHOICES, Model, known_models, load_model
 
 

@@ -13,15 +13,10 @@ import math
 from dataclasses import dataclass
 
 from perfsim.errors import DoesNotFitError, SpecError
-from perfsim.specs.deployment import (
-    Deployment,
-    ResolvedDeployment,
-    indexer_key_bytes,
-    kv_bytes_per_token_layer,
-    resolve_deployment,
-)
+from perfsim.specs.deployment import Deployment, ResolvedDeployment, resolve_deployment
 from perfsim.specs.dtypes import ACT_BYTES, FP32_BYTES, INDEX_BYTES, WEIGHT_BYTES
 from perfsim.specs.hardware import HardwareSpec
+from perfsim.specs.kv_cache import indexer_key_bytes, kv_bytes_per_token_layer
 from perfsim.specs.model import Model
 
 GiB = 2**30

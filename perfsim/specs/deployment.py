@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from perfsim.errors import SpecError
 from perfsim.specs.attention import AttentionBackend, resolve_block_size, select_backend
 from perfsim.specs.cudagraphs import cudagraph_mode, default_max_capture_size
-from perfsim.specs.dtypes import FP32_BYTES
 from perfsim.specs.hardware import HardwareSpec
-from perfsim.specs.model import IndexerDims, Model
+from perfsim.specs.kv_cache import resolve_kv_cache_dtype
+from perfsim.specs.model import Model
 
 VLLM_VERSION = "0.14.1"
 
@@ -28,12 +28,6 @@ KvCacheDtype = Literal["auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_ds_mla"]
 SERVE_DEFAULTS_LARGE_GPU = (8192, 1024)
 SERVE_DEFAULTS_SMALL_GPU = (2048, 256)
 LARGE_GPU_MIN_BYTES = 70 * 2**30
-
-
-#: KV bytes per token and layer of V3.2's FP8 cache layout (other layouts: latent_dim values of 1 or 2 bytes)
-FP8_DS_MLA_BYTES = 656  # 512 fp8 NoPE + 4 fp32 scales + 64 bf16 RoPE [flashmla_sparse.py:58-70]
-#: the V3.2 indexer's FP8 key carries one fp32 scale per this many values [indexer.py, fp8 quant block]
-INDEXER_SCALE_BLOCK = 128
 
 
 class Deployment(BaseModel):
@@ -195,62 +189,6 @@ class ResolvedDeployment:
         return self.kv_cache_dtype.startswith("fp8")
 
 
-def resolve_kv_cache_dtype(requested: str, model: Model) -> str:
-    """vLLM 0.14.1's KV dtype resolution.
-
-    ``auto`` takes the checkpoint's ``kv_cache_quant_algo`` (ModelOpt FP8 -> fp8_e4m3) or the model dtype
-    (bf16); DeepSeek-V3.2 maps any fp8 request to ``fp8_ds_mla`` [model_executor/models/config.py:508-527].
-    """
-    if requested == "auto":
-        resolved = "fp8_e4m3" if model.recipe.kv_cache_quant == "fp8" else "bfloat16"
-    elif requested == "fp8":
-        resolved = "fp8_e4m3"
-    else:
-        resolved = requested
-    if model.has_sparse_attention and resolved.startswith("fp8"):
-        return "fp8_ds_mla"
-    if resolved == "fp8_ds_mla" and not model.has_sparse_attention:
-        raise SpecError(
-            "kv_cache_dtype fp8_ds_mla exists only for sparse-attention models (DeepSeek-V3.2); "
-            "use fp8 or bfloat16",
-            field="kv_cache_dtype",
-        )
-    return resolved
-
-
-def mla_entry_bytes(model: Model, kv_cache_dtype: str) -> int:
-    """Bytes of one token's MLA latent (compressed KV + RoPE key) in the cache of one layer on one GPU."""
-    if kv_cache_dtype == "fp8_ds_mla":
-        return FP8_DS_MLA_BYTES
-    assert model.arch.mla is not None
-    return model.arch.mla.latent_dim * (1 if kv_cache_dtype.startswith("fp8") else 2)
-
-
-def kv_heads_per_rank(model: Model, tp: int) -> int:
-    """KV heads one TP rank caches: its share, or one replicated head when TP exceeds the KV heads."""
-    assert model.arch.gqa is not None
-    return max(1, model.arch.gqa.num_kv_heads // tp)
-
-
-def indexer_key_bytes(ix: IndexerDims) -> int:
-    """Bytes of one token's V3.2 indexer key: FP8 values plus an fp32 scale per block (128 + 4 = 132 B)."""
-    return ix.head_dim + FP32_BYTES * max(1, ix.head_dim // INDEXER_SCALE_BLOCK)
-
-
-def kv_bytes_per_token_layer(model: Model, kv_cache_dtype: str, tp: int = 1) -> int:
-    """KV cache bytes per token and attention layer on one GPU: GQA keys and values of the rank's KV heads; the
-    MLA latent (not split by TP) with the V3.2 indexer's key cache."""
-    if model.arch.gqa is not None:
-        return (
-            2
-            * kv_heads_per_rank(model, tp)
-            * model.arch.gqa.head_dim
-            * (1 if kv_cache_dtype.startswith("fp8") else 2)
-        )
-    indexer = indexer_key_bytes(model.arch.indexer) if model.arch.indexer is not None else 0
-    return mla_entry_bytes(model, kv_cache_dtype) + indexer
-
-
 def serve_defaults(hw: HardwareSpec) -> tuple[int, int]:
     """(max_num_batched_tokens, max_num_seqs) that `vllm serve` 0.14.1 picks for this GPU."""
     return (
@@ -309,6 +247,21 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
                 field="data_parallel_size",
             )
         ep, moe_tp = 1, moe_group
+    block_fp8 = (
+        arch.moe is not None and model.recipe.dtype("routed_experts") == "fp8" and model.precision == "fp8"
+    )
+    if (
+        block_fp8
+        and ep == 1
+        and arch.moe is not None
+        and (arch.moe.intermediate_size // moe_tp) % FP8_WEIGHT_BLOCK
+    ):
+        raise SpecError(
+            f"block-FP8 experts need each rank's slice of the {arch.moe.intermediate_size}-wide expert to be a "
+            f"multiple of {FP8_WEIGHT_BLOCK} (vLLM's 128x128 weight blocks); TP x DP = {moe_group} gives "
+            f"{arch.moe.intermediate_size / moe_tp:g}: use a smaller TP x DP or --enable-expert-parallel",
+            field="tensor_parallel_size",
+        )
     if tp * dp > hw.scaleup_domain_gpus:
         notes.append(
             f"TP x DP = {tp * dp} exceeds the {hw.scaleup_domain_gpus}-GPU scale-up domain of "
@@ -384,6 +337,8 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
     )
 
 
+#: FP8 block-quantized checkpoints scale 128 x 128 weight blocks [layers/quantization/fp8.py]
+FP8_WEIGHT_BLOCK = 128
 #: gpt-oss raises vLLM's default largest CUDA-graph batch from 512 to 1024 [models/config.py, GptOssForCausalLMConfig]
 GPT_OSS_CAPTURE_CAP = 1024
 

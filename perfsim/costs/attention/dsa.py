@@ -28,8 +28,8 @@ from perfsim.costs.attention.registry import register_attention
 from perfsim.costs.batch import BatchStats
 from perfsim.costs.kernels import CostContext
 from perfsim.costs.roofline import OpTime, with_kernels
-from perfsim.specs.deployment import indexer_key_bytes
 from perfsim.specs.dtypes import ACT_BYTES, FP8_BYTES, INDEX_BYTES, LOGIT_BYTES
+from perfsim.specs.kv_cache import indexer_key_bytes
 
 #: ranks with fewer heads and an FP8 cache run every token through the FP8 decode kernel [flashmla_sparse.py:46-56]
 MIN_HEADS_FOR_SPARSE_PREFILL_KERNEL = 32

@@ -14,8 +14,8 @@ from perfsim.costs.attention.registry import register_attention
 from perfsim.costs.batch import BatchStats
 from perfsim.costs.kernels import CostContext
 from perfsim.costs.roofline import OpTime
-from perfsim.specs.deployment import kv_heads_per_rank
 from perfsim.specs.dtypes import ACT_BYTES
+from perfsim.specs.kv_cache import kv_heads_per_rank
 
 #: RoPE of q and k (vLLM's rotary_embedding custom op), Qwen3's per-head q/k RMSNorm (one kernel for both)
 ROPE_KERNELS, QK_NORM_KERNELS = 1, 1

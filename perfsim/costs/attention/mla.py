@@ -18,8 +18,8 @@ from perfsim.costs.batch import BatchStats
 from perfsim.costs.kernels import CostContext
 from perfsim.costs.roofline import OpTime, with_kernels
 from perfsim.specs.attention import BACKENDS
-from perfsim.specs.deployment import mla_entry_bytes
 from perfsim.specs.dtypes import ACT_BYTES
+from perfsim.specs.kv_cache import mla_entry_bytes
 
 #: q_a and kv_a layernorms (one Inductor kernel) and RoPE of q_pe / k_pe (one) [layers/mla.py:137-159]
 LATENT_NORM_KERNELS, ROPE_KERNELS = 1, 1

@@ -1,0 +1,61 @@
+#!/usr/bin/env python
+"""Add validation folds to a committed profile without refitting it: each fold is fitted from the priors on the
+rows outside it, with the profile's fitted parameter names and its base's values fixed, exactly as
+``perfsim calibrate --folds`` would. Use it when a profile was fitted with fewer folds than you now want
+reported (the folds do not depend on the full fit). Not a test::
+
+    python tools/add_folds.py calibrations/vllm-0.13.0.yaml --folds tp
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from perfsim.calibration.calibrate import FOLD_NAMES, _folds
+from perfsim.calibration.crossval import cross_validate
+from perfsim.calibration.evaluator import Evaluator
+from perfsim.calibration.fit import error_summary
+from perfsim.calibration.measurements import load_measurements
+from perfsim.calibration.profiles import read_profile, values_from_profile, write_profile
+
+#: the profile keys each fold kind writes
+KEYS = {
+    "hw": ("gpu_out_error", "gpu_out_error_by_hw", "gpu_out_folds"),
+    "tp": ("tp_out_error", "tp_out_error_by_tp", "tp_out_folds"),
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("profile", type=Path)
+    ap.add_argument("--folds", default="tp", help="Comma-separated fold kinds: hw, tp.")
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    profile = dict(read_profile(str(args.profile)) or {})
+    version = profile["engine"].removeprefix("vllm ")
+    rows = [
+        r
+        for r in load_measurements([Path("measurements") / Path(f).name for f in profile["data"]])
+        if r.engine_version == version
+    ]
+    names = tuple(k for k, v in profile["params"].items() if "derived" not in v)
+    fixed = values_from_profile(read_profile(profile["base"])) if profile.get("base") else {}
+    evaluator = Evaluator(rows, workers=args.workers)
+    try:
+        for by in (f.strip() for f in args.folds.split(",")):
+            cv = cross_validate(evaluator, names, by=by, fixed=fixed)
+            total, per, folds = KEYS[by]
+            profile[total] = error_summary(rows, cv.predictions)
+            profile[per] = error_summary(rows, cv.predictions, by=by)
+            profile[folds] = _folds(cv)
+            print(f"leave-one-{FOLD_NAMES[by]}-out: {profile[total]}")
+    finally:
+        evaluator.close()
+    write_profile(args.profile, profile)
+    print(f"wrote {args.profile}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
