@@ -366,3 +366,75 @@ def test_mla_prefill_probe_by_hand():
     assert probe_time_s("mla_prefill_attention", model, hw, p, 4, 2048) == pytest.approx(expected, rel=1e-3)
     overlapped = probe_time_s("mla_prefill_attention", model, hw, CostParams(attn_exp_serial=0.0), 4, 2048)
     assert overlapped == pytest.approx(max(mma_s, exp_s), rel=1e-3)  # the ideal roofline
+
+
+# ---- GQA families --------------------------------------------------------------------------------------------
+
+
+def test_gqa_decode_reads_the_window_on_sliding_layers_and_everything_on_full_ones():
+    """gpt-oss-120b on one B200, FP8 KV: 18 full layers read every cached key, 18 sliding layers the last 128."""
+    model, hw = load_model("gpt-oss-120b"), load_hardware("b200")
+    dep = resolve_deployment(Deployment(kv_cache_dtype="fp8"), model, hw, 1)
+    cm = StepCostModel(model, hw, dep)
+    ops = {o.name: o for o in cm.step(cm.stats([1] * 4, [1000] * 4)).ops}
+    kv_token = 2 * 8 * 64 * 1  # K and V of 8 heads of 64, one byte each
+    q_and_o = 2 * 4 * 64 * 64 * 2  # 4 queries of 64 heads of 64 in, the same out, BF16
+    assert ops["attn_decode"].bytes == 18 * (4 * 1001 * kv_token + q_and_o)
+    assert ops["attn_decode_sliding"].bytes == 18 * (4 * 128 * kv_token + q_and_o)
+    assert (
+        ops["attn_decode_sliding"].flops == 18 * 4 * 64 * 64 * 4 * 128
+    )  # 4 head_dim flops per pair and head
+
+
+def test_gqa_kv_heads_replicate_above_their_count_and_the_hybrid_pool_holds_one_group():
+    from perfsim.costs.memory import kv_group_layers
+    from perfsim.specs.kv_cache import kv_bytes_per_token_layer
+
+    qwen = load_model("qwen3-235b-a22b")
+    assert kv_bytes_per_token_layer(qwen, "bfloat16", tp=2) == 2 * 2 * 128 * 2
+    assert kv_bytes_per_token_layer(qwen, "bfloat16", tp=8) == 2 * 1 * 128 * 2  # 4 KV heads over 8 ranks
+    assert kv_group_layers(qwen) == 94 and kv_group_layers(load_model("gpt-oss-120b")) == 18
+
+
+def test_mxfp4_experts_run_at_fp8_with_mxfp8_activations_on_blackwell_only():
+    model = load_model("gpt-oss-120b")
+    for hw_name, activation, want in (
+        ("b200", "mxfp8", "fp8"),
+        ("b200", "auto", "bf16"),
+        ("h200", "mxfp8", "bf16"),
+    ):
+        hw = load_hardware(hw_name)
+        dep = resolve_deployment(Deployment(mxfp4_moe_activation=activation), model, hw, 1)
+        cm = StepCostModel(model, hw, dep)
+        gate_up = next(o for o in cm.step(cm.stats([512], [0])).ops if o.name == "moe_gate_up")
+        assert gate_up.dtype == want, (hw_name, activation)
+
+
+def test_weight_only_experts_on_hopper_are_bound_by_dequantizing_not_by_hbm():
+    """Marlin W4A16 on H200: the touched experts' weights / (21 per SM-cycle x 132 SMs x 1.98 GHz) + 12 us,
+    slower than streaming their 4.25-bit bytes; native MXFP8 on B200 keeps the memory roofline."""
+    model = load_model("gpt-oss-120b")
+    hw = load_hardware("h200")
+    cm = StepCostModel(model, hw, resolve_deployment(Deployment(), model, hw, 1))
+    gate_up = next(o for o in cm.step(cm.stats([1], [1536])).ops if o.name == "moe_gate_up")
+    weights = 4 * 2 * 2880 * 2880 * model.arch.num_moe_layers  # one token, top-4 experts, gate and up
+    want_s = weights / (21.0 * 132 * 1.98e9) + 12e-6 * model.arch.num_moe_layers
+    assert gate_up.bound == "dequant"
+    assert gate_up.time_s == pytest.approx(want_s, rel=1e-6)
+    assert gate_up.time_s > 1.5 * gate_up.bytes / (hw.hbm_bandwidth_Bps * CostParams().hbm_eff)
+    b200 = load_hardware("b200")
+    cm = StepCostModel(
+        model, b200, resolve_deployment(Deployment(mxfp4_moe_activation="mxfp8"), model, b200, 1)
+    )
+    gate_up = next(o for o in cm.step(cm.stats([1], [1536])).ops if o.name == "moe_gate_up")
+    assert gate_up.bound == "memory" and gate_up.dtype == "fp8"
+
+
+def test_weight_only_kernel_parameters_are_fitted_only_where_weights_run_weight_only():
+    from perfsim.calibration.fit import exercised
+    from perfsim.calibration.measurements import load_measurements
+
+    rows = {(r.hw, r.engine_version): r for r in load_measurements()}
+    assert exercised("weight_dequant_per_sm_cycle", rows[("h200", "0.13.0")])
+    assert not exercised("weight_dequant_per_sm_cycle", rows[("b200", "0.13.0")])  # MXFP8 activations
+    assert not exercised("gemm_eff_weight_only", rows[("gb300", "0.14.1")])  # native NVFP4

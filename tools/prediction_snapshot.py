@@ -328,7 +328,7 @@ def main() -> int:
         f"{len(current)} results compared with {args.check} (relative tolerance {args.rel:g}): "
         f"{len(diffs)} differences"
     )
-    for d in diffs[:60]:
+    for d in sorted(diffs, key=lambda d: "only in new" in d)[:60]:
         print("  " + d)
     return 1 if diffs else 0
 

@@ -25,6 +25,8 @@ from perfsim.specs.model import load_model
 #: the parameters fitted by default: one efficiency per kernel class the data exercise, the HBM fraction
 #: for decode, the API server's latency and the gap between kernels. Each of them is exercised by more than
 #: one measurement group.
+#: the weight-only (W4A16) kernel's parameters, exercised only by rows whose 4-bit weights run weight-only
+WEIGHT_ONLY_PARAMS = ("gemm_eff_weight_only", "weight_dequant_per_sm_cycle", "weight_only_gemm_latency_s")
 DEFAULT_FIT_PARAMS = (
     "gemm_eff_nvfp4",
     "gemm_eff_fp8",
@@ -33,6 +35,7 @@ DEFAULT_FIT_PARAMS = (
     "sparse_prefill_eff",
     "hbm_eff",
     "gemm_mem_serial",
+    *WEIGHT_ONLY_PARAMS,
     "expert_popularity_cv",
     "api_server_latency_s",
     "kernel_gap_s",
@@ -81,7 +84,17 @@ def exercised(name: str, row: Measurement) -> bool:
         return model.has_sparse_attention
     if name == "expert_popularity_cv":
         return bool(row.deployment.get("enable_expert_parallel"))
+    if name in WEIGHT_ONLY_PARAMS:
+        return runs_weight_only(row, set(model.recipe.module_dtypes.values()))
     return True
+
+
+def runs_weight_only(row: Measurement, weight_dtypes: set[str]) -> bool:
+    """Whether some of a row's 4-bit weights run weight-only (dequantized to BF16) on its GPU."""
+    generation = hardware_generation(row.hw)
+    if generation != "blackwell":
+        return bool(weight_dtypes & {"nvfp4", "mxfp4"})
+    return "mxfp4" in weight_dtypes and row.deployment.get("mxfp4_moe_activation") != "mxfp8"
 
 
 def compute_dtypes(row: Measurement, weight_dtypes: set[str]) -> set[str]:
@@ -178,7 +191,7 @@ def fit(
 
     def values_of(x: np.ndarray) -> dict[str, float]:
         fitted = {n: float(math.exp(v)) for n, v in zip(names, x, strict=True)}
-        return {**fixed, **tie_gemm_efficiencies(fitted)[0]}
+        return {**fixed, **tie_gemm_efficiencies(fitted, keep=fixed)[0]}
 
     def residuals(x: np.ndarray) -> np.ndarray:
         key = x.tobytes()

@@ -15,6 +15,14 @@ GENERATION_DEFAULTS: dict[str, dict[str, float]] = {
         # FlashMLA README: sparse prefill 640, FP8 sparse decode 410 TFLOPS on H800 (989 TFLOPS BF16)
         "sparse_prefill_eff": 0.9 * 640 / H800_BF16_TFLOPS,
         "sparse_decode_eff": 0.9 * 410 / H800_BF16_TFLOPS,
+        # vLLM's fused_marlin_moe at 1,024-4,096 tokens (Mixtral shapes): 265-291 TFLOPS on H100 (flagos-ai/FlagGems
+        # PR 4350's full-Hopper table); Marlin issues Ampere-style mma.sync and dequantizes in the main loop
+        "gemm_eff_weight_only": 0.30,
+        # the same kernel at 1-32 tokens: time = intercept + weights / rate over the weights its experts touch; the
+        # slope gives 21 weights per SM-cycle on both H20 (78 SMs; PRs 3609, 4483) and H100 (132 SMs; PR 4350), far
+        # below either GPU's HBM rate, and the intercept 32-36 us per fused call of two GEMMs and three small kernels
+        "weight_dequant_per_sm_cycle": 21.0,
+        "weight_only_gemm_latency_s": 12e-6,
     },
 }
 #: physical bounds per generation where they are narrower than the generic ones: a kernel in vLLM never beats

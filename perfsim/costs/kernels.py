@@ -42,6 +42,9 @@ class KernelCoster:
         self.peak = {d: hw.peak_flops(d) or 0.0 for d in ("nvfp4", "fp8", "bf16")}
         # skinny GEMMs (a few rows) run as CUDA-core GEMV / split-K kernels, not on wasted tensor tiles
         self.vector_flops = (hw.peak_flops("fp32") or 0.0) * params.gemm_eff_bf16
+        clock_hz = hw.boost_clock.si("frequency") if hw.boost_clock else 0.0
+        #: weights per second a weight-only kernel dequantizes (0: not limited)
+        self.dequant_weights_per_s = params.weight_dequant_per_sm_cycle * hw.sm_count_value * clock_hz
 
     def compute_dtype(self, weight_dtype: str) -> str:
         """The tensor-core precision a GEMM with ``weight_dtype`` weights runs in on this GPU."""
@@ -50,6 +53,17 @@ class KernelCoster:
         if weight_dtype in LOW_PRECISION_COMPUTE and self.peak[weight_dtype]:
             return weight_dtype
         return "bf16"  # weight-only (Marlin) or BF16 weights
+
+    @staticmethod
+    def weight_only(weight_dtype: str, compute_dtype: str) -> bool:
+        """Whether a GEMM dequantizes its weights to a wider compute precision in its main loop (W4A16)."""
+        return compute_dtype == "bf16" and WEIGHT_BYTES[weight_dtype] < ACT_BYTES
+
+    def dequant_time(self, weights: float, weight_dtype: str, compute_dtype: str) -> float:
+        """Seconds a weight-only GEMM spends dequantizing ``weights`` on the CUDA cores (0 where not limited)."""
+        if not self.weight_only(weight_dtype, compute_dtype) or not self.dequant_weights_per_s:
+            return 0.0
+        return weights / self.dequant_weights_per_s
 
     @staticmethod
     def activation_in_bytes(compute_dtype: str) -> float:
@@ -104,7 +118,8 @@ class KernelCoster:
         p = self.params
         cd = self.compute_dtype(weight_dtype)
         rows_per_expert = assignments / experts if experts else 0.0
-        eff = gemm_efficiency(rows_per_expert, n, k, self.gemm_eff[cd], p.gemm_m_half_tokens, p.gemm_nk_half)
+        peak_fraction = p.gemm_eff_weight_only if self.weight_only(weight_dtype, cd) else self.gemm_eff[cd]
+        eff = gemm_efficiency(rows_per_expert, n, k, peak_fraction, p.gemm_m_half_tokens, p.gemm_nk_half)
         flops = 2.0 * assignments * n * k
         nbytes = experts * n * k * WEIGHT_BYTES[weight_dtype] + assignments * (
             k * self.activation_in_bytes(cd) + n * ACT_BYTES
@@ -116,6 +131,11 @@ class KernelCoster:
             self.bandwidth(nbytes),
             mem_serial=p.gemm_mem_serial,
         )
+        t_dequant = self.dequant_time(experts * n * k, weight_dtype, cd)
+        if t_dequant > t:
+            t, bound = t_dequant, "dequant"
+        if self.weight_only(weight_dtype, cd):
+            t += p.weight_only_gemm_latency_s
         return OpTime(
             name=name,
             category=category,

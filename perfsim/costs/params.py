@@ -68,6 +68,16 @@ class CostParams(BaseModel):
         "kernel",
         "Peak fraction of large BF16 GEMMs before the M/N/K size factors (cuBLAS).",
     )
+    gemm_eff_weight_only: float = _param(
+        0.80,
+        0.05,
+        1.0,
+        "fraction",
+        "kernel",
+        "BF16-peak fraction of large weight-only GEMMs (4-bit weights dequantized to BF16 in the main loop) before "
+        "the size factors. On Blackwell vLLM runs MXFP4 x BF16 through TRT-LLM-gen, assumed at the BF16 rate "
+        "(unmeasured); Hopper's Marlin is far slower (GENERATION_DEFAULTS).",
+    )
     gemm_m_half_tokens: float = _param(
         16.0,
         1.0,
@@ -187,6 +197,26 @@ class CostParams(BaseModel):
         "kernel",
         "Rate at which one thread block of the indexer's top-k streams its row of fp32 logits: the B200 baseline "
         "of vLLM PR #37421 takes 64 us for rows of 164k keys (656 kB).",
+    )
+    weight_dequant_per_sm_cycle: float = _param(
+        64.0,
+        8.0,
+        64.0,
+        "weights/SM/cycle",
+        "kernel",
+        "Weights a weight-only GEMM (4-bit weights, BF16 math) dequantizes per SM and clock cycle in its main loop; "
+        "when that is slower than streaming the weights, the kernel is bound by it. Blackwell's TRT-LLM-gen "
+        "MXFP4 x BF16 kernels are not measured and not limited (the upper bound); Hopper's Marlin is "
+        "(GENERATION_DEFAULTS). GPUs whose YAML gives no boost clock are not limited.",
+    )
+    weight_only_gemm_latency_s: float = _param(
+        0.0,
+        0.0,
+        30e-6,
+        "s",
+        "kernel",
+        "Fixed time of one weight-only GEMM call beyond its work (Marlin: stripe set-up and the serialized global "
+        "reduction across K slices); 0 on Blackwell (unmeasured), Hopper's in GENERATION_DEFAULTS.",
     )
     # ---- memory ------------------------------------------------------------------------------------
     hbm_eff: float = _param(
