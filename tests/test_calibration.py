@@ -12,7 +12,13 @@ import yaml
 
 from perfsim.calibration.crossval import cross_validate
 from perfsim.calibration.evaluator import Evaluator
-from perfsim.calibration.fit import default_fit_params, error_summary, errors_pct, fit
+from perfsim.calibration.fit import (
+    default_fit_params,
+    error_summary,
+    error_summary_by_hw_and_class,
+    errors_pct,
+    fit,
+)
 from perfsim.calibration.measurement import Measurement
 from perfsim.calibration.param_space import bounds_of, check_name, params_for, split_name
 from perfsim.calibration.profiles import load_params, read_profile, values_from_profile
@@ -158,6 +164,10 @@ def test_error_summary_by_hand():
     summary = error_summary(rows, np.array([110.0, 150.0, 10.5]))
     assert summary["throughput"]["median_abs_pct"] == pytest.approx(17.5)  # |+10%|, |-25%|
     assert summary["ttft"]["median_abs_pct"] == pytest.approx(5.0)
+    hopper = dataclasses.replace(rows[1], hw="h200")
+    by_gpu = error_summary_by_hw_and_class([rows[0], hopper, rows[2]], np.array([110.0, 150.0, 10.5]))
+    assert by_gpu["h200"] == {"throughput": {"n": 1, "median_abs_pct": 25.0, "p90_abs_pct": 25.0}}
+    assert by_gpu[rows[0].hw]["throughput"]["median_abs_pct"] == pytest.approx(10.0)
 
 
 class _Linear:

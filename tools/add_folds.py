@@ -5,6 +5,9 @@ rows outside it, with the profile's fitted parameter names and its base's values
 reported (the folds do not depend on the full fit). Not a test::
 
     python tools/add_folds.py calibrations/vllm-0.13.0.yaml --folds tp
+
+``--folds none`` only fills the per-GPU x metric-class summaries a profile written before they existed lacks
+(spec-only re-predicted, leave-one-GPU-out from its stored residuals).
 """
 
 from __future__ import annotations
@@ -12,17 +15,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from perfsim.calibration.calibrate import FOLD_NAMES, _folds
 from perfsim.calibration.crossval import cross_validate
 from perfsim.calibration.evaluator import Evaluator
-from perfsim.calibration.fit import error_summary
+from perfsim.calibration.fit import error_summary, error_summary_by_hw_and_class
 from perfsim.calibration.measurements import load_measurements
 from perfsim.calibration.profiles import read_profile, values_from_profile, write_profile
 
 #: the profile keys each fold kind writes
 KEYS = {
-    "hw": ("gpu_out_error", "gpu_out_error_by_hw", "gpu_out_folds"),
-    "tp": ("tp_out_error", "tp_out_error_by_tp", "tp_out_folds"),
+    "hw": ("gpu_out_error", "gpu_out_error_by_hw", "gpu_out_folds", "gpu_out_error_by_hw_class"),
+    "tp": ("tp_out_error", "tp_out_error_by_tp", "tp_out_folds", ""),
 }
 
 
@@ -43,12 +48,22 @@ def main() -> int:
     fixed = values_from_profile(read_profile(profile["base"])) if profile.get("base") else {}
     evaluator = Evaluator(rows, workers=args.workers)
     try:
-        for by in (f.strip() for f in args.folds.split(",")):
+        if "spec_only_error_by_hw_class" not in profile:
+            profile["spec_only_error_by_hw_class"] = error_summary_by_hw_and_class(
+                rows, evaluator.predict({})
+            )
+        if "gpu_out_residuals" in profile and "gpu_out_error_by_hw_class" not in profile:
+            stored = {(e["source"], e["metric"]): e["predicted"] for e in profile["gpu_out_residuals"]}
+            predicted = np.array([stored.get((r.source, r.metric), np.nan) for r in rows])
+            profile["gpu_out_error_by_hw_class"] = error_summary_by_hw_and_class(rows, predicted)
+        for by in (f.strip() for f in args.folds.split(",") if f.strip() != "none"):
             cv = cross_validate(evaluator, names, by=by, fixed=fixed)
-            total, per, folds = KEYS[by]
+            total, per, folds, per_hw_class = KEYS[by]
             profile[total] = error_summary(rows, cv.predictions)
             profile[per] = error_summary(rows, cv.predictions, by=by)
             profile[folds] = _folds(cv)
+            if per_hw_class:
+                profile[per_hw_class] = error_summary_by_hw_and_class(rows, cv.predictions)
             print(f"leave-one-{FOLD_NAMES[by]}-out: {profile[total]}")
     finally:
         evaluator.close()

@@ -12,7 +12,14 @@ import numpy as np
 
 from perfsim.calibration.crossval import CrossValidation, cross_validate
 from perfsim.calibration.evaluator import Evaluator, hardware_generation
-from perfsim.calibration.fit import MEASUREMENT_LOG_SIGMA, FitResult, error_summary, errors_pct, fit
+from perfsim.calibration.fit import (
+    MEASUREMENT_LOG_SIGMA,
+    FitResult,
+    error_summary,
+    error_summary_by_hw_and_class,
+    errors_pct,
+    fit,
+)
 from perfsim.calibration.gate import gate_baseline
 from perfsim.calibration.measurement import Measurement, parallel_kind
 from perfsim.calibration.param_space import default_of, split_name
@@ -199,6 +206,7 @@ def build_profile(name: str, cal: Calibration, files: Sequence[str], *, commit: 
         "params": params,
         "spec_only_error": error_summary(rows, cal.spec_only),
         "spec_only_error_by_hw": error_summary(rows, cal.spec_only, by="hw"),
+        "spec_only_error_by_hw_class": error_summary_by_hw_and_class(rows, cal.spec_only),
         "fit_error": error_summary(rows, result.predictions),
     }
     if cal.by_group is not None:
@@ -210,6 +218,7 @@ def build_profile(name: str, cal: Calibration, files: Sequence[str], *, commit: 
     if cal.by_hw is not None:
         profile["gpu_out_error"] = error_summary(rows, cal.by_hw.predictions)
         profile["gpu_out_error_by_hw"] = error_summary(rows, cal.by_hw.predictions, by="hw")
+        profile["gpu_out_error_by_hw_class"] = error_summary_by_hw_and_class(rows, cal.by_hw.predictions)
         profile["gpu_out_folds"] = _folds(cal.by_hw)
         profile["gpu_out_residuals"] = _residuals(rows, cal.by_hw.predictions)
         if cal.by_group is None:  # error bands and the gate then come from the GPU folds

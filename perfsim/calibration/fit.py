@@ -252,6 +252,15 @@ def errors_pct(rows: Sequence[Measurement], predictions: np.ndarray) -> np.ndarr
     return 100.0 * (predictions - measured) / measured
 
 
+def error_summary_by_hw_and_class(rows: Sequence[Measurement], predictions: np.ndarray) -> dict[str, dict]:
+    """``error_summary`` per metric class within each GPU: {hw: {metric class: stats}}."""
+    out: dict[str, dict] = {}
+    for hw in sorted({r.hw for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r.hw == hw]
+        out[hw] = error_summary([rows[i] for i in idx], np.asarray(predictions)[idx])
+    return out
+
+
 def error_summary(
     rows: Sequence[Measurement], predictions: np.ndarray, by: str = "metric_class"
 ) -> dict[str, dict]:
