@@ -7,8 +7,9 @@ Not a test (timings depend on the machine). Run it, read the table, compare with
 
 Cases: the mixed headline workload (DeepSeek-V3.2 NVFP4 on 2 x GB300 TP2, ISL 2048 / OSL 1024,
 concurrency 256) with 1,000 and 10,000 prompts, timed around the simulation only (specs loaded,
-interpreter started and imports done before the clock starts); a sweep of N points run in one process
-and with one process per CPU; and the import time of ``perfsim``.
+interpreter started and imports done before the clock starts); a 72-rank wide-EP instance with 10,000
+prompts; a sweep of N points run in one process and with one process per CPU; and the import time of
+``perfsim``.
 """
 
 from __future__ import annotations
@@ -53,6 +54,50 @@ def simulate_case(num_prompts: int, repeats: int) -> dict:
         "requests_per_s": num_prompts / wall,
         "simulated_s": result.duration_s,
         "repeats": repeats,
+    }
+
+
+def wide_ep_case(num_prompts: int, ranks: int = 72) -> dict:
+    """DeepSeek-R1 NVFP4 on a GB300 NVL72 rack as one DP72/EP72 instance (EPLB, 32 redundant experts, DeepEP
+    low latency), ISL 1000 / OSL 1000, 128 requests per rank."""
+    from perfsim.costs.memory import memory_plan
+    from perfsim.costs.params import CostParams
+    from perfsim.serving.simulate import simulate
+    from perfsim.serving.workload import BenchConfig
+    from perfsim.specs.deployment import Deployment, resolve_deployment
+    from perfsim.specs.hardware import load_hardware
+    from perfsim.specs.model import load_model
+
+    model, hw = load_model("deepseek-r1", "fp4"), load_hardware("gb300")
+    dep = resolve_deployment(
+        Deployment(
+            data_parallel_size=ranks,
+            enable_expert_parallel=True,
+            enable_eplb=True,
+            eplb_config={"num_redundant_experts": 32},
+            all2all_backend="deepep_low_latency",
+        ),
+        model,
+        hw,
+        1,
+    )
+    plan = memory_plan(model, hw, dep)
+    bench = BenchConfig(
+        num_prompts=num_prompts, random_input_len=1000, random_output_len=1000, max_concurrency=128 * ranks
+    )
+    t0 = time.perf_counter()
+    result = simulate(model, hw, dep, plan, CostParams(), bench)
+    wall = time.perf_counter() - t0
+    steps = sum(e.steps for e in result.engines.values())
+    return {
+        "case": f"wide EP, DP{ranks}/EP{ranks}, {num_prompts} prompts",
+        "prompts": num_prompts,
+        "engine_steps": steps,
+        "wall_s": wall,
+        "steps_per_s": steps / wall,
+        "requests_per_s": num_prompts / wall,
+        "simulated_s": result.duration_s,
+        "repeats": 1,
     }
 
 
@@ -101,6 +146,7 @@ def main() -> int:
     rows = [import_time(), simulate_case(1000, args.repeats)]
     if not args.quick:
         rows.append(simulate_case(10_000, 1))
+        rows.append(wide_ep_case(10_000))
         rows.append(sweep_case(args.sweep_points, 1))
         rows.append(sweep_case(args.sweep_points, os.cpu_count() or 1))
     print(f"{'case':<45} {'wall s':>9} {'steps/s':>10} {'req/s':>9} {'points/s':>9}")
@@ -110,7 +156,7 @@ def main() -> int:
             f"{r.get('requests_per_s', float('nan')):>9.0f} {r.get('points_per_s', float('nan')):>9.2f}"
         )
     ratios = {}
-    sims = [r for r in rows if "prompts" in r]
+    sims = [r for r in rows if "prompts" in r and not r["case"].startswith("wide EP")]
     if len(sims) == 2:
         ratios["10k_over_1k_wall"] = sims[1]["wall_s"] / sims[0]["wall_s"]
         print(

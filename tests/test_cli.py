@@ -49,6 +49,14 @@ def test_show_model_json_keys(capsys):
         (["predict", "-dp", "3", "--enable-expert-parallel"], "routed experts"),
         (["predict", "--precision", "fp8", "-tp", "2"], "-tp 4"),
         (["predict", "--num-prefill-instances", "1"], "num-decode-instances"),
+        (["predict", "-dp", "72", "-tp", "1", "--enable-expert-parallel"], '"num_redundant_experts": 32'),
+        (["predict", "--eplb-config", "{redundant: 32}"], "--eplb-config must be a JSON object"),
+        (["predict", "--eplb-config", '{"num_redundant": 32}'], "num_redundant"),
+        (
+            ["predict", "-dp", "2", "--enable-expert-parallel", "--all2all-backend", "pplx"],
+            "does not model yet",
+        ),
+        (["predict", "--enable-eplb"], "--enable-eplb needs --enable-expert-parallel"),
         (["show", "hw", "/nonexistent/x.yaml"], "file not found"),
     ],
 )

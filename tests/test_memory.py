@@ -81,7 +81,7 @@ def test_attention_backend_choices(r1_fp4, v32_fp4, gb300):
 def test_parallelism_must_divide_heads_and_experts(v32_fp4, gb300):
     with pytest.raises(SpecError, match="does not divide the 128 attention heads"):
         resolve_deployment(Deployment(), v32_fp4, gb300, 3)
-    with pytest.raises(SpecError, match="does not divide the 256 routed experts"):
+    with pytest.raises(SpecError, match="does not divide the 256 routed experts: add --enable-eplb"):
         resolve_deployment(Deployment(data_parallel_size=3, enable_expert_parallel=True), v32_fp4, gb300, 2)
     with pytest.raises(ValueError):
         Deployment(tensor_parallel_size=0)

@@ -24,7 +24,9 @@ def model_from_args(args: argparse.Namespace, model_cls: type[M], **overrides: o
         for err in exc.errors():
             loc = err["loc"][0] if err["loc"] else None
             flag = flag_for(model_cls, str(loc)) if loc in model_cls.model_fields else "options"
-            problems.append(f"{flag}: {err['msg'].removeprefix('Value error, ')}")
+            inner = ".".join(str(part) for part in err["loc"][1:])  # a key inside a JSON-valued flag
+            where = f"{flag} {inner}" if inner else flag
+            problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
         raise SpecError("; ".join(problems)) from None
 
 

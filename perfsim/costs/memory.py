@@ -12,6 +12,7 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
+from perfsim.costs.all2all.deepep_low_latency import DP_CHUNK_TOKENS
 from perfsim.errors import DoesNotFitError, SpecError
 from perfsim.specs.deployment import Deployment, ResolvedDeployment, resolve_deployment
 from perfsim.specs.dtypes import ACT_BYTES, FP32_BYTES, INDEX_BYTES, WEIGHT_BYTES
@@ -87,7 +88,13 @@ class MemoryPlan:
 
 
 def weight_shares(
-    model: Model, *, tp: int = 1, moe_gpus: int = 1, with_mtp: bool = False, runtime_copies: bool = True
+    model: Model,
+    *,
+    tp: int = 1,
+    moe_gpus: int = 1,
+    with_mtp: bool = False,
+    runtime_copies: bool = True,
+    redundant_experts: int = 0,
 ) -> list[WeightShare]:
     """Weight bytes per module class on one GPU, following vLLM's sharding.
 
@@ -97,6 +104,7 @@ def weight_shares(
     are split over all TP x DP GPUs (by intermediate dimension, or as whole experts with EP).
     ``tp`` is the attention/dense tensor parallelism, ``moe_gpus`` the GPUs sharing the routed experts
     (TP x DP), ``with_mtp`` adds the MTP layer loaded for speculative decoding. ``runtime_copies`` adds the BF16 W_UK/W_UV copies vLLM derives from kv_b at load time.
+    ``redundant_experts``: EPLB's replicas, held besides the routed experts.
     """
     arch, rec = model.arch, model.recipe
     attn = arch.attention_params()
@@ -146,7 +154,7 @@ def weight_shares(
         )
         add(
             f"{prefix}routed_experts",
-            n_moe * arch.moe.num_experts * arch.expert_params / moe_gpus,
+            n_moe * (arch.moe.num_experts + redundant_experts) * arch.expert_params / moe_gpus,
             dt("routed_experts"),
         )
 
@@ -219,10 +227,42 @@ def kv_group_layers(model: Model) -> int:
     return max(arch.num_layers - sliding, sliding) if sliding else arch.num_layers
 
 
+def redundant_experts(model: Model, dep: ResolvedDeployment) -> int:
+    """EPLB's replicas of routed experts (physical minus logical experts; 0 without EPLB)."""
+    moe = model.arch.moe
+    return max(dep.physical_experts - moe.num_experts, 0) if moe is not None and dep.eplb else 0
+
+
+#: DeepEP's NVLink buffer, and its RDMA buffer across nodes: VLLM_DEEPEP_BUFFER_SIZE_MB = 1024 each [all2all.py:292-312]
+DEEPEP_HT_BUFFER_BYTES = 1024 * 2**20
+
+
+def all2all_buffer_bytes(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> float:
+    """Communication buffers DeepEP allocates per GPU outside PyTorch's allocator (0 for NCCL backends).
+
+    Low latency: DeepEP's RDMA size hint for 256-token chunks, about 4 x physical experts x 256 x (2H + H/32)
+    bytes (3.8 GB for DeepSeek-R1) [all2all.py:371-376; DeepEP csrc/config.hpp:152-171]."""
+    moe = model.arch.moe
+    if moe is None or dep.ep <= 1 or dep.dp <= 1:
+        return 0.0
+    h = model.arch.hidden_size
+    if dep.all2all_backend == "deepep_low_latency":
+        return 4.0 * (dep.physical_experts or moe.num_experts) * DP_CHUNK_TOKENS * (2 * h + h / 32)
+    if dep.all2all_backend == "deepep_high_throughput":
+        return DEEPEP_HT_BUFFER_BYTES * (2 if dep.ep > hw.node_gpus else 1)
+    return 0.0
+
+
 def memory_plan(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> MemoryPlan:
     """Per-GPU memory plan and KV capacity by vLLM's formula."""
     weights = tuple(
-        weight_shares(model, tp=dep.tp, moe_gpus=dep.tp * dep.dp, with_mtp=dep.num_speculative_tokens > 0)
+        weight_shares(
+            model,
+            tp=dep.tp,
+            moe_gpus=dep.tp * dep.dp,
+            with_mtp=dep.num_speculative_tokens > 0,
+            redundant_experts=redundant_experts(model, dep),
+        )
     )
     usable = hw.hbm_usable_bytes
     budget = math.ceil(usable * dep.gpu_memory_utilization)
@@ -235,7 +275,7 @@ def memory_plan(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> Memo
         budget_bytes=budget,
         weights=weights,
         activation_peak_bytes=act,
-        non_torch_bytes=NON_TORCH_BYTES,
+        non_torch_bytes=NON_TORCH_BYTES + all2all_buffer_bytes(model, hw, dep),
         kv_bytes_per_token=per_token,
         kv_bytes_per_token_layer=per_layer,
         kv_layers=layers,

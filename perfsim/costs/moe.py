@@ -32,7 +32,7 @@ class MoEBlock:
 
     def __init__(self, ctx: CostContext):
         self.ctx = ctx
-        self.all2all = all2all_backend(ctx)
+        self.all2all = all2all_backend(ctx, ctx.dep.all2all_backend)
         self.dims = ctx.model.arch.moe
         self.grouped = self.dims is not None and (self.dims.n_group or 1) > 1
 
@@ -63,17 +63,21 @@ class MoEBlock:
             ]
         # routed experts: tokens from every DP rank meet the experts of this GPU
         if dep.ep > 1:
-            local_experts = moe.num_experts / dep.ep
+            experts = dep.physical_experts or moe.num_experts
+            local_experts = experts / dep.ep
             inter = moe.intermediate_size
-            imbalance = ep_load_factor(
-                moe.num_experts, moe.top_k, dep.ep, moe_tokens, p.expert_popularity_cv, grouped=self.grouped
-            )
+            # EPLB places replicas by the measured expert loads: the workload's popularity skew is balanced
+            # away, the sampling noise of one step's tokens is not
+            cv = 0.0 if dep.eplb else p.expert_popularity_cv
+            imbalance = ep_load_factor(experts, moe.top_k, dep.ep, moe_tokens, cv, grouped=self.grouped)
             assignments = moe_tokens * moe.top_k / dep.ep * imbalance
         else:
             local_experts = moe.num_experts
             inter = moe.intermediate_size // dep.moe_tp
             assignments = moe_tokens * moe.top_k
-        p_pick = moe.top_k / moe.num_experts
+        p_pick = moe.top_k / (
+            dep.physical_experts if dep.ep > 1 and dep.physical_experts else moe.num_experts
+        )
         active = local_experts * (1.0 - (1.0 - p_pick) ** moe_tokens)
         rdt = rec.dtype("routed_experts", mtp=mtp)
         a_in = k.activation_in_bytes(k.compute_dtype(rdt))

@@ -13,9 +13,10 @@ GPU generation. ``CostParams`` names each such fraction or overhead with a physi
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict
 
-SCOPES = ("kernel", "link", "engine", "workload")
+from perfsim.costs.param_field import param_field as _param
+from perfsim.costs.params_links import LinkParams
 
 #: Blackwell B200 dense BF16 peak, the base of FlashMLA's published Blackwell rates (TFLOPS)
 B200_BF16_TFLOPS = 2250.0
@@ -23,17 +24,7 @@ B200_BF16_TFLOPS = 2250.0
 H800_BF16_TFLOPS = 989.0
 
 
-def _param(default: float, lo: float, hi: float, unit: str, scope: str, description: str) -> float:
-    return Field(
-        default=default,
-        ge=lo,
-        le=hi,
-        description=description,
-        json_schema_extra={"unit": unit, "bounds": [lo, hi], "scope": scope},
-    )
-
-
-class CostParams(BaseModel):
+class CostParams(LinkParams):
     """Named efficiencies (fractions of peak, 0-1), overheads (seconds) and rates of the cost model.
 
     Defaults come from published kernel figures where they exist (DeepGEMM, FlashMLA, FlashAttention on
@@ -239,47 +230,6 @@ class CostParams(BaseModel):
         "top of the kernel-boundary gap: DeepGEMM's isolated H800 memory-bound shapes imply 2-4.5 us per kernel in "
         "all, of which about 1 us is the launch gap; vLLM 0.14.1 enables programmatic dependent launch for almost "
         "none of its kernels, so consecutive kernels do not hide it.",
-    )
-    # ---- links -------------------------------------------------------------------------------------
-    comm_eff: float = _param(
-        0.70,
-        0.3,
-        0.95,
-        "fraction",
-        "link",
-        "Fraction of link bandwidth that collectives and transfers reach (NVLink or NIC): NCCL all-gather / "
-        "reduce-scatter reach 495-616 of 900 GB/s on 2-4 GB200 GPUs (vLLM's GB200 wide-EP post).",
-    )
-    comm_latency_s: float = _param(
-        8e-6,
-        0.0,
-        1e-3,
-        "s",
-        "link",
-        "Fixed latency of one point-to-point transfer over NVLink (a P/D KV pull's setup).",
-    )
-    custom_ar_latency_s: float = _param(
-        6e-6,
-        1e-6,
-        30e-6,
-        "s",
-        "link",
-        "Synchronization latency of vLLM's custom all-reduce (one round; one-shot pays it once, two-shot and "
-        "symmetric-memory all-reduces twice): 6-8 us for small one-shot messages on H100, B200 and B300 (vLLM PRs "
-        "#24111, #24532, #37756).",
-    )
-    nccl_latency_s: float = _param(
-        20e-6,
-        5e-6,
-        100e-6,
-        "s",
-        "link",
-        "Launch and synchronization latency of one NCCL collective inside CUDA graphs on NVLink (all-reduce, "
-        "all-gather, reduce-scatter): 20-30 us for small messages on 8 H100 or B300 GPUs (vLLM PR #37756, "
-        "Triton-distributed #57), 40-60 us eager on GB200 (vLLM's GB200 wide-EP post).",
-    )
-    nic_latency_s: float = _param(
-        20e-6, 0.0, 1e-2, "s", "link", "Fixed latency of one collective or transfer crossing the NIC (RDMA)."
     )
     # ---- workload ----------------------------------------------------------------------------------
     expert_popularity_cv: float = _param(

@@ -9,13 +9,19 @@ size resolved the way vLLM resolves them) and checks that the parallelism is pos
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from perfsim.errors import SpecError
 from perfsim.specs.attention import AttentionBackend, resolve_block_size, select_backend
 from perfsim.specs.cudagraphs import cudagraph_mode, default_max_capture_size
+from perfsim.specs.expert_parallel import (
+    All2AllBackendName,
+    EplbConfig,
+    parse_eplb_config,
+    resolve_expert_placement,
+)
 from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.kv_cache import resolve_kv_cache_dtype
 from perfsim.specs.model import Model
@@ -54,6 +60,20 @@ class Deployment(BaseModel):
         default=False,
         description="Place whole experts on the TP x DP GPUs (expert parallelism) instead of "
         "splitting every expert.",
+    )
+    all2all_backend: All2AllBackendName = Field(
+        default="allgather_reducescatter",
+        description="How MoE tokens move between the expert-parallel ranks of an instance with DP > 1 "
+        "(vLLM 0.14.1's choices; modelled: allgather_reducescatter, deepep_high_throughput, deepep_low_latency).",
+    )
+    enable_eplb: bool = Field(
+        default=False,
+        description="Expert-parallel load balancing: replicate the most loaded experts (see --eplb-config).",
+    )
+    eplb_config: EplbConfig = Field(
+        default_factory=EplbConfig,
+        json_schema_extra={"metavar": "JSON"},
+        description="EPLB settings as vLLM takes them, e.g. '{\"num_redundant_experts\": 32}'.",
     )
     num_prefill_instances: int = Field(
         default=0, ge=0, description="Prefill instances for disaggregated serving (0 = aggregated)."
@@ -123,6 +143,11 @@ class Deployment(BaseModel):
         "all instances fit in one scale-up domain).",
     )
 
+    @field_validator("eplb_config", mode="before")
+    @classmethod
+    def _eplb_json(cls, value: Any) -> Any:
+        return parse_eplb_config(value)
+
     @model_validator(mode="after")
     def _check_pd(self) -> Deployment:
         if (self.num_prefill_instances == 0) != (self.num_decode_instances == 0):
@@ -165,6 +190,11 @@ class ResolvedDeployment:
     notes: tuple[str, ...] = field(default=())
     #: tensor-core precision of MXFP4 expert GEMMs: 'fp8' (MXFP8 activations) or 'bf16'
     mxfp4_compute: str = "bf16"
+    #: vLLM --all2all-backend (it moves tokens only with EP and DP > 1)
+    all2all_backend: str = "allgather_reducescatter"
+    #: routed experts plus EPLB's redundant replicas
+    physical_experts: int = 0
+    eplb: bool = False
 
     @property
     def gpus_per_instance(self) -> int:
@@ -224,29 +254,20 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
         )
     dp = dep.data_parallel_size
     moe_group = tp * dp
-    if arch.moe is None:
-        if dep.enable_expert_parallel:
-            raise SpecError(
-                f"{model.name} has no MoE layers: expert parallelism does not apply",
-                field="enable_expert_parallel",
-            )
-        ep, moe_tp = 1, moe_group
-    elif dep.enable_expert_parallel:
-        if arch.moe.num_experts % moe_group:
-            raise SpecError(
-                f"expert parallel size {moe_group} (TP x DP) does not divide the "
-                f"{arch.moe.num_experts} routed experts",
-                field="enable_expert_parallel",
-            )
-        ep, moe_tp = moe_group, 1
-    else:
-        if arch.moe.intermediate_size % moe_group:
-            raise SpecError(
-                f"TP x DP = {moe_group} does not divide the expert intermediate size "
-                f"{arch.moe.intermediate_size}",
-                field="data_parallel_size",
-            )
-        ep, moe_tp = 1, moe_group
+    placement = resolve_expert_placement(
+        model,
+        tp,
+        dp,
+        enable_expert_parallel=dep.enable_expert_parallel,
+        enable_eplb=dep.enable_eplb,
+        num_redundant_experts=dep.eplb_config.num_redundant_experts,
+        all2all_backend=dep.all2all_backend,
+    )
+    ep, moe_tp = placement.ep, placement.moe_tp
+    if dep.all2all_backend != "allgather_reducescatter" and dp == 1:
+        notes.append(
+            f"--all2all-backend {dep.all2all_backend} has no effect with DP = 1 (vLLM uses it only with DP > 1)"
+        )
     block_fp8 = (
         arch.moe is not None and model.recipe.dtype("routed_experts") == "fp8" and model.precision == "fp8"
     )
@@ -297,6 +318,10 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
     backend, backend_note = select_backend(model, hw, kv, dep.attention_backend, k)
     block, block_note = resolve_block_size(backend, dep.block_size, dep.attention_backend == "auto", hw)
     graph_mode, graph_note = cudagraph_mode(backend, k, model.has_sparse_attention, dep.enforce_eager)
+    if dep.all2all_backend == "deepep_high_throughput" and dp > 1 and graph_mode != "NONE":
+        # HT dispatch waits on the host for the receive counts [config/compilation.py:969-985]
+        graph_mode = "NONE"
+        notes.append("deepep_high_throughput with DP > 1: vLLM runs without CUDA graphs (eager launches)")
     notes += [n for n in (backend_note, block_note, graph_note) if n]
     capture = dep.max_cudagraph_capture_size or default_max_capture_size(
         max_num_seqs, k, max_tokens, cap=GPT_OSS_CAPTURE_CAP if arch.model_type == "gpt_oss" else None
@@ -332,6 +357,9 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
         max_cudagraph_capture_size=capture,
         attention_backend=backend,
         mxfp4_compute=mxfp4_compute,
+        all2all_backend=placement.all2all_backend,
+        physical_experts=placement.physical_experts,
+        eplb=placement.eplb,
         kv_transfer_link=link,
         notes=tuple(notes),
     )

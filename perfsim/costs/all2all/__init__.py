@@ -5,7 +5,7 @@ expert outputs come back. Each backend turns one MoE layer's tokens into communi
 backend is one module with a class registered by ``@register_all2all("name")`` and imported here.
 """
 
-from perfsim.costs.all2all import allgather_reducescatter
+from perfsim.costs.all2all import allgather_reducescatter, deepep_high_throughput, deepep_low_latency
 from perfsim.costs.all2all.registry import (
     ALL2ALL_BACKENDS,
     DEFAULT_ALL2ALL_BACKEND,
@@ -28,5 +28,7 @@ __all__ = [
     "All2AllBackend",
     "all2all_backend",
     "allgather_reducescatter",
+    "deepep_high_throughput",
+    "deepep_low_latency",
     "register_all2all",
 ]
