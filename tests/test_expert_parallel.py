@@ -138,3 +138,38 @@ def test_decode_per_gpu_keeps_its_level_from_8_to_64_ranks_with_deepep_on_nvl72(
 
     assert per_gpu(64, "deepep_low_latency") >= 0.75 * per_gpu(8, "deepep_low_latency")
     assert per_gpu(64, "allgather_reducescatter") < 0.75 * per_gpu(8, "allgather_reducescatter")
+
+
+def test_dual_batch_overlap_by_hand():
+    """Halves of 3 s compute + 2 s all-to-all each: max(6, 4) plus one layer's fill (min(3, 2) over 2 layers)."""
+    from perfsim.costs.dbo import overlapped_part
+    from perfsim.costs.roofline import OpTime
+    from perfsim.costs.step_cache import static_part
+
+    def op(name: str, t: float) -> OpTime:
+        return OpTime(
+            name=name, category="moe", layers=2, time_s=t, flops=0.0, bytes=0.0, comm_bytes=0.0, bound=""
+        )
+
+    half = static_part(
+        [op("moe_gate_up", 2.5), op("moe_dispatch_deepep_ll", 1.0), op("moe_combine_deepep_ll", 1.0)]
+    )
+    part = overlapped_part((half, half), dynamic_s=1.0, moe_layers=2, sm_slowdown=1.0)
+    assert part.time_s + 1.0 == pytest.approx(6.0 + 1.0)  # the step adds its attention cores (dynamic_s)
+    assert part.ops[-1].name == "dbo_overlap" and part.ops[-1].bound == "overlap-compute"
+    slowed = overlapped_part((half, half), dynamic_s=1.0, moe_layers=2, sm_slowdown=1.2)
+    assert slowed.time_s + 1.0 == pytest.approx(1.2 * 6.0 + 1.0)
+
+
+def test_dual_batch_overlap_hides_the_internode_all_to_all_above_its_threshold():
+    r1, h200 = load_model("deepseek-r1", "fp8"), load_hardware("h200")
+
+    def step_s(tokens: int, dbo: bool) -> float:
+        dep = resolve_deployment(_ep(32, all2all_backend="deepep_low_latency", enable_dbo=dbo), r1, h200, 1)
+        cm = StepCostModel(r1, h200, dep)
+        return cm.step([cm.stats([1] * tokens, [2000] * tokens)] * 32).total_s
+
+    assert step_s(256, True) < 0.75 * step_s(256, False)  # 4 HGX nodes: the NIC all-to-all is half the step
+    assert step_s(16, True) == step_s(16, False)  # below the 32-token decode threshold vLLM does not split
+    with pytest.raises(SpecError, match="--enable-dbo needs DP > 1 and --all2all-backend deepep"):
+        resolve_deployment(_ep(32, enable_dbo=True), r1, h200, 1)

@@ -107,6 +107,23 @@ def test_data_parallel_decode_blocks_are_exact():
         assert fast[key] == pytest.approx(slow[key], rel=EXACT), key
 
 
+def test_dual_batch_overlap_decode_blocks_are_exact():
+    """DBO steps switch between compute- and communication-bound halves; decode blocks must see it."""
+    fast, slow, _, _ = _simulate_both(
+        "deepseek-r1",
+        {
+            "data_parallel_size": 4,
+            "enable_expert_parallel": True,
+            "all2all_backend": "deepep_low_latency",
+            "enable_dbo": True,
+        },
+        dict(num_prompts=160, random_input_len=512, random_output_len=300, max_concurrency=160),
+        tp=1,
+    )
+    for key in ("duration", "mean_tpot_ms", "p99_itl_ms", "median_e2el_ms", "output_throughput"):
+        assert fast[key] == pytest.approx(slow[key], rel=EXACT), key
+
+
 @pytest.mark.parametrize("name", ["deepseek-v3.2", "deepseek-r1"])
 def test_decode_block_times_equal_each_step_costed_alone(name):
     """The two-point interpolation of a block reproduces every step's own cost, crossing the top-k cap too."""

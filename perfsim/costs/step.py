@@ -20,6 +20,7 @@ import numpy as np
 
 from perfsim.costs.attention import attention_family
 from perfsim.costs.batch import EMPTY, BatchStats, batch_stats
+from perfsim.costs.dbo import DEEPEP_HT_SMS, overlapped_part
 from perfsim.costs.decode_block import decode_block_profile
 from perfsim.costs.dense import DenseLayers
 from perfsim.costs.generations import spec_params
@@ -148,6 +149,7 @@ class StepCostModel:
             r.gpu_s >= r.launch_s,
             forward_s >= r.cpu_s,
             tuple(o.bound for o in r.dynamic),
+            r.static.ops[-1].bound if r.static.ops and r.static.ops[-1].name == "dbo_overlap" else "",
         )
         return StepProfile(total_s=r.total_s, gpu_s=r.gpu_s, by_category_s=by_category, signature=signature)
 
@@ -191,13 +193,19 @@ class StepCostModel:
             cache_put(self._cache, key, part)
         return part
 
-    def _rank_time(self, b: BatchStats, padded: int, moe_tokens: int, graph: str) -> RankTime:
-        """One rank's step: its cached count-only part, its attention cores and drafter, and the overheads."""
+    def _rank_time(
+        self, b: BatchStats, padded: int, moe_tokens: int, graph: str, *, ubatch: bool = False
+    ) -> RankTime:
+        """One rank's step: its cached count-only part, its attention cores and drafter, and the overheads
+        (``ubatch``: as two dual-batch-overlap micro-batches)."""
         dep, p = self.dep, self.params
         n_layers = self.model.arch.num_layers
         rows = max(b.num_reqs, 1) * (1 + dep.num_speculative_tokens)
-        static = self._static(b.num_tokens, padded, moe_tokens, rows)
         dynamic = self.attention.core_ops(b, n_layers, mtp=False)
+        if ubatch:
+            static = self._overlapped(b, padded, moe_tokens, rows, sum(o.time_s for o in dynamic))
+        else:
+            static = self._static(b.num_tokens, padded, moe_tokens, rows)
         counts = static.counts + kernel_counts(dynamic)
         kernels, launches = counts.kernels, cpu_launches(graph, counts, n_layers)
         if self.drafter is not None:
@@ -224,16 +232,44 @@ class StepCostModel:
             dynamic=tuple(dynamic),
         )
 
+    def _overlapped(
+        self, b: BatchStats, padded: int, moe_tokens: int, rows: int, dynamic_s: float
+    ) -> StaticPart:
+        """The count-only part of a dual-batch-overlap step: both halves, less what the overlap hides."""
+        first, first_rows = padded // 2, rows // 2
+        halves = (
+            self._static(min(b.num_tokens, first), first, moe_tokens // 2, max(first_rows, 1)),
+            self._static(
+                max(b.num_tokens - first, 0),
+                padded - first,
+                moe_tokens - moe_tokens // 2,
+                max(rows - first_rows, 1),
+            ),
+        )
+        sms = self.hw.sm_count_value
+        slowdown = (
+            sms / (sms - DEEPEP_HT_SMS) if self.dep.all2all_backend == "deepep_high_throughput" else 1.0
+        )
+        return overlapped_part(halves, dynamic_s, self.model.arch.num_moe_layers, slowdown)
+
+    def _ubatches(self, ranks: Sequence[BatchStats]) -> bool:
+        """Whether vLLM splits this lockstep step into two micro-batches: DBO on and every rank at its threshold."""
+        if not self.dep.enable_dbo:
+            return False
+        decode_only, with_prefill = self.dep.dbo_thresholds
+        return all(b.num_tokens >= (with_prefill if b.pre_tokens else decode_only) for b in ranks)
+
     def _slowest_rank(self, ranks: Sequence[BatchStats]) -> _Lockstep:
         """The slowest DP rank of a lockstep step: all ranks pad to the largest rank's tokens."""
         t_max = max(max(b.num_tokens for b in ranks), 1)
         uniform = all(b.is_uniform_decode or b.num_tokens == 0 for b in ranks)
         graph, padded = self.graphs.for_step(t_max, uniform)
         moe_tokens = padded * self.dep.dp
+        ubatch = self._ubatches(ranks)
         slowest: RankTime | None = None
         slowest_rank = 0
         for r, b in enumerate(ranks):
-            time = self._rank_time(b, padded, moe_tokens, graph)
+            time = self._rank_time(b, padded, moe_tokens, graph, ubatch=ubatch)
             if slowest is None or time.total_s > slowest.total_s:
                 slowest, slowest_rank = time, r
         assert slowest is not None

@@ -17,6 +17,7 @@ from perfsim.errors import SpecError
 from perfsim.specs.attention import AttentionBackend, resolve_block_size, select_backend
 from perfsim.specs.cudagraphs import cudagraph_mode, default_max_capture_size
 from perfsim.specs.expert_parallel import (
+    DEEPEP_BACKENDS,
     All2AllBackendName,
     EplbConfig,
     parse_eplb_config,
@@ -74,6 +75,17 @@ class Deployment(BaseModel):
         default_factory=EplbConfig,
         json_schema_extra={"metavar": "JSON"},
         description="EPLB settings as vLLM takes them, e.g. '{\"num_redundant_experts\": 32}'.",
+    )
+    enable_dbo: bool = Field(
+        default=False,
+        description="Dual-batch overlap: split each step into two micro-batches so that one's DeepEP dispatch "
+        "and combine overlap the other's compute (needs DP > 1 and a DeepEP --all2all-backend).",
+    )
+    dbo_decode_token_threshold: int = Field(
+        default=32, ge=1, description="Fewest tokens per rank for which DBO splits a decode-only step."
+    )
+    dbo_prefill_token_threshold: int = Field(
+        default=512, ge=1, description="Fewest tokens per rank for which DBO splits a step with a prefill."
     )
     num_prefill_instances: int = Field(
         default=0, ge=0, description="Prefill instances for disaggregated serving (0 = aggregated)."
@@ -195,6 +207,9 @@ class ResolvedDeployment:
     #: routed experts plus EPLB's redundant replicas
     physical_experts: int = 0
     eplb: bool = False
+    #: dual-batch overlap and its (decode-only, with-prefill) token thresholds per rank
+    enable_dbo: bool = False
+    dbo_thresholds: tuple[int, int] = (32, 512)
 
     @property
     def gpus_per_instance(self) -> int:
@@ -264,6 +279,12 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
         all2all_backend=dep.all2all_backend,
     )
     ep, moe_tp = placement.ep, placement.moe_tp
+    if dep.enable_dbo and (dp == 1 or dep.all2all_backend not in DEEPEP_BACKENDS):
+        raise SpecError(
+            "--enable-dbo needs DP > 1 and --all2all-backend deepep_low_latency or deepep_high_throughput "
+            "(vLLM's micro-batching runs only with DeepEP)",
+            field="enable_dbo",
+        )
     if dep.all2all_backend != "allgather_reducescatter" and dp == 1:
         notes.append(
             f"--all2all-backend {dep.all2all_backend} has no effect with DP = 1 (vLLM uses it only with DP > 1)"
@@ -360,6 +381,8 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
         all2all_backend=placement.all2all_backend,
         physical_experts=placement.physical_experts,
         eplb=placement.eplb,
+        enable_dbo=dep.enable_dbo,
+        dbo_thresholds=(dep.dbo_decode_token_threshold, dep.dbo_prefill_token_threshold),
         kv_transfer_link=link,
         notes=tuple(notes),
     )
