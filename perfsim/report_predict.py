@@ -11,12 +11,18 @@ def _f(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _shape(config: dict[str, Any]) -> str:
+    tp, dp = config["tensor_parallel_size"], config["data_parallel_size"]
+    return f"{tp}" + (f"x dp{dp}" if dp > 1 else "") + (" EP" if config["expert_parallel_size"] > 1 else "")
+
+
 def deployment_shape(config: dict[str, Any]) -> str:
     """A resolved configuration's parallelism in a few characters: 'tp2', 'tp1x dp8 EP', '3P1D of tp2'."""
-    tp, dp = config["tensor_parallel_size"], config["data_parallel_size"]
-    shape = f"{tp}" + (f"x dp{dp}" if dp > 1 else "") + (" EP" if config["expert_parallel_size"] > 1 else "")
+    shape = _shape(config)
     if config["num_prefill_instances"]:
-        return f"{config['num_prefill_instances']}P{config['num_decode_instances']}D of tp{shape}"
+        decode = config.get("decode_instance")
+        pd = f"{config['num_prefill_instances']}P{config['num_decode_instances']}D of tp{shape}"
+        return pd if not decode else f"{pd} (decode tp{_shape(decode)})"
     if config["num_instances"] > 1:
         return f"{config['num_instances']} x tp{shape}"
     return f"tp{shape}"

@@ -173,3 +173,40 @@ def test_dual_batch_overlap_hides_the_internode_all_to_all_above_its_threshold()
     assert step_s(16, True) == step_s(16, False)  # below the 32-token decode threshold vLLM does not split
     with pytest.raises(SpecError, match="--enable-dbo needs DP > 1 and --all2all-backend deepep"):
         resolve_deployment(_ep(32, enable_dbo=True), r1, h200, 1)
+
+
+def test_prefill_and_decode_instances_of_different_shapes():
+    """4 x 4 prefill GPUs (DP4/EP4, DeepEP high throughput) and one 16-GPU decode instance (DP16/EP16, low
+    latency), as llm-d's wide-EP guide deploys them."""
+    r = perfsim.predict(
+        "deepseek-r1",
+        "gb200",
+        precision="fp4",
+        deployment={
+            "tensor_parallel_size": 1,
+            "data_parallel_size": 4,
+            "enable_expert_parallel": True,
+            "all2all_backend": "deepep_high_throughput",
+            "num_prefill_instances": 2,
+            "num_decode_instances": 1,
+            "decode_data_parallel_size": 16,
+            "decode_all2all_backend": "deepep_low_latency",
+        },
+        bench={
+            "random_input_len": 2000,
+            "random_output_len": 200,
+            "max_concurrency": 256,
+            "num_prompts": 512,
+        },
+    )
+    config = r["config"]
+    assert r["num_gpus"] == 2 * 4 + 16
+    assert config["cudagraph_mode"] == "NONE" and config["all2all_backend"] == "deepep_high_throughput"
+    decode = config["decode_instance"]
+    assert decode["data_parallel_size"] == 16 and decode["expert_parallel_size"] == 16
+    assert decode["all2all_backend"] == "deepep_low_latency" and decode["cudagraph_mode"] != "NONE"
+    assert r["output_throughput_per_decode_gpu"] == pytest.approx(
+        r["total_output_tokens"] / r["duration"] / 16, rel=1e-9
+    )
+    with pytest.raises(ValueError, match="--decode-data-parallel-size applies to the decode instances"):
+        Deployment(decode_data_parallel_size=8)

@@ -388,4 +388,9 @@ def plan_deployment_noted(
             raise
         notes.append(f"{exc} (costing the step anyway)")
         plan = memory_plan(model, hw, resolved)
+    if dep.heterogeneous_pd:
+        decode = dep.decode_settings()
+        decode_resolved = resolve_deployment(decode, model, hw, decode.tensor_parallel_size or tp)
+        check_fits(model, hw, decode_resolved)
+        resolved = dataclasses.replace(resolved, decode=decode_resolved)
     return resolved, plan, notes

@@ -134,7 +134,9 @@ def result_json(
     if dep.disaggregated:
         dur = metrics["duration"] or 1.0
         out["output_throughput_per_decode_gpu"] = (
-            metrics["total_output_tokens"] / dur / (dep.gpus_per_instance * dep.num_decode_instances)
+            metrics["total_output_tokens"]
+            / dur
+            / (dep.decode_instance.gpus_per_instance * dep.num_decode_instances)
         )
         out["input_throughput_per_prefill_gpu"] = (
             metrics["total_input_tokens"] / dur / (dep.gpus_per_instance * dep.num_prefill_instances)
@@ -177,6 +179,21 @@ def config_dict(
         "num_instances": dep.num_instances,
         "num_prefill_instances": dep.num_prefill_instances,
         "num_decode_instances": dep.num_decode_instances,
+        "all2all_backend": dep.all2all_backend,
+        "enable_eplb": dep.eplb,
+        "physical_experts": dep.physical_experts,
+        "enable_dbo": dep.enable_dbo,
+        "decode_instance": (
+            {
+                "tensor_parallel_size": dep.decode.tp,
+                "data_parallel_size": dep.decode.dp,
+                "expert_parallel_size": dep.decode.ep,
+                "all2all_backend": dep.decode.all2all_backend,
+                "cudagraph_mode": dep.decode.cudagraph_mode,
+            }
+            if dep.decode is not None
+            else None
+        ),
         "num_speculative_tokens": dep.num_speculative_tokens,
         "mtp_acceptance_rates": acceptance_rates(dep) if dep.num_speculative_tokens else None,
         "max_num_batched_tokens": dep.max_num_batched_tokens,

@@ -16,7 +16,7 @@ import simpy
 
 from perfsim.costs.comm import link
 from perfsim.costs.interface import StepCostProvider
-from perfsim.costs.memory import MemoryPlan
+from perfsim.costs.memory import MemoryPlan, memory_plan
 from perfsim.costs.params import CostParams
 from perfsim.costs.step import StepCostModel
 from perfsim.errors import PerfsimError, SpecError
@@ -30,9 +30,10 @@ from perfsim.serving.pd_proxy import PDProxy
 from perfsim.serving.request import Request
 from perfsim.serving.router import RoundRobin
 from perfsim.serving.workload import BenchConfig, Workload, make_workload
-from perfsim.specs.deployment import DEFAULT_MTP_ACCEPTANCE, ResolvedDeployment
+from perfsim.specs.deployment import ResolvedDeployment
 from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.model import Model
+from perfsim.specs.serve_defaults import DEFAULT_MTP_ACCEPTANCE
 
 #: roles in the random-stream keys of engines (with the bench seed and the instance index), of their step-time
 #: jitter and of the API server's latency jitter
@@ -131,12 +132,16 @@ def simulate(
             )
             for i in range(dep.num_prefill_instances)
         ]
+        decode_costs, decode_blocks = costs, plan.num_gpu_blocks
+        if dep.decode is not None:  # decode instances of another shape: their own step costs and KV cache
+            decode_costs = StepCostModel(model, hw, dep.decode, params)
+            decode_blocks = memory_plan(model, hw, dep.decode).num_gpu_blocks
         decode = [
             Engine(
                 env,
                 f"decode{i}",
-                costs,
-                num_blocks=plan.num_gpu_blocks,
+                decode_costs,
+                num_blocks=decode_blocks,
                 log=log,
                 on_finish=client.finish,
                 acceptance_rates=rates,

@@ -8,7 +8,6 @@ size resolved the way vLLM resolves them) and checks that the parallelism is pos
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -26,15 +25,17 @@ from perfsim.specs.expert_parallel import (
 from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.kv_cache import resolve_kv_cache_dtype
 from perfsim.specs.model import Model
+from perfsim.specs.resolved import ResolvedDeployment
+from perfsim.specs.serve_defaults import GPT_OSS_CAPTURE_CAP, serve_defaults
 
 VLLM_VERSION = "0.14.1"
 
 KvCacheDtype = Literal["auto", "bfloat16", "fp8", "fp8_e4m3", "fp8_ds_mla"]
-#: vLLM 0.14.1 engine defaults for `vllm serve` (API server) on GPUs with >= 70 GiB (not A100)
-#: [engine/arg_utils.py:1817-1898]; smaller GPUs get 2048 tokens / 256 sequences.
-SERVE_DEFAULTS_LARGE_GPU = (8192, 1024)
-SERVE_DEFAULTS_SMALL_GPU = (2048, 256)
-LARGE_GPU_MIN_BYTES = 70 * 2**30
+
+
+#: decode-instance overrides of disaggregated serving, and the fields they set for the decode instances
+DECODE_SHAPE_FIELDS = ("decode_tensor_parallel_size", "decode_data_parallel_size", "decode_all2all_backend")
+DECODE_SHAPE_TARGETS = ("tensor_parallel_size", "data_parallel_size", "all2all_backend")
 
 
 class Deployment(BaseModel):
@@ -92,6 +93,19 @@ class Deployment(BaseModel):
     )
     num_decode_instances: int = Field(
         default=0, ge=0, description="Decode instances for disaggregated serving (0 = aggregated)."
+    )
+    decode_tensor_parallel_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="TP of each decode instance when it differs from the prefill instances'.",
+    )
+    decode_data_parallel_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="DP of each decode instance when it differs from the prefill instances'.",
+    )
+    decode_all2all_backend: All2AllBackendName | None = Field(
+        default=None, description="--all2all-backend of the decode instances (auto: the prefill instances')."
     )
     num_instances: int = Field(
         default=1, ge=1, description="Identical aggregated instances behind a round-robin router."
@@ -167,84 +181,32 @@ class Deployment(BaseModel):
                 "disaggregated serving needs both --num-prefill-instances and "
                 "--num-decode-instances >= 1 (or both 0 for aggregated serving)"
             )
+        decode_only = [f for f in DECODE_SHAPE_FIELDS if getattr(self, f) is not None]
+        if decode_only and not self.disaggregated:
+            flags = ", ".join("--" + f.replace("_", "-") for f in decode_only)
+            raise ValueError(
+                f"{flags} applies to the decode instances of disaggregated serving: add "
+                "--num-prefill-instances and --num-decode-instances"
+            )
         return self
+
+    def decode_settings(self) -> Deployment:
+        """The settings of the decode instances: the prefill instances' with the decode_* fields applied."""
+        update: dict[str, Any] = {f: None for f in DECODE_SHAPE_FIELDS}
+        for field_name, target in zip(DECODE_SHAPE_FIELDS, DECODE_SHAPE_TARGETS, strict=True):
+            if getattr(self, field_name) is not None:
+                update[target] = getattr(self, field_name)
+        return self.model_copy(update=update)
+
+    @property
+    def heterogeneous_pd(self) -> bool:
+        """Whether decode instances have another shape than the prefill instances."""
+        return any(getattr(self, f) is not None for f in DECODE_SHAPE_FIELDS)
 
     @property
     def disaggregated(self) -> bool:
         """True when prefill and decode run on separate instances."""
         return self.num_prefill_instances > 0
-
-
-@dataclass(frozen=True)
-class ResolvedDeployment:
-    """A deployment with every vLLM default applied for a model on a GPU kind (all values concrete)."""
-
-    tp: int
-    dp: int
-    ep: int  # expert-parallel group size (1 = experts split by tensor parallelism)
-    moe_tp: int  # tensor-parallel split of each expert's intermediate dimension
-    num_prefill_instances: int
-    num_decode_instances: int
-    num_instances: int
-    num_speculative_tokens: int
-    mtp_acceptance_rate: float | None
-    max_num_batched_tokens: int
-    max_num_seqs: int
-    gpu_memory_utilization: float
-    kv_cache_dtype: str  # 'bfloat16', 'fp8_e4m3' or 'fp8_ds_mla'
-    block_size: int
-    max_model_len: int
-    async_scheduling: bool
-    cudagraph_mode: str  # 'FULL_AND_PIECEWISE', 'PIECEWISE' or 'NONE'
-    max_cudagraph_capture_size: int
-    attention_backend: str
-    kv_transfer_link: str
-    notes: tuple[str, ...] = field(default=())
-    #: tensor-core precision of MXFP4 expert GEMMs: 'fp8' (MXFP8 activations) or 'bf16'
-    mxfp4_compute: str = "bf16"
-    #: vLLM --all2all-backend (it moves tokens only with EP and DP > 1)
-    all2all_backend: str = "allgather_reducescatter"
-    #: routed experts plus EPLB's redundant replicas
-    physical_experts: int = 0
-    eplb: bool = False
-    #: dual-batch overlap and its (decode-only, with-prefill) token thresholds per rank
-    enable_dbo: bool = False
-    dbo_thresholds: tuple[int, int] = (32, 512)
-
-    @property
-    def gpus_per_instance(self) -> int:
-        """GPUs of one engine instance (TP x DP)."""
-        return self.tp * self.dp
-
-    @property
-    def disaggregated(self) -> bool:
-        """True for prefill/decode disaggregation."""
-        return self.num_prefill_instances > 0
-
-    @property
-    def num_gpus(self) -> int:
-        """Every GPU of the deployment: TP x DP per instance, over all instances."""
-        if self.disaggregated:
-            return self.gpus_per_instance * (self.num_prefill_instances + self.num_decode_instances)
-        return self.gpus_per_instance * self.num_instances
-
-    @property
-    def kv_fp8(self) -> bool:
-        """Whether the KV cache is stored in FP8."""
-        return self.kv_cache_dtype.startswith("fp8")
-
-
-def serve_defaults(hw: HardwareSpec) -> tuple[int, int]:
-    """(max_num_batched_tokens, max_num_seqs) that `vllm serve` 0.14.1 picks for this GPU."""
-    return (
-        SERVE_DEFAULTS_LARGE_GPU if hw.hbm_usable_bytes >= LARGE_GPU_MIN_BYTES else SERVE_DEFAULTS_SMALL_GPU
-    )
-
-
-#: DeepSeek MTP acceptance per draft position, from TensorRT-LLM's DeepSeek-R1 measurements
-#: (accepted tokens per step 1.92 / 2.58 / 2.82 at depth 1 / 2 / 3; tech blog 1, 2025-05):
-#: p1 = 0.92, p1*p2 = 0.66, p1*p2*p3 = 0.24.
-DEFAULT_MTP_ACCEPTANCE = (0.92, 0.717, 0.364, 0.4, 0.4, 0.4, 0.4, 0.4)
 
 
 def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int) -> ResolvedDeployment:
@@ -355,7 +317,8 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
         )
     link = dep.kv_transfer_link
     if link == "auto":
-        pd_gpus = tp * dp * (dep.num_prefill_instances + dep.num_decode_instances)
+        decode_gpus = (dep.decode_tensor_parallel_size or tp) * (dep.decode_data_parallel_size or dp)
+        pd_gpus = tp * dp * dep.num_prefill_instances + decode_gpus * dep.num_decode_instances
         link = "nvlink" if pd_gpus <= hw.scaleup_domain_gpus else "nic"
     return ResolvedDeployment(
         tp=tp,
@@ -390,8 +353,6 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
 
 #: FP8 block-quantized checkpoints scale 128 x 128 weight blocks [layers/quantization/fp8.py]
 FP8_WEIGHT_BLOCK = 128
-#: gpt-oss raises vLLM's default largest CUDA-graph batch from 512 to 1024 [models/config.py, GptOssForCausalLMConfig]
-GPT_OSS_CAPTURE_CAP = 1024
 
 
 def _divisors(n: int) -> list[int]:
