@@ -12,6 +12,8 @@ which slows the compute they overlap by ``SMs / (SMs - 20)``.
 
 from __future__ import annotations
 
+import dataclasses
+
 from perfsim.costs.roofline import OpTime
 from perfsim.costs.step_cache import StaticPart, static_part
 
@@ -19,6 +21,26 @@ from perfsim.costs.step_cache import StaticPart, static_part
 DEEPEP_HT_SMS = 20
 #: operators DBO hides under the other micro-batch's compute
 ALL2ALL_PREFIXES = ("moe_dispatch", "moe_combine")
+
+
+def _merged(first: tuple[OpTime, ...], second: tuple[OpTime, ...]) -> list[OpTime]:
+    """One operator per name for both micro-batches: work and time summed, kernels counted twice."""
+    by_name: dict[str, OpTime] = {}
+    for o in (*first, *second):
+        seen = by_name.get(o.name)
+        by_name[o.name] = (
+            o
+            if seen is None
+            else dataclasses.replace(
+                seen,
+                time_s=seen.time_s + o.time_s,
+                flops=seen.flops + o.flops,
+                bytes=seen.bytes + o.bytes,
+                comm_bytes=seen.comm_bytes + o.comm_bytes,
+                kernels=seen.kernels + o.kernels,
+            )
+        )
+    return list(by_name.values())
 
 
 def all2all_s(part: StaticPart) -> float:
@@ -39,7 +61,7 @@ def overlapped_part(
     serial = sum(compute) + sum(comm)
     fill = min(compute[0] * sm_slowdown, comm[0]) / max(moe_layers, 1)
     overlapped = max(sm_slowdown * sum(compute), sum(comm)) + fill
-    ops = [*halves[0].ops, *halves[1].ops]
+    ops = _merged(halves[0].ops, halves[1].ops)
     hidden = OpTime(
         name="dbo_overlap",
         category="comm",
