@@ -12,8 +12,9 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from perfsim import commands
+from perfsim import __version__, commands
 from perfsim.errors import PerfsimError
+from perfsim.specs.deployment import VLLM_VERSION
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -23,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="perfsim",
         description="Predict how fast vLLM serves a Mixture-of-Experts model on given GPUs.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"perfsim {__version__} (models vLLM {VLLM_VERSION} semantics)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for register in commands.REGISTRY:

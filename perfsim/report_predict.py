@@ -68,6 +68,7 @@ def format_prediction(r: dict[str, Any], label: str = "", notes: list[str] | Non
         add(_LINE.format("Acceptance length:", _f(r["spec_decode_acceptance_length"])))
     add("{s:{c}^{n}}".format(s=" perfsim ", n=50, c="-"))
     shape = deployment_shape(r["config"])
+    add(_LINE.format("Checkpoint:", f"{r['config']['checkpoint']} ({r['config']['precision']})"))
     add(_LINE.format("GPUs:", f"{r['num_gpus']} x {r['config']['hw']} ({shape})"))
     add(_LINE.format("Total token throughput per GPU (tok/s):", _f(r["total_token_throughput_per_gpu"])))
     add(_LINE.format("Output token throughput per GPU (tok/s):", _f(r["output_throughput_per_gpu"])))

@@ -130,3 +130,10 @@ def test_explain_table_example(capsys):
 def test_explain_bad_batch_spec(capsys):
     code, _, err = run(capsys, "explain", "--prefill", "2048by8")
     assert code == 2 and "TOKENSxREQS" in err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run(capsys, "--version")
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith(f"perfsim {perfsim.__version__} (models vLLM 0.14.1")

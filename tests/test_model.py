@@ -220,3 +220,20 @@ def test_block_fp8_experts_need_128_wide_slices_as_vllm_requires():
     with pytest.raises(SpecError, match="slice of the 1536-wide expert to be a multiple of 128.*gives 192"):
         resolve_deployment(Deployment(), qwen, h200, 8)
     assert resolve_deployment(Deployment(enable_expert_parallel=True), qwen, h200, 8).ep == 8
+
+
+def test_a_hugging_face_id_decides_the_checkpoint_and_the_summary_names_it(capsys):
+    """deepseek-ai/DeepSeek-V3.2 is DeepSeek's FP8 checkpoint, not the NVFP4 one the bundled name defaults to."""
+    from perfsim.cli import main
+    from perfsim.specs.model import load_model
+
+    assert load_model("deepseek-ai/DeepSeek-V3.2").recipe.checkpoint == "deepseek-ai/DeepSeek-V3.2"
+    assert load_model("deepseek-ai/DeepSeek-V3.2").precision == "fp8"
+    assert load_model("nvidia/DeepSeek-V3.2-NVFP4").precision == "fp4"
+    assert load_model("deepseek-v3.2").precision == "fp4"  # the bundled name keeps the project's default
+    assert (
+        main(["predict", "--model", "deepseek-ai/DeepSeek-V3.2", "--hw", "gb300", "--num-prompts", "20"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert "Checkpoint:                              deepseek-ai/DeepSeek-V3.2 (fp8)" in out
+    assert "4 x gb300 (tp4)" in out  # FP8 needs four GB300s

@@ -143,6 +143,18 @@ def _model_ids() -> dict[str, Path]:
     return out
 
 
+def _checkpoint_precision(spec: ModelFile, name: str) -> str | None:
+    """The precision whose checkpoint a Hugging Face id names (``deepseek-ai/DeepSeek-V3.2`` is the FP8
+    checkpoint, ``nvidia/DeepSeek-V3.2-NVFP4`` the NVFP4 one); None for a bundled name, an alias or an id without
+    its organisation, which take the model's first recipe."""
+    wanted = name.strip().lower()
+    for precision, entry in spec.precisions.items():
+        checkpoint = entry.checkpoint.split(" ")[0].lower()
+        if "/" in wanted and wanted == checkpoint:
+            return precision
+    return None
+
+
 def known_models(include_aliases: bool = True) -> list[str]:
     """Names (and aliases) of the bundled models."""
     if include_aliases:
@@ -205,7 +217,7 @@ def _load_model_cached(name_or_path: str, _stamp: float, precision: str) -> Mode
         raise validation_error_to_spec_error(exc, yaml_path) from None
     arch = load_architecture(folder / spec.config)
     if precision == "auto":
-        precision = next(iter(spec.precisions))
+        precision = _checkpoint_precision(spec, str(name_or_path)) or next(iter(spec.precisions))
     entry = spec.precisions.get(precision)  # type: ignore[call-overload]
     if entry is None:
         raise SpecError(
