@@ -57,6 +57,21 @@ def test_show_model_json_keys(capsys):
             "does not model yet",
         ),
         (["predict", "--enable-eplb"], "--enable-eplb needs --enable-expert-parallel"),
+        (
+            ["predict", "--speculative-config", '{"method": "eagle3", "num_speculative_tokens": 2}'],
+            "not modelled",
+        ),
+        (["predict", "--speculative-config", '{"method": "mtp"}'], "needs num_speculative_tokens"),
+        (
+            [
+                "predict",
+                "--speculative-config",
+                '{"num_speculative_tokens": 2}',
+                "--num-speculative-tokens",
+                "1",
+            ],
+            "contradicts",
+        ),
         (["show", "hw", "/nonexistent/x.yaml"], "file not found"),
     ],
 )
@@ -137,3 +152,19 @@ def test_version(capsys):
         run(capsys, "--version")
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith(f"perfsim {perfsim.__version__} (models vLLM 0.14.1")
+
+
+def test_vllm_short_flags(capsys):
+    """vLLM's own short spellings: -tp, -dp, -ep."""
+    code, out, err = run(
+        capsys, "predict", "--model", "deepseek-r1", "-tp", "1", "-dp", "2", "-ep", "--num-prompts", "8"
+    )
+    assert code == 0, err
+    assert "2 x gb300 (tp1x dp2 EP)" in out
+
+
+def test_speculative_config_json_sets_the_mtp_drafts():
+    from perfsim.specs.deployment import Deployment
+
+    dep = Deployment(speculative_config='{"method": "deepseek_mtp", "num_speculative_tokens": 2}')
+    assert dep.num_speculative_tokens == 2

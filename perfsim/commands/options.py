@@ -23,10 +23,13 @@ def model_from_args(args: argparse.Namespace, model_cls: type[M], **overrides: o
         problems = []
         for err in exc.errors():
             loc = err["loc"][0] if err["loc"] else None
-            flag = flag_for(model_cls, str(loc)) if loc in model_cls.model_fields else "options"
+            message = err["msg"].removeprefix("Value error, ")
+            if loc not in model_cls.model_fields:  # a check across flags: its message names them
+                problems.append(message)
+                continue
             inner = ".".join(str(part) for part in err["loc"][1:])  # a key inside a JSON-valued flag
-            where = f"{flag} {inner}" if inner else flag
-            problems.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+            flag = flag_for(model_cls, str(loc))
+            problems.append(f"{flag} {inner}: {message}" if inner else f"{flag}: {message}")
         raise SpecError("; ".join(problems)) from None
 
 

@@ -27,6 +27,7 @@ from perfsim.specs.kv_cache import resolve_kv_cache_dtype
 from perfsim.specs.model import Model
 from perfsim.specs.resolved import ResolvedDeployment
 from perfsim.specs.serve_defaults import GPT_OSS_CAPTURE_CAP, serve_defaults
+from perfsim.specs.speculative import speculative_tokens
 
 VLLM_VERSION = "0.14.1"
 
@@ -60,6 +61,7 @@ class Deployment(BaseModel):
     )
     enable_expert_parallel: bool = Field(
         default=False,
+        json_schema_extra={"cli": ["--enable-expert-parallel", "-ep"]},
         description="Place whole experts on the TP x DP GPUs (expert parallelism) instead of "
         "splitting every expert.",
     )
@@ -112,6 +114,12 @@ class Deployment(BaseModel):
     )
     num_speculative_tokens: int = Field(
         default=0, ge=0, le=8, description="MTP draft tokens per step (speculative decoding; 0 = off)."
+    )
+    speculative_config: str | None = Field(
+        default=None,
+        json_schema_extra={"metavar": "JSON"},
+        description='vLLM\'s speculative decoding JSON, e.g. \'{"method": "mtp", "num_speculative_tokens": 1}\' '
+        "(MTP methods only); sets --num-speculative-tokens.",
     )
     mtp_acceptance_rate: float | None = Field(
         default=None,
@@ -173,6 +181,19 @@ class Deployment(BaseModel):
     @classmethod
     def _eplb_json(cls, value: Any) -> Any:
         return parse_eplb_config(value)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _speculative(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("speculative_config") is not None:
+            tokens = speculative_tokens(data["speculative_config"])
+            given = data.get("num_speculative_tokens")
+            if given not in (None, tokens):
+                raise ValueError(
+                    f"--num-speculative-tokens {given} contradicts --speculative-config ({tokens} tokens)"
+                )
+            data = {**data, "num_speculative_tokens": tokens}
+        return data
 
     @model_validator(mode="after")
     def _check_pd(self) -> Deployment:
