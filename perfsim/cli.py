@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from perfsim import __version__, commands
+from perfsim.commands.vllm_flags import ignored_vllm_flags
 from perfsim.errors import PerfsimError
 from perfsim.specs.deployment import VLLM_VERSION
 
@@ -31,18 +32,25 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for register in commands.REGISTRY:
         register(sub)
+    parser.allow_abbrev = False
+    for command in sub.choices.values():  # '--max-num' must not silently mean --max-num-seqs
+        command.allow_abbrev = False
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``perfsim`` console script; returns the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
         return 2
     try:
+        if extra and not getattr(args, "takes_vllm_flags", False):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if extra:
+            args.ignored_vllm_flags = ignored_vllm_flags(extra, args.own_flags)
         return handler(args)
     except PerfsimError as exc:
         print(f"perfsim: error: {exc}", file=sys.stderr)

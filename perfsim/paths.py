@@ -14,7 +14,7 @@ _PACKAGE_DIR = Path(__file__).resolve().parent
 def data_dir(kind: str) -> Path:
     """Return the folder holding bundled data of one kind.
 
-    ``kind`` is one of ``hardware``, ``models``, ``calibrations``, ``measurements``.
+    ``kind`` is one of ``hardware``, ``models``, ``calibrations``, ``measurements``, ``reference``.
     """
     packaged = _PACKAGE_DIR / "_data" / kind
     if packaged.is_dir():

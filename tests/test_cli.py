@@ -57,6 +57,9 @@ def test_show_model_json_keys(capsys):
             "does not model yet",
         ),
         (["predict", "--enable-eplb"], "--enable-eplb needs --enable-expert-parallel"),
+        (["predict", "--max-num-seq", "8"], "unrecognized flag --max-num-seq (did you mean --max-num-seqs?)"),
+        (["predict", "--max-num", "8"], "unrecognized flag --max-num"),  # no silent abbreviations
+        (["predict", "stray"], "unrecognized argument stray"),
         (
             ["predict", "--speculative-config", '{"method": "eagle3", "num_speculative_tokens": 2}'],
             "not modelled",
@@ -168,3 +171,19 @@ def test_speculative_config_json_sets_the_mtp_drafts():
 
     dep = Deployment(speculative_config='{"method": "deepseek_mtp", "num_speculative_tokens": 2}')
     assert dep.num_speculative_tokens == 2
+
+
+def test_pasted_vllm_flags_perfsim_does_not_model_are_a_note(capsys):
+    code, out, err = run(
+        capsys,
+        *("predict", "--num-prompts", "8", "--random-input-len", "1000", "--random-output-len", "8"),
+        *("--port", "8000", "--trust-remote-code", "--dataset-name", "random", "--ignore-eos", "--seed=3"),
+    )
+    assert code == 0, err
+    assert (
+        "vLLM flags perfsim does not model (no effect on the prediction): --port 8000, --trust-remote-code"
+        in out
+    )
+    assert (
+        "--dataset-name" not in out.split("perfsim does not model")[1].splitlines()[0]
+    )  # assumed: the random set

@@ -46,7 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--json", metavar="FILE", help="Write a JSON array (one object per scenario) to FILE, '-' = stdout."
     )
-    p.set_defaults(handler=cmd_predict)
+    p.set_defaults(
+        handler=cmd_predict,
+        takes_vllm_flags=True,
+        own_flags=[f for a in p._actions for f in a.option_strings],
+    )
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -78,6 +82,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
             progress=not to_stdout,
             seed_band=args.seed_band,
         )
+        ignored = getattr(args, "ignored_vllm_flags", [])
+        if ignored:
+            pred.notes.append(
+                f"vLLM flags perfsim does not model (no effect on the prediction): {', '.join(ignored)}"
+            )
         predictions.append(pred)
         if not to_stdout:
             print(pred.summary())
