@@ -55,11 +55,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PerfsimError as exc:
         print(f"perfsim: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return 0
+    except (
+        OSError
+    ) as exc:  # the machine, not perfsim: a full disk, a vanished folder, a broken pipe to a file
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"perfsim: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("perfsim: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
     except Exception as exc:  # a bug, not bad input: one line unless PERFSIM_DEBUG asks for the traceback
         if os.environ.get("PERFSIM_DEBUG"):
             raise

@@ -187,3 +187,24 @@ def test_pasted_vllm_flags_perfsim_does_not_model_are_a_note(capsys):
     assert (
         "--dataset-name" not in out.split("perfsim does not model")[1].splitlines()[0]
     )  # assumed: the random set
+
+
+def test_outputs_never_overwrite_inputs_nor_go_where_they_cannot_be_written(capsys, tmp_path):
+    import os
+    import shutil
+
+    from perfsim.paths import data_dir
+
+    hw = tmp_path / "mine.yaml"
+    shutil.copy(data_dir("hardware") / "gb300.yaml", hw)
+    before = hw.read_bytes()
+    code, _, err = run(capsys, "predict", "--hw", str(hw), "--precision", "fp4", "--json", str(hw))
+    assert code == 2 and "is also an input of this command" in err and hw.read_bytes() == before
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    code, _, err = run(capsys, "predict", "--json", str(fifo))  # would block forever if opened
+    assert code == 2 and "not a regular file" in err
+    code, out, err = run(capsys, "predict", "--json", "/proc/perfsim.json")
+    assert (
+        code == 2 and "cannot be written there" in err and "Serving Benchmark" not in out
+    )  # nothing simulated

@@ -21,7 +21,7 @@ from perfsim.calibration.stats import FIT_MAX_NFEV
 from perfsim.calibration.validate import validate
 from perfsim.collect.fit import cmd_calibrate_kernels
 from perfsim.collect.validate import cmd_validate_kernels
-from perfsim.commands.common import check_output_path
+from perfsim.commands.common import check_output_path, input_files
 from perfsim.costs.params import CostParams
 from perfsim.errors import SpecError
 from perfsim.plots import parity_plot
@@ -156,7 +156,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     if args.max_nfev < 1:
         raise SpecError("--max-nfev must be >= 1")
     if args.out:
-        check_output_path(args.out, (".yaml", ".yml"))
+        check_output_path(args.out, (".yaml", ".yml"), inputs=input_files(args))
     if args.kernels:
         return cmd_calibrate_kernels(args)
     commit = _git_commit(exclude=args.out)  # the code the fit runs, before anything can change the tree

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from perfsim.collect.runner import collect
 from perfsim.collect.schema import OPS, write_rows
-from perfsim.commands.common import check_output_path
+from perfsim.commands.common import check_output_path, input_files
 from perfsim.errors import SpecError
 
 
@@ -44,7 +44,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         raise SpecError("--repeats must be >= 1")
     if args.warmup is not None and args.warmup < 0:
         raise SpecError("--warmup must be >= 0")
-    check_output_path(args.out, (".csv",))
+    check_output_path(args.out, (".csv",), inputs=input_files(args))
     rows = collect(
         args.device,
         quick=args.quick,

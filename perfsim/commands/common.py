@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from perfsim.commands.options import name_flags
@@ -11,15 +15,46 @@ from perfsim.specs.deployment import Deployment, ResolvedDeployment
 from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.model import Model
 
+#: the arguments that name outputs
+OUTPUT_ARGS = ("out", "json", "plot")
 
-def check_output_path(path: str, suffixes: tuple[str, ...] | None = None) -> None:
-    """Refuse, before any work, an output path that is a folder, whose folder does not exist, or whose
-    extension is not one of ``suffixes``."""
+
+def input_files(args: argparse.Namespace) -> list[str]:
+    """Every existing file a command's arguments other than its outputs name (inputs no output may overwrite)."""
+    out: list[str] = []
+    for key, value in vars(args).items():
+        if key in OUTPUT_ARGS:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item and Path(item).is_file():
+                out.append(item)
+    return out
+
+
+def check_output_path(path: str, suffixes: tuple[str, ...] | None = None, inputs: Sequence[str] = ()) -> None:
+    """Refuse, before any work, an output path that is a folder or not a regular file, whose folder does not
+    exist or cannot be written, that is one of the command's ``inputs``, or whose extension is not one of
+    ``suffixes``."""
     target = Path(path)
     if target.is_dir():
         raise SpecError("is a folder; give a file name", source=str(path))
+    if target.exists() and not target.is_file():
+        raise SpecError(
+            "exists and is not a regular file (a pipe or a device?); give a file name", source=str(path)
+        )
     if not target.parent.exists():
         raise SpecError(f"folder {target.parent} does not exist", source=str(path))
+    try:  # a file can be created beside it (not so in /proc, /sys or a read-only folder)
+        with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".perfsim-probe-"):
+            pass
+    except OSError as exc:
+        raise SpecError(f"cannot be written there ({exc.strerror})", source=str(path)) from None
+    if target.exists() and not os.access(target, os.W_OK):
+        raise SpecError("cannot be written (permissions)", source=str(path))
+    if any(target.exists() and target.samefile(f) for f in inputs):
+        raise SpecError(
+            "is also an input of this command: it would be overwritten; write elsewhere", source=str(path)
+        )
     if suffixes and target.suffix.lower() not in suffixes:
         raise SpecError(
             f"unsupported file type '{target.suffix}'; allowed: {', '.join(suffixes)}", source=str(path)

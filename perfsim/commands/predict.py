@@ -7,7 +7,7 @@ import json
 import math
 import sys
 
-from perfsim.commands.common import check_output_path, resolve_for_cli
+from perfsim.commands.common import check_output_path, input_files, resolve_for_cli
 from perfsim.commands.fields import add_model_arguments, collect_model_arguments
 from perfsim.commands.options import model_from_args
 from perfsim.errors import SpecError
@@ -68,7 +68,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         scenarios = HEADLINE_SCENARIOS
     dep = dep.model_copy(update={"tensor_parallel_size": resolved.tp})
     if args.json and args.json != "-":
-        check_output_path(args.json)
+        check_output_path(args.json, inputs=input_files(args))
     to_stdout = args.json == "-"
     predictions: list[Prediction] = []
     for label, bench in scenarios.items():
