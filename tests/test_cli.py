@@ -208,3 +208,27 @@ def test_outputs_never_overwrite_inputs_nor_go_where_they_cannot_be_written(caps
     assert (
         code == 2 and "cannot be written there" in err and "Serving Benchmark" not in out
     )  # nothing simulated
+
+
+def test_hostile_input_files_are_one_clear_line(capsys, tmp_path):
+    import os
+
+    fifo = tmp_path / "hw.yaml"
+    os.mkfifo(fifo)  # reading it would block forever
+    bomb = tmp_path / "bomb.yaml"
+    levels = [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 14)]
+    bomb.write_text("\n".join(["l0: &l0 [x, x, x, x, x, x, x, x, x]", *levels]) + "\n")
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("a: " + "[" * 50 + "]" * 50 + "\n")
+    huge = tmp_path / "huge.yaml"
+    with open(huge, "wb") as fh:
+        fh.truncate(65 * 2**20)  # sparse: no disk used
+    for path, needle in (
+        (fifo, "is not a regular file"),
+        (bomb, "more than 100 YAML aliases"),
+        (deep, "nested deeper than 32 levels"),
+        (huge, "perfsim reads files up to 64 MiB"),
+    ):
+        code, _, err = run(capsys, "show", "hw", str(path))
+        assert code == 2 and needle in err and str(path) in err, (path, err)
+        assert "Traceback" not in err and "internal error" not in err

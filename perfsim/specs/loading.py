@@ -14,12 +14,27 @@ from perfsim.errors import SpecError
 M = TypeVar("M", bound=BaseModel)
 
 
+#: the largest input file perfsim reads (bundled ones are under 1 MB; a bench-serve file with per-request lists
+#: of 100,000 requests is about 20 MB)
+MAX_INPUT_BYTES = 64 * 2**20
+#: YAML nesting and alias references beyond any real spec, profile or grid (alias bombs stop here)
+MAX_YAML_DEPTH, MAX_YAML_ALIASES = 32, 100
+
+
 def read_text(path: Path) -> str:
-    """A text file's contents; missing files, folders and binary files are clear errors."""
+    """A text file's contents; missing files, folders, pipes, huge and binary files are clear errors."""
     if not path.exists():
         raise SpecError("file not found", source=str(path))
     if path.is_dir():
         raise SpecError("is a folder, expected a file", source=str(path))
+    if not path.is_file():
+        raise SpecError("is not a regular file (a pipe or a device?)", source=str(path))
+    size = path.stat().st_size
+    if size > MAX_INPUT_BYTES:
+        raise SpecError(
+            f"is {size / 2**20:.0f} MiB; perfsim reads files up to {MAX_INPUT_BYTES >> 20} MiB",
+            source=str(path),
+        )
     try:
         return path.read_text()
     except UnicodeDecodeError:
@@ -32,12 +47,46 @@ def load_yaml_file(path: Path) -> dict[str, Any]:
     """Read a YAML mapping with the safe loader; errors name the file."""
     text = read_text(path)
     try:
-        data = yaml.safe_load(text)
+        data = safe_yaml(text)
     except yaml.YAMLError as exc:
         raise SpecError(f"not valid YAML ({exc})", source=str(path)) from None
+    except ValueError as exc:
+        raise SpecError(str(exc), source=str(path)) from None
     if not isinstance(data, dict):
         raise SpecError("expected a mapping (key: value) at the top level", source=str(path))
     return data
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses documents nested deeper than ``MAX_YAML_DEPTH`` or with more than
+    ``MAX_YAML_ALIASES`` alias references."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise ValueError(f"more than {MAX_YAML_ALIASES} YAML aliases (*name): refused")
+        self._depth += 1
+        if self._depth > MAX_YAML_DEPTH:
+            raise ValueError(f"YAML nested deeper than {MAX_YAML_DEPTH} levels: refused")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def safe_yaml(text: str) -> Any:
+    """``yaml.safe_load`` with bounded nesting and aliases (``ValueError`` beyond them)."""
+    loader = _BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def load_json_file(path: Path) -> dict[str, Any]:
