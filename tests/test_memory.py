@@ -141,3 +141,11 @@ def test_refusal_says_by_how_much_and_what_fits(gb300):
     with pytest.raises(DoesNotFitError) as err:
         check_fits(fp8, gb300, resolve_deployment(Deployment(), fp8, gb300, 2))
     assert "GiB short" in str(err.value) and "-tp 4" in str(err.value)
+
+
+def test_a_small_token_budget_lowers_max_num_seqs_as_vllm_does(v32_fp4, gb300):
+    """vLLM lowers the default max_num_seqs to the budget [arg_utils.py:2023-2025]; both given, it refuses."""
+    dep = resolve_deployment(Deployment(max_num_batched_tokens=100), v32_fp4, gb300, 2)
+    assert dep.max_num_seqs == 100 and any("max_num_seqs lowered" in n for n in dep.notes)
+    with pytest.raises(SpecError, match="must be <= max_num_batched_tokens"):
+        resolve_deployment(Deployment(max_num_batched_tokens=100, max_num_seqs=128), v32_fp4, gb300, 2)

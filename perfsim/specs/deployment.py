@@ -309,6 +309,8 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
             "requires",
             field="max_num_seqs",
         )
+    if max_num_seqs > max_tokens:  # only when --max-num-seqs was not given [arg_utils.py:2023-2025]
+        notes.append(f"max_num_seqs lowered to max_num_batched_tokens = {max_tokens}, as vLLM 0.14.1 does")
     max_num_seqs = min(max_num_seqs, max_tokens)
 
     k = dep.num_speculative_tokens
