@@ -107,7 +107,8 @@ def test_explain_everywhere(capsys, hw, model, precision):
     assert code == 0, err
     data = json.loads(out)
     step = data["step"]
-    # the command costs exactly the step the Python API costs for the same batch and settings
+    # the command costs exactly the step the Python API costs for the same batch and settings, both with the
+    # default profile unless told otherwise
     api = perfsim.explain_step(
         [2048, 2048] + [1] * 64,
         [0, 0] + [2048] * 64,
@@ -115,7 +116,6 @@ def test_explain_everywhere(capsys, hw, model, precision):
         hw=hw,
         precision=precision,
         deployment={"tensor_parallel_size": data["tensor_parallel_size"]},
-        calibration="none",
         must_fit=False,
     ).to_dict()
     assert step["total_s"] == pytest.approx(api["total_s"], rel=1e-12)

@@ -46,7 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="REQS@CONTEXT",
         help="Decoding requests: REQS requests with CONTEXT tokens each (e.g. 256@2048). Repeatable.",
     )
-    p.add_argument("--calibration", default="none", help="Calibration profile name or file [default: none].")
+    p.add_argument(
+        "--calibration",
+        default="default",
+        help="Calibration profile name or file ('none' = spec-only) [default: the vLLM 0.14.1 profile, as predict].",
+    )
     p.add_argument("--json", action="store_true", help="Print JSON.")
     p.set_defaults(handler=cmd_explain)
 
