@@ -120,3 +120,20 @@ def test_schema_rejects_zero_domain():
     data["scaleup"]["domain_size"]["value"] = 0
     with pytest.raises(ValueError, match="domain_size"):
         HardwareSpec.model_validate(data)
+
+
+def test_a_number_without_a_status_is_unverified_not_vendor_data(tmp_path):
+    text = (data_dir("hardware") / "gb300.yaml").read_text()
+    text = text.replace(
+        'hbm_bandwidth: {value: 8, unit: TB/s, source: "S1; S4", status: primary}',
+        "hbm_bandwidth: {value: 8, unit: TB/s, source: mine}",
+    )
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(text)
+    assert load_hardware(str(mine)).hbm_bandwidth.status.value == "unverified"
+
+
+def test_a_profile_without_parameters_is_spec_only():
+    from perfsim.calibration.profiles import provenance
+
+    assert provenance({"name": "empty", "params": {}}, load_hardware("gb300")).startswith("spec-only")

@@ -169,6 +169,8 @@ def provenance(profile: dict[str, Any] | None, hw: HardwareSpec) -> str:
     efficiencies apply), or 'engine and link parameters from <GPUs>; <generation> kernels spec-only'."""
     if profile is None:
         return "spec-only"
+    if not values_from_profile(profile):
+        return "spec-only (the profile fits no parameter)"
     fitted_on = sorted(profile_hardware(profile))
     if hw.name in fitted_on:
         return "calibrated on this hardware"

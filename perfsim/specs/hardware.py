@@ -43,7 +43,10 @@ class Quantity(BaseModel):
     value: float = Field(description="The number, in `unit`.")
     unit: str = Field(description="Unit of `value`; allowed units depend on the field (see units.py).")
     source: str = Field(min_length=1, description="Where the number comes from (a key of `sources` or text).")
-    status: Status = Field(default=Status.primary, description="primary / secondary / derived / unverified.")
+    status: Status = Field(
+        default=Status.unverified,
+        description="primary / secondary / derived / unverified (a number without a status is unverified).",
+    )
     note: str | None = Field(default=None, description="Caveats, conflicts, conversions.")
 
     def si(self, dimension: str) -> float:
