@@ -137,3 +137,33 @@ def test_a_profile_without_parameters_is_spec_only():
     from perfsim.calibration.profiles import provenance
 
     assert provenance({"name": "empty", "params": {}}, load_hardware("gb300")).startswith("spec-only")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needle"),
+    [
+        ("hbm_bandwidth: {value: 8,", "hbm_bandwidth: {value: true,", "must be a number, got True"),
+        ('compute_capability: "10.3"', "compute_capability: banana", "expected MAJOR.MINOR"),
+        ("domain_size: {value: 72,", "domain_size: {value: 0.5,", "a count must be a whole number"),
+        (
+            "hbm_bandwidth: {value: 8,",
+            "tdp: {value: 1, unit: W, source: x}\nhbm_bandwidth: {value: 8,",
+            "duplicate key 'tdp'",
+        ),
+    ],
+)
+def test_absurd_hardware_numbers_are_refused(tmp_path, old, new, needle):
+    text = (data_dir("hardware") / "gb300.yaml").read_text()
+    assert old in text
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(text.replace(old, new, 1))
+    with pytest.raises(SpecError, match=needle):
+        load_hardware(str(mine))
+
+
+def test_numbers_far_outside_any_shipping_gpu_are_noted(tmp_path):
+    text = (data_dir("hardware") / "gb300.yaml").read_text()
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(text.replace("hbm_bandwidth: {value: 8,", "hbm_bandwidth: {value: 1e30,", 1))
+    notes = load_hardware(str(mine)).implausible()
+    assert len(notes) == 1 and "hbm_bandwidth = 1e+30 TB/s is far outside any shipping GPU" in notes[0]

@@ -293,6 +293,7 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
             f"{hw.name}: collectives cross the NIC"
         )
 
+    notes += hw.implausible()
     default_tokens, default_seqs = serve_defaults(hw)
     max_model_len = dep.max_model_len or arch.max_position_embeddings
     if max_model_len > arch.max_position_embeddings:

@@ -49,6 +49,18 @@ class Quantity(BaseModel):
     )
     note: str | None = Field(default=None, description="Caveats, conflicts, conversions.")
 
+    @field_validator("value", mode="before")
+    @classmethod
+    def _a_number(cls, value: Any) -> Any:
+        if isinstance(value, str):  # YAML 1.1 reads 1e30 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"must be a number, got {value!r}")
+        return value
+
     def si(self, dimension: str) -> float:
         """The value converted to the SI base unit of ``dimension``."""
         return to_si(self.value, self.unit, dimension)
@@ -95,6 +107,20 @@ _DIMENSIONS: dict[str, str] = {
     "scaleup.node_size": "count",
     "scaleout.bandwidth_per_direction": "bandwidth",
 }
+
+
+#: plausible ranges (low, high, unit) of the numbers that drive predictions: 10x beyond the shipping GPUs of 2026
+PLAUSIBLE: dict[str, tuple[float, float, str]] = {
+    "hbm_capacity": (4, 10_000, "GB"),
+    "hbm_bandwidth": (0.2, 100, "TB/s"),
+    "sm_count": (8, 2_000, "SMs"),
+    "boost_clock": (0.3, 6, "GHz"),
+    "scaleup.bandwidth_per_direction": (5, 20_000, "GB/s"),
+    "scaleup.domain_size": (1, 10_000, "GPUs"),
+    "scaleout.bandwidth_per_direction": (1, 2_000, "GB/s"),
+    "peak_dense.bf16": (10, 100_000, "TFLOPS"),
+}
+UNIT_SCALE = {"GB": 1e9, "TB/s": 1e12, "SMs": 1.0, "GHz": 1e9, "GB/s": 1e9, "GPUs": 1.0, "TFLOPS": 1e12}
 
 
 class HardwareSpec(BaseModel):
@@ -155,12 +181,38 @@ class HardwareSpec(BaseModel):
                 raise ValueError(
                     f"{path}: must be a positive finite number, got {quantity.value} {quantity.unit}"
                 )
+            if dimension == "count" and quantity.value != int(quantity.value):
+                raise ValueError(f"{path}: a count must be a whole number, got {quantity.value}")
+        if not re.fullmatch(r"\d{1,2}\.\d{1,2}", self.compute_capability):
+            raise ValueError(
+                f"compute_capability: expected MAJOR.MINOR such as '10.0', got '{self.compute_capability}'"
+            )
         if self.hbm_usable_bytes > self.hbm_capacity_bytes * 1.1:
             raise ValueError("hbm_usable: larger than hbm_capacity")
         for needed in ("bf16",):
             if needed not in self.peak_dense:
                 raise ValueError(f"peak_dense: the '{needed}' peak is required")
         return self
+
+    def implausible(self) -> list[str]:
+        """Numbers far outside any shipping GPU (a note each: a what-if is allowed, a typo should be seen)."""
+        out = []
+        for path, (lo, hi, unit) in PLAUSIBLE.items():
+            quantity: Any = self
+            for part in path.split("."):
+                quantity = (
+                    getattr(quantity, part, None) if not isinstance(quantity, dict) else quantity.get(part)
+                )
+            if quantity is None:
+                continue
+            dimension = "flop_rate" if path.startswith("peak_dense") else _DIMENSIONS[path]
+            value = quantity.si(dimension) / UNIT_SCALE[unit]
+            if not lo <= value <= hi:
+                out.append(
+                    f"{self.name}: {path} = {quantity.value:g} {quantity.unit} is far outside any shipping GPU "
+                    f"({lo:g}-{hi:g} {unit}); predictions for it are extrapolations"
+                )
+        return out
 
     # ---- SI accessors -------------------------------------------------------------------------
     def peak_flops(self, precision: str, *, sparse: bool = False) -> float | None:

@@ -79,6 +79,17 @@ class _BoundedLoader(yaml.SafeLoader):
         finally:
             self._depth -= 1
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        keys = [self.construct_object(k, deep=deep) for k, _ in node.value]
+        seen: set[Any] = set()
+        for key in keys:
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise ValueError(
+                    f"duplicate key '{key}' (line {node.start_mark.line + 1}): the first would be lost"
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
 
 def safe_yaml(text: str) -> Any:
     """``yaml.safe_load`` with bounded nesting and aliases (``ValueError`` beyond them)."""
