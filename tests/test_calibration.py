@@ -294,3 +294,34 @@ def test_calibrate_cli_writes_a_profile(tmp_path, capsys):
     assert main(["calibrate", str(rows_csv), "--params", "warp_speed"]) == 2
     assert main(["calibrate", str(rows_csv), "--params", "kernel_gap_s@hopper"]) == 2
     assert "only kernel parameters" in capsys.readouterr().err
+
+
+def test_settings_outside_the_calibrated_domain_are_noted(tmp_path):
+    """TP8 on GB300, eager mode, a finite request rate and a range ratio none of the rows used all widen the band."""
+    from perfsim.calibration.bands import prediction_band
+    from perfsim.calibration.calibrate import domain_of
+    from perfsim.calibration.measurements import load_measurements
+    from perfsim.serving.workload import BenchConfig
+    from perfsim.specs.deployment import Deployment, resolve_deployment
+    from perfsim.specs.hardware import load_hardware
+    from perfsim.specs.model import load_model
+
+    domain = domain_of([r for r in load_measurements() if r.engine_version == "0.14.1"])
+    assert domain["tensor_parallel_sizes"] == [1, 2] and domain["request_rate"] is None
+    profile = tmp_path / "p.yaml"
+    profile.write_text(yaml.safe_dump({"name": "p", "params": {}, "domain": domain, "cv_residuals": []}))
+    model, hw = load_model("deepseek-v3.2", "fp4"), load_hardware("gb300")
+    inside = prediction_band(
+        str(profile), model, hw, resolve_deployment(Deployment(), model, hw, 2), BenchConfig()
+    )
+    assert not any("outside" in n or "eager" in n for n in inside["notes"])
+    dep = resolve_deployment(Deployment(enforce_eager=True), model, hw, 8)
+    bench = BenchConfig(request_rate=4.0, random_range_ratio=0.5)
+    notes = " | ".join(prediction_band(str(profile), model, hw, dep, bench)["notes"])
+    for needle in (
+        "tensor parallel size 8 is outside the calibrated set (1, 2)",
+        "eager mode",
+        "request rate 4/s",
+        "--random-range-ratio 0.5",
+    ):
+        assert needle in notes, needle

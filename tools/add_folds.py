@@ -7,7 +7,8 @@ reported (the folds do not depend on the full fit). Not a test::
     python tools/add_folds.py calibrations/vllm-0.13.0.yaml --folds tp
 
 ``--folds none`` only fills the per-GPU x metric-class summaries a profile written before they existed lacks
-(spec-only re-predicted, leave-one-GPU-out from its stored residuals).
+(spec-only re-predicted, leave-one-GPU-out from its stored residuals). Every run also rewrites the profile's
+``domain`` from its data (what the rows cover does not depend on the fit).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from perfsim.calibration.calibrate import FOLD_NAMES, _folds
+from perfsim.calibration.calibrate import FOLD_NAMES, _folds, domain_of
 from perfsim.calibration.crossval import cross_validate
 from perfsim.calibration.evaluator import Evaluator
 from perfsim.calibration.fit import error_summary, error_summary_by_hw_and_class
@@ -46,6 +47,7 @@ def main() -> int:
     ]
     names = tuple(k for k, v in profile["params"].items() if "derived" not in v)
     fixed = values_from_profile(read_profile(profile["base"])) if profile.get("base") else {}
+    profile["domain"] = domain_of(rows)
     evaluator = Evaluator(rows, workers=args.workers)
     try:
         if "spec_only_error_by_hw_class" not in profile:

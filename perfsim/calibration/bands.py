@@ -63,6 +63,36 @@ def prediction_band(calibration: str | None, model, hw: HardwareSpec, dep, bench
         if rng and value is not None and not (rng[0] <= value <= rng[1]):
             notes.append(f"{what} {value} is outside the calibrated range {rng[0]}-{rng[1]} (extrapolated)")
             widen *= EXTRAPOLATION_WIDENING
+    for what, value, key in (
+        ("tensor parallel size", dep.tp, "tensor_parallel_sizes"),
+        ("data parallel size", dep.dp, "data_parallel_sizes"),
+        ("expert parallel size", dep.ep, "expert_parallel_sizes"),
+        ("KV cache dtype", dep.kv_cache_dtype, "kv_cache_dtypes"),
+    ):
+        seen = domain.get(key)
+        if seen and value not in seen and not (key == "kv_cache_dtypes" and "auto" in seen):
+            notes.append(f"{what} {value} is outside the calibrated set ({', '.join(map(str, seen))})")
+            widen *= EXTRAPOLATION_WIDENING
+    if "enforce_eager" in domain and dep.cudagraph_mode == "NONE" and not domain["enforce_eager"]:
+        notes.append("eager mode (no CUDA graphs) was not calibrated")
+        widen *= EXTRAPOLATION_WIDENING
+    if "request_rate" in domain and math.isfinite(bench.request_rate):
+        rng = domain["request_rate"]
+        if rng is None or not rng[0] <= bench.request_rate <= rng[1]:
+            span = (
+                f"the calibrated range {rng[0]:g}-{rng[1]:g}/s"
+                if rng
+                else "every calibrated run sent at once"
+            )
+            notes.append(f"request rate {bench.request_rate:g}/s is outside {span} (extrapolated)")
+            widen *= EXTRAPOLATION_WIDENING
+    ratios = domain.get("range_ratio")
+    if ratios and not ratios[0] - 1e-9 <= bench.random_range_ratio <= ratios[1] + 1e-9:
+        notes.append(
+            f"--random-range-ratio {bench.random_range_ratio:g} is outside the calibrated "
+            f"{ratios[0]:g}-{ratios[1]:g} (extrapolated)"
+        )
+        widen *= EXTRAPOLATION_WIDENING
     if dep.num_speculative_tokens and not domain.get("mtp", False):
         notes.append(
             "MTP speculative decoding was not calibrated (acceptance from published DeepSeek figures)"

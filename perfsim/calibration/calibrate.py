@@ -59,6 +59,41 @@ def domain_of(rows: Sequence[Measurement]) -> dict[str, Any]:
         "concurrency": [min(conc), max(conc)] if conc else None,
         "mtp": any(r.deployment.get("num_speculative_tokens") for r in known),
         "disaggregated": any(r.deployment.get("num_prefill_instances") for r in known),
+        **parallel_domain(serving),
+    }
+
+
+def parallel_domain(serving: Sequence[Measurement]) -> dict[str, Any]:
+    """The engine settings the serving rows cover: TP, DP and EP sizes, KV-cache dtypes, eager mode, arrival
+    rates (None: every row sends at once) and length range ratios."""
+
+    def sizes(key: str) -> list[int]:
+        return sorted({int(r.deployment.get(key) or 1) for r in serving})
+
+    ep = sorted(
+        {
+            int(r.deployment.get("tensor_parallel_size") or 1)
+            * int(r.deployment.get("data_parallel_size") or 1)
+            if r.deployment.get("enable_expert_parallel")
+            else 1
+            for r in serving
+        }
+    )
+    rates = [
+        float(r.bench["request_rate"])
+        for r in serving
+        if r.bench and r.bench.get("request_rate") not in (None, "inf")
+    ]
+    rates = [x for x in rates if math.isfinite(x)]
+    ratios = [float(r.bench.get("random_range_ratio") or 0.0) for r in serving if r.bench]
+    return {
+        "tensor_parallel_sizes": sizes("tensor_parallel_size"),
+        "data_parallel_sizes": sizes("data_parallel_size"),
+        "expert_parallel_sizes": ep,
+        "kv_cache_dtypes": sorted({str(r.deployment.get("kv_cache_dtype") or "auto") for r in serving}),
+        "enforce_eager": any(r.deployment.get("enforce_eager") for r in serving),
+        "request_rate": [min(rates), max(rates)] if rates else None,
+        "range_ratio": [min(ratios), max(ratios)] if ratios else None,
     }
 
 
