@@ -194,6 +194,14 @@ def test_cross_validation_folds_start_from_the_priors():
     assert np.all(np.isfinite(cv.predictions))
 
 
+def test_cross_validation_runs_only_the_named_folds():
+    cv = cross_validate(_Linear(), ("gemm_eff_bf16@blackwell",), only=["b"])
+    assert set(cv.fold_values) == {"b"}
+    assert [bool(np.isfinite(p)) for p in cv.predictions] == [False, False, True, False]
+    with pytest.raises(ValueError, match="no group fold z; the data have a, b, c"):
+        cross_validate(_Linear(), ("gemm_eff_bf16@blackwell",), only=["z"])
+
+
 # ---- the committed profile ---------------------------------------------------------------------------------
 
 

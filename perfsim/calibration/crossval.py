@@ -38,11 +38,12 @@ def cross_validate(
     by: str = "group",
     max_nfev: int = FIT_MAX_NFEV,
     fixed: Mapping[str, float] | None = None,
+    only: Sequence[str] | None = None,
 ) -> CrossValidation:
     """Refit from the priors without each fold (``by``: 'group', 'hw' or 'tp') and predict the held-out rows.
 
     A fold whose held-out rows leave no row to fit on predicts them with the priors (spec-only); ``fixed``
-    values (a base profile's) hold in every fold.
+    values (a base profile's) hold in every fold. ``only`` runs just the named folds (the other rows stay NaN).
     """
     fixed = dict(fixed or {})
     if by not in FOLD_KEYS:
@@ -51,8 +52,14 @@ def cross_validate(
     known = np.array([r.unknown is None for r in rows])
     out = np.full(len(rows), np.nan)
     cv = CrossValidation(by=by, predictions=out)
-    for fold in sorted({getattr(r, by) for r in rows if r.unknown is None}):
-        held_out = known & np.array([getattr(r, by) == fold for r in rows])
+    folds = sorted({str(getattr(r, by)) for r in rows if r.unknown is None})
+    if only is not None:
+        unknown_folds = sorted(set(only) - set(folds))
+        if unknown_folds:
+            raise ValueError(f"no {by} fold {', '.join(unknown_folds)}; the data have {', '.join(folds)}")
+        folds = [f for f in folds if f in only]
+    for fold in folds:
+        held_out = known & np.array([str(getattr(r, by)) == fold for r in rows])
         training = known & ~held_out
         if not training.any():
             out[held_out] = evaluator.predict(fixed, mask=held_out)[held_out]
