@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perfsim.calibration.evaluator import Evaluator
-from perfsim.calibration.fit import fit
+from perfsim.calibration.fit import fit, identifiable
 from perfsim.calibration.stats import FIT_MAX_NFEV
 
 #: what folds can hold out: a measurement group, a GPU kind, or a tensor-parallel size
@@ -65,7 +65,12 @@ def cross_validate(
             out[held_out] = evaluator.predict(fixed, mask=held_out)[held_out]
             cv.fold_values[fold], cv.fold_nfev[fold], cv.fold_converged[fold] = {}, 0, True
             continue
-        result = fit(evaluator, names=names, rows_mask=training, max_nfev=max_nfev, fixed=fixed)
+        trainable = identifiable(names, [r for r, t in zip(rows, training, strict=True) if t])
+        if not trainable:
+            out[held_out] = evaluator.predict(fixed, mask=held_out)[held_out]
+            cv.fold_values[fold], cv.fold_nfev[fold], cv.fold_converged[fold] = {}, 0, True
+            continue
+        result = fit(evaluator, names=trainable, rows_mask=training, max_nfev=max_nfev, fixed=fixed)
         out[held_out] = evaluator.predict({**fixed, **result.values}, mask=held_out)[held_out]
         cv.fold_values[fold] = result.values
         cv.fold_nfev[fold] = result.nfev
