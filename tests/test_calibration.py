@@ -18,6 +18,7 @@ from perfsim.calibration.fit import (
     error_summary_by_hw_and_class,
     errors_pct,
     fit,
+    identifiable,
 )
 from perfsim.calibration.measurement import Measurement
 from perfsim.calibration.param_space import bounds_of, check_name, params_for, split_name
@@ -192,6 +193,30 @@ def test_cross_validation_folds_start_from_the_priors():
         )  # each fold converged from the prior, not a warm start
         assert values["gemm_eff_bf16@blackwell"] != pytest.approx(0.8, rel=0.05)
     assert np.all(np.isfinite(cv.predictions))
+
+
+def test_a_fold_fits_only_what_its_training_rows_exercise():
+    rows = [_row(g, {}, "mean_tpot_ms", 8.0) for g in ("a", "b")] + [
+        _row("c", {}, "mean_tpot_ms", 9.0, hw="h200")
+    ]
+    names = ("hbm_eff@blackwell", "hbm_eff@hopper", "api_server_latency_s", "sparse_prefill_eff@blackwell")
+    # one Hopper group only; R1 has no sparse attention
+    assert identifiable(names, rows) == ("hbm_eff@blackwell", "api_server_latency_s")
+
+
+def test_a_fit_on_top_of_a_base_derives_no_gemm_efficiency_the_base_holds():
+    fixed = {"gemm_eff_bf16@blackwell": 0.5, "gemm_eff_nvfp4@blackwell": 0.45}
+    result = fit(_Linear(), names=("gemm_eff_fp8@blackwell",), fixed=fixed)
+    assert not set(fixed) & set(result.derived)
+    assert all(result.values.get(k, v) == v for k, v in fixed.items())
+
+
+def test_cross_validation_runs_only_the_named_folds():
+    cv = cross_validate(_Linear(), ("gemm_eff_bf16@blackwell",), only=["b"])
+    assert set(cv.fold_values) == {"b"}
+    assert [bool(np.isfinite(p)) for p in cv.predictions] == [False, False, True, False]
+    with pytest.raises(ValueError, match="no group fold z; the data have a, b, c"):
+        cross_validate(_Linear(), ("gemm_eff_bf16@blackwell",), only=["z"])
 
 
 # ---- the committed profile ---------------------------------------------------------------------------------

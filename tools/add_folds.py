@@ -37,6 +37,7 @@ def main() -> int:
     ap.add_argument("profile", type=Path)
     ap.add_argument("--folds", default="tp", help="Comma-separated fold kinds: hw, tp.")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--only", default="", help="Comma-separated folds to run (e.g. tp1,tp8).")
     args = ap.parse_args()
     profile = dict(read_profile(str(args.profile)) or {})
     version = profile["engine"].removeprefix("vllm ")
@@ -59,7 +60,8 @@ def main() -> int:
             predicted = np.array([stored.get((r.source, r.metric), np.nan) for r in rows])
             profile["gpu_out_error_by_hw_class"] = error_summary_by_hw_and_class(rows, predicted)
         for by in (f.strip() for f in args.folds.split(",") if f.strip() != "none"):
-            cv = cross_validate(evaluator, names, by=by, fixed=fixed)
+            only = [f.strip() for f in args.only.split(",") if f.strip()] or None
+            cv = cross_validate(evaluator, names, by=by, fixed=fixed, only=only)
             total, per, folds, per_hw_class = KEYS[by]
             profile[total] = error_summary(rows, cv.predictions)
             profile[per] = error_summary(rows, cv.predictions, by=by)

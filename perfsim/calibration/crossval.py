@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perfsim.calibration.evaluator import Evaluator
-from perfsim.calibration.fit import fit
+from perfsim.calibration.fit import fit, identifiable
 from perfsim.calibration.stats import FIT_MAX_NFEV
 
 #: what folds can hold out: a measurement group, a GPU kind, or a tensor-parallel size
@@ -38,11 +38,12 @@ def cross_validate(
     by: str = "group",
     max_nfev: int = FIT_MAX_NFEV,
     fixed: Mapping[str, float] | None = None,
+    only: Sequence[str] | None = None,
 ) -> CrossValidation:
     """Refit from the priors without each fold (``by``: 'group', 'hw' or 'tp') and predict the held-out rows.
 
     A fold whose held-out rows leave no row to fit on predicts them with the priors (spec-only); ``fixed``
-    values (a base profile's) hold in every fold.
+    values (a base profile's) hold in every fold. ``only`` runs just the named folds (the other rows stay NaN).
     """
     fixed = dict(fixed or {})
     if by not in FOLD_KEYS:
@@ -51,14 +52,25 @@ def cross_validate(
     known = np.array([r.unknown is None for r in rows])
     out = np.full(len(rows), np.nan)
     cv = CrossValidation(by=by, predictions=out)
-    for fold in sorted({getattr(r, by) for r in rows if r.unknown is None}):
-        held_out = known & np.array([getattr(r, by) == fold for r in rows])
+    folds = sorted({str(getattr(r, by)) for r in rows if r.unknown is None})
+    if only is not None:
+        unknown_folds = sorted(set(only) - set(folds))
+        if unknown_folds:
+            raise ValueError(f"no {by} fold {', '.join(unknown_folds)}; the data have {', '.join(folds)}")
+        folds = [f for f in folds if f in only]
+    for fold in folds:
+        held_out = known & np.array([str(getattr(r, by)) == fold for r in rows])
         training = known & ~held_out
         if not training.any():
             out[held_out] = evaluator.predict(fixed, mask=held_out)[held_out]
             cv.fold_values[fold], cv.fold_nfev[fold], cv.fold_converged[fold] = {}, 0, True
             continue
-        result = fit(evaluator, names=names, rows_mask=training, max_nfev=max_nfev, fixed=fixed)
+        trainable = identifiable(names, [r for r, t in zip(rows, training, strict=True) if t])
+        if not trainable:
+            out[held_out] = evaluator.predict(fixed, mask=held_out)[held_out]
+            cv.fold_values[fold], cv.fold_nfev[fold], cv.fold_converged[fold] = {}, 0, True
+            continue
+        result = fit(evaluator, names=trainable, rows_mask=training, max_nfev=max_nfev, fixed=fixed)
         out[held_out] = evaluator.predict({**fixed, **result.values}, mask=held_out)[held_out]
         cv.fold_values[fold] = result.values
         cv.fold_nfev[fold] = result.nfev

@@ -113,6 +113,19 @@ def compute_dtypes(row: Measurement, weight_dtypes: set[str]) -> set[str]:
     return out
 
 
+def identifiable(names: Sequence[str], rows: Sequence[Measurement]) -> tuple[str, ...]:
+    """The keys of ``names`` that rows of at least ``MIN_GROUPS_PER_PARAM`` groups exercise (a kernel key on its
+    own GPU generation): a validation fold fits only what its training rows can say something about."""
+    known = [r for r in rows if r.unknown is None]
+    out = []
+    for key in names:
+        base, generation = split_name(key)
+        scope = [r for r in known if not generation or hardware_generation(r.hw) == generation]
+        if len({r.group for r in scope if exercised(base, r)}) >= MIN_GROUPS_PER_PARAM:
+            out.append(key)
+    return tuple(out)
+
+
 def default_fit_params(rows: Sequence[Measurement]) -> tuple[str, ...]:
     """``DEFAULT_FIT_PARAMS`` (the GEMM efficiency of every weight dtype the rows' checkpoints use) that rows of
     at least ``MIN_GROUPS_PER_PARAM`` groups of a GPU generation exercise, kernel parameters once per generation."""
@@ -217,13 +230,13 @@ def fit(
         ftol=FIT_FTOL,
     )
     values, derived = tie_gemm_efficiencies(
-        {n: float(math.exp(v)) for n, v in zip(names, res.x, strict=True)}
+        {n: float(math.exp(v)) for n, v in zip(names, res.x, strict=True)}, keep=fixed
     )
     return FitResult(
         names=names,
         values=values,
         rel_sigma=relative_sigmas(res, int(mask.sum()), names),
-        predictions=evaluator.predict(values, mask=mask),
+        predictions=evaluator.predict({**fixed, **values}, mask=mask),
         cost=float(res.cost),
         nfev=int(res.nfev),
         success=bool(res.success),
