@@ -97,3 +97,19 @@ def test_the_accuracy_tables_are_the_profiles():
         a, b = profile["spec_only_error_by_hw"][hw], profile["gpu_out_error_by_hw"][hw]
         assert int(n) == a["n"] and spec == f"{a['median_abs_pct']:.1f}% / {a['p90_abs_pct']:.1f}%"
         assert out == f"{b['median_abs_pct']:.1f}% / {b['p90_abs_pct']:.1f}%"
+
+
+def test_the_gpt_oss_table_is_the_vllm_0_13_profiles():
+    """The gpt-oss per-GPU table is the 0.13.0 profile's spec-only and leave-one-GPU-out error, cell for cell."""
+    from perfsim.calibration.profiles import read_profile
+
+    profile = read_profile("vllm-0.13.0")
+    assert profile is not None
+    rows = _table_after("### gpt-oss-120b on B200 and H200")
+    assert len(rows) == 7
+    for hw, metric, n, spec, out in rows[1:]:
+        cls = metric.lower()
+        a = profile["spec_only_error_by_hw_class"][hw][cls]
+        b = profile["gpu_out_error_by_hw_class"][hw][cls]
+        assert int(n) == a["n"] and spec == f"{a['median_abs_pct']:.1f}% / {a['p90_abs_pct']:.1f}%", (hw, cls)
+        assert out == f"{b['median_abs_pct']:.1f}% / {b['p90_abs_pct']:.1f}%", (hw, cls)
