@@ -43,6 +43,8 @@ def format_prediction(r: dict[str, Any], label: str = "", notes: list[str] | Non
     add(_LINE.format("Total input tokens:", r["total_input_tokens"]))
     add(_LINE.format("Total generated tokens:", r["total_output_tokens"]))
     add(_LINE.format("Request throughput (req/s):", _f(r["request_throughput"])))
+    if r.get("request_goodput") is not None:
+        add(_LINE.format("Request goodput (req/s):", _f(r["request_goodput"])))
     add(_LINE.format("Output token throughput (tok/s):", _f(r["output_throughput"])))
     add(_LINE.format("Peak output token throughput (tok/s):", _f(r["max_output_tokens_per_s"])))
     add(_LINE.format("Peak concurrent requests:", _f(r["max_concurrent_requests"])))

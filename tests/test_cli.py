@@ -59,6 +59,8 @@ def test_show_model_json_keys(capsys):
         (["predict", "--enable-eplb"], "--enable-eplb needs --enable-expert-parallel"),
         (["predict", "--max-num-seq", "8"], "unrecognized flag --max-num-seq (did you mean --max-num-seqs?)"),
         (["predict", "--max-num", "8"], "unrecognized flag --max-num"),  # no silent abbreviations
+        (["predict", "--goodput", "ttft=300"], "expected KEY:VALUE"),
+        (["predict", "--goodput", "itl:30"], "unknown metric itl; allowed: ttft, tpot, e2el"),
         (["predict", "stray"], "unrecognized argument stray"),
         (
             ["predict", "--speculative-config", '{"method": "eagle3", "num_speculative_tokens": 2}'],

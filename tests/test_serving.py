@@ -148,6 +148,13 @@ def test_metrics_equal_numpy_on_recorded_timings():
         assert m[f"std_{name}_ms"] == pytest.approx(arr.std() * 1000)
         assert m[f"p99_{name}_ms"] == pytest.approx(np.percentile(arr, 99) * 1000)
         assert m[f"p50_{name}_ms"] == pytest.approx(np.percentile(arr, 50) * 1000)
+    assert m["request_goodput"] is None  # only with --goodput, as bench serve writes it
+    # TTFTs 0.5 / 0.7 / 0.3 s, TPOTs 0.25 / 0 (one token counts as 0) / 0.4 s: ttft:600 tpot:300 keeps the first only
+    good = bench_metrics(recs, 2.6, num_sent=3, goodput_ms={"ttft": 600.0, "tpot": 300.0})
+    assert good["request_goodput"] == pytest.approx(1 / 2.6)
+    assert bench_metrics(recs, 2.6, num_sent=3, goodput_ms={"e2el": 1500.0})[
+        "request_goodput"
+    ] == pytest.approx(3 / 2.6)
     assert m["max_output_tokens_per_s"] == 4  # second 1 holds the chunks at 1.0, 1.4, 1.5 and 1.9
     assert m["max_concurrent_requests"] == 2  # seconds 0: requests 0, 1; second 1: requests 0, 2
 

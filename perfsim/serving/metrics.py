@@ -135,8 +135,11 @@ def bench_metrics(
     num_sent: int,
     percentiles: Sequence[float] = (99,),
     selected: Sequence[str] = ("ttft", "tpot", "itl"),
+    goodput_ms: dict[str, float] | None = None,
 ) -> dict:
-    """The result keys of ``vllm bench serve --save-result`` (benchmark part), in its order."""
+    """The result keys of ``vllm bench serve --save-result`` (benchmark part), in its order; ``goodput_ms``
+    (--goodput objectives, ms) fills ``request_goodput``: requests meeting every objective per second, a
+    one-token output counting as TPOT 0 [vLLM 0.14.1 benchmarks/serve.py:430-470]."""
     if not isinstance(view, ClientView):
         view = ClientView.from_records(view)
     ttfts = view.first_chunk - view.send_time
@@ -154,7 +157,7 @@ def bench_metrics(
         "total_input_tokens": total_in,
         "total_output_tokens": total_out,
         "request_throughput": completed / duration_s if duration_s else 0.0,
-        "request_goodput": None,
+        "request_goodput": _goodput(goodput_ms, ttfts, lat, outs, duration_s),
         "output_throughput": total_out / duration_s if duration_s else 0.0,
         "total_token_throughput": (total_in + total_out) / duration_s if duration_s else 0.0,
     }
@@ -170,6 +173,19 @@ def bench_metrics(
         if name in selected:
             _stats(name, *series[name], percentiles, out)
     return out
+
+
+def _goodput(
+    slos_ms: dict[str, float] | None, ttfts: np.ndarray, lat: np.ndarray, outs: np.ndarray, duration_s: float
+) -> float | None:
+    if not slos_ms:
+        return None
+    tpot_all = np.where(outs > 1, (lat - ttfts) / np.maximum(outs - 1, 1), 0.0)
+    good = np.ones(ttfts.size, dtype=bool)
+    for name, values in (("ttft", ttfts), ("tpot", tpot_all), ("e2el", lat)):
+        if name in slos_ms:
+            good &= values <= slos_ms[name] / 1000.0
+    return int(good.sum()) / duration_s if duration_s else 0.0
 
 
 def peak_rates(view: ClientView) -> tuple[float, int]:

@@ -53,6 +53,7 @@ def run_scenario(
         num_sent=sim.num_sent,
         percentiles=bench.percentiles(),
         selected=bench.selected_metrics(),
+        goodput_ms=bench.goodput_slos_ms(),
     )
     return ScenarioRun(result=result_json(model, hw, dep, plan, bench, sim, metrics, label), simulation=sim)
 

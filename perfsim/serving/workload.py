@@ -60,6 +60,33 @@ class BenchConfig(BaseModel):
         default="ttft,tpot,itl", description="Metrics with percentiles (ttft, tpot, itl, e2el)."
     )
     metric_percentiles: str = Field(default="99", description="Comma-separated percentiles to report.")
+    goodput: list[str] | None = Field(
+        default=None,
+        description="Service level objectives as KEY:VALUE pairs in ms (keys ttft, tpot, e2el): reports "
+        "request_goodput, the requests per second that meet all of them (vllm bench serve's definition).",
+    )
+
+    def goodput_slos_ms(self) -> dict[str, float] | None:
+        """``--goodput`` as {metric: milliseconds}, checked as vLLM checks it; None when not given."""
+        if not self.goodput:
+            return None
+        slos: dict[str, float] = {}
+        for pair in self.goodput:
+            name, sep, value = pair.partition(":")
+            try:
+                number = float(value) if sep else math.nan
+            except ValueError:
+                number = math.nan
+            if not math.isfinite(number):
+                raise SpecError(
+                    f"--goodput '{pair}': expected KEY:VALUE with VALUE in milliseconds, e.g. ttft:500"
+                )
+            if name not in ("ttft", "tpot", "e2el"):
+                raise SpecError(f"--goodput '{pair}': unknown metric {name}; allowed: ttft, tpot, e2el")
+            if number < 0:
+                raise SpecError(f"--goodput '{pair}': the objective must be non-negative")
+            slos[name] = number
+        return slos
 
     def percentiles(self) -> list[float]:
         """The requested percentiles as floats."""
