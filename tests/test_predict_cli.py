@@ -121,3 +121,26 @@ def test_bare_predict_runs_the_two_headline_scenarios(capsys):
     assert "prefill-only ISL 2048 / OSL 1" in out and "mixed ISL 2048 / OSL 1024" in out
     assert out.count("Total token throughput per GPU (tok/s):") == 2
     assert "2 x gb300 (tp2)" in out
+
+
+def test_save_result_writes_one_object_per_file_with_vllms_name(tmp_path, monkeypatch, capsys):
+    from perfsim.cli import main
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1764547200")  # 2025-12-01 00:00:00 UTC
+    argv = ["predict", "--num-prompts", "8", "--random-input-len", "1000", "--random-output-len", "8"]
+    argv += [
+        "--max-concurrency",
+        "4",
+        "--save-result",
+        "--result-dir",
+        str(tmp_path / "out"),
+        "--metadata",
+        "gpu=gb300",
+    ]
+    assert main(argv) == 0
+    files = list((tmp_path / "out").iterdir())
+    assert [f.name for f in files] == ["vllm-infqps-concurrency4-DeepSeek-V3.2-NVFP4-20251201-000000.json"]
+    saved = json.loads(files[0].read_text())
+    assert isinstance(saved, dict) and saved["gpu"] == "gb300" and saved["completed"] == 8
+    assert main(["predict", "--result-dir", str(tmp_path)]) == 2  # needs --save-result
+    assert "add --save-result" in capsys.readouterr().err

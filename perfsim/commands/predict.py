@@ -7,9 +7,10 @@ import json
 import math
 import sys
 
-from perfsim.commands.common import check_output_path, input_files, resolve_for_cli
+from perfsim.commands.common import check_output_folder, check_output_path, input_files, resolve_for_cli
 from perfsim.commands.fields import add_model_arguments, collect_model_arguments
 from perfsim.commands.options import model_from_args
+from perfsim.commands.save_result import parse_metadata, save_result
 from perfsim.errors import SpecError
 from perfsim.prediction import HEADLINE_SCENARIOS, Prediction, predict
 from perfsim.serving.workload import BenchConfig
@@ -44,6 +45,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--label", default="", help="Label stored in the result (like bench serve's --label).")
     p.add_argument(
+        "--save-result",
+        action="store_true",
+        help="Write each scenario's result as vllm bench serve --save-result does: one JSON object per file, "
+        "named {label}-{request_rate}qps[-concurrency{N}]-{model}-{date}.json.",
+    )
+    p.add_argument("--result-dir", metavar="DIR", help="Folder of --save-result files (created if missing).")
+    p.add_argument(
+        "--result-filename", metavar="FILE", help="File name of --save-result (one scenario only)."
+    )
+    p.add_argument(
+        "--metadata",
+        nargs="+",
+        metavar="KEY=VALUE",
+        help="Extra keys stored in the result, as bench serve does.",
+    )
+    p.add_argument(
         "--json", metavar="FILE", help="Write a JSON array (one object per scenario) to FILE, '-' = stdout."
     )
     p.set_defaults(
@@ -69,6 +86,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
     dep = dep.model_copy(update={"tensor_parallel_size": resolved.tp})
     if args.json and args.json != "-":
         check_output_path(args.json, inputs=input_files(args))
+    metadata = parse_metadata(args.metadata or [])
+    if (args.result_dir or args.result_filename) and not args.save_result:
+        raise SpecError(
+            "--result-dir and --result-filename name the files of --save-result: add --save-result"
+        )
+    if args.save_result and args.result_filename and len(scenarios) > 1:
+        raise SpecError(
+            "--result-filename names one file, and without workload flags predict runs two scenarios: give the "
+            "workload (e.g. --random-input-len) or use --result-dir"
+        )
+    if args.save_result and args.result_dir:
+        check_output_folder(args.result_dir)
     to_stdout = args.json == "-"
     predictions: list[Prediction] = []
     for label, bench in scenarios.items():
@@ -82,6 +111,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
             progress=not to_stdout,
             seed_band=args.seed_band,
         )
+        pred.result.update(metadata)
+        if args.save_result:
+            saved = save_result(
+                pred.result, bench, args.result_dir, args.result_filename, inputs=input_files(args)
+            )
+            print(f"wrote {saved}")
         ignored = getattr(args, "ignored_vllm_flags", [])
         if ignored:
             pred.notes.append(

@@ -75,10 +75,11 @@ def run_named_scenario(
 
 
 def bench_date() -> str:
-    """The result's date as bench serve writes it (SOURCE_DATE_EPOCH, else the epoch: results are reproducible)."""
+    """The result's date as bench serve writes it (%Y%m%d-%H%M%S): now, or SOURCE_DATE_EPOCH when set (for
+    byte-identical reruns)."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    stamp = float(epoch) if epoch and epoch.isdigit() else 0.0
-    return time.strftime("%Y%m%d-%H%M%S", time.gmtime(stamp))
+    stamp = float(epoch) if epoch and epoch.isdigit() else time.time()
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(stamp) if not epoch else time.gmtime(stamp))
 
 
 def result_json(
