@@ -168,6 +168,7 @@ def test_bench_json_rows_infer_lengths(tmp_path):
     assert {r.metric for r in rows} == {
         "total_token_throughput",
         "output_throughput",
+        "request_throughput",
         "max_output_tokens_per_s",
         "mean_ttft_ms",
         "mean_tpot_ms",
@@ -181,12 +182,36 @@ def test_bench_json_rows_infer_lengths(tmp_path):
 def test_bench_json_needs_its_setup(tmp_path):
     path = tmp_path / "run.json"
     path.write_text(json.dumps(BENCH_JSON))
-    with pytest.raises(SpecError, match="run.json.*model, hw, precision"):
+    with pytest.raises(SpecError, match="run.json.*say hw for this run"):
         load_bench_json(path, {})
     bad = tmp_path / "bad.json"
     bad.write_text('{"hello": 1}')
     with pytest.raises(SpecError, match="not a vllm bench serve"):
         load_bench_json(bad, {"model": "m", "hw": "h", "precision": "fp8"})
+
+
+def test_append_result_files_validate_from_their_model_id_and_metadata(tmp_path):
+    """Two runs appended to one file by bench serve --append-result, written with --metadata hw=gb300
+    tensor_parallel_size=2: no sidecar needed, every saved metric is a row."""
+    run = {
+        **BENCH_JSON,
+        "model_id": "nvidia/DeepSeek-R1-0528-NVFP4",
+        "hw": "gb300",
+        "tensor_parallel_size": "2",
+        "median_itl_ms": 26.0,
+        "p99_e2el_ms": 4100.0,
+        "std_ttft_ms": 12.0,
+        "request_goodput": None,
+    }
+    path = tmp_path / "runs.json"
+    path.write_text(json.dumps(run) + "\n" + json.dumps({**run, "max_concurrency": 8}))
+    rows = load_bench_json(path, {})
+    assert {r.group for r in rows} == {"runs#1", "runs#2"}
+    first = [r for r in rows if r.group == "runs#1"]
+    assert {"median_itl_ms", "p99_e2el_ms", "std_ttft_ms", "mean_tpot_ms"} <= {r.metric for r in first}
+    r = first[0]
+    assert r.model == "nvidia/DeepSeek-R1-0528-NVFP4" and r.hw == "gb300" and r.precision == "auto"
+    assert r.deployment == {"tensor_parallel_size": "2"} and "99" in r.bench["metric_percentiles"]
 
 
 def test_inferencemax_rows_carry_the_benchmark_flags_and_the_client_lengths():
@@ -205,3 +230,19 @@ def test_inferencemax_rows_carry_the_benchmark_flags_and_the_client_lengths():
     )
     assert any("[0.8 L, 1 L]" in a for a in one_k.assumptions)
     assert {r.precision for r in rows} == {"mxfp4"} and {r.model for r in rows} == {"gpt-oss-120b"}
+
+
+def test_perfsim_validates_its_own_saved_results_without_a_sidecar(tmp_path, monkeypatch, capsys):
+    """A round trip: what predict --save-result writes (hw from --metadata) validates at 0 % error."""
+    from perfsim.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["predict", "--model", "nvidia/DeepSeek-R1-0528-NVFP4", "-tp", "2", "--num-prompts", "20"]
+    argv += ["--random-input-len", "1000", "--random-output-len", "20", "--max-concurrency", "8"]
+    assert main([*argv, "--save-result", "--metadata", "hw=gb300", "--json", "mine.json"]) == 0
+    saved = next(tmp_path.glob("vllm-*.json"))
+    capsys.readouterr()
+    for path in (saved, tmp_path / "mine.json"):
+        assert main(["validate", str(path), "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert len(report["rows"]) >= 12 and all(abs(r["error_pct"]) < 1e-6 for r in report["rows"]), path
