@@ -60,6 +60,15 @@ def test_show_model_json_keys(capsys):
         (["predict", "--max-num-seq", "8"], "unrecognized flag --max-num-seq (did you mean --max-num-seqs?)"),
         (["predict", "--max-num", "8"], "unrecognized flag --max-num"),  # no silent abbreviations
         (["predict", "--goodput", "ttft=300"], "expected KEY:VALUE"),
+        (["predict", "--seed", "-1"], "--seed: Input should be greater than or equal to 0"),
+        (
+            ["predict", "--random-input-len", "100000000000000000000"],
+            "--random-input-len: Input should be less",
+        ),
+        (
+            ["predict", "--num-prompts", "100000000000"],
+            "--num-prompts: Input should be less than or equal to 1000000",
+        ),
         (["predict", "--goodput", "itl:30"], "unknown metric itl; allowed: ttft, tpot, e2el"),
         (["predict", "stray"], "unrecognized argument stray"),
         (

@@ -184,6 +184,10 @@ def test_bench_json_needs_its_setup(tmp_path):
     path.write_text(json.dumps(BENCH_JSON))
     with pytest.raises(SpecError, match="run.json.*say hw for this run"):
         load_bench_json(path, {})
+    nan = tmp_path / "nan.json"
+    nan.write_text(json.dumps({**BENCH_JSON, "mean_ttft_ms": float("nan")}))  # json writes NaN
+    with pytest.raises(SpecError, match="'mean_ttft_ms' is nan, expected a finite number"):
+        load_bench_json(nan, {"model": "deepseek-r1", "hw": "h200", "precision": "fp8"})
     bad = tmp_path / "bad.json"
     bad.write_text('{"hello": 1}')
     with pytest.raises(SpecError, match="not a vllm bench serve"):

@@ -95,9 +95,12 @@ def _rows(path: Path, data: dict[str, Any], setup: dict[str, Any], group: str) -
     def number(key: str, default: float | None = None) -> float:
         value = data.get(key, default)
         try:
-            return float(value)  # type: ignore[arg-type]  # anything float() refuses is reported below
+            out = float(value)  # type: ignore[arg-type]  # anything float() refuses is reported below
         except (TypeError, ValueError):
             raise SpecError(f"'{key}' is {value!r}, expected a number", source=str(path), field=key) from None
+        if math.isnan(out) or (math.isinf(out) and key != "request_rate"):
+            raise SpecError(f"'{key}' is {value!r}, expected a finite number", source=str(path), field=key)
+        return out
 
     completed = int(number("completed")) or 1
     bench.setdefault("num_prompts", int(number("num_prompts", completed) or completed))
@@ -127,6 +130,7 @@ def _rows(path: Path, data: dict[str, Any], setup: dict[str, Any], group: str) -
     check_scenario(dep, bench, str(path))
     out = []
     for metric in metrics:
+        number(metric)  # NaN or infinite values are refused, not dropped
         if data[metric] == 0 and metric_class(metric) == "throughput":
             continue
         if metric_class(metric) == "tpot" and bench["random_output_len"] <= 1:

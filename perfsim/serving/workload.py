@@ -19,22 +19,33 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from perfsim.errors import SpecError
 
+#: bounds far above any real benchmark that keep memory and numpy's integer ranges safe
+MAX_PROMPTS = 1_000_000
+MAX_TOKENS = 100_000_000
+
 
 class BenchConfig(BaseModel):
     """``vllm bench serve`` options (random dataset), named like its flags."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    num_prompts: int = Field(default=1000, ge=1, description="Requests to send.")
+    num_prompts: int = Field(
+        default=1000,
+        ge=1,
+        le=MAX_PROMPTS,
+        description="Requests to send (memory grows with them: at most 10^6).",
+    )
     random_input_len: int = Field(
         default=1024,
         ge=1,
+        le=MAX_TOKENS,
         json_schema_extra={"cli": ["--random-input-len", "--input-len"]},
         description="Prompt length in tokens (special tokens included).",
     )
     random_output_len: int = Field(
         default=128,
         ge=1,
+        le=MAX_TOKENS,
         json_schema_extra={"cli": ["--random-output-len", "--output-len"]},
         description="Output tokens per request.",
     )
@@ -45,7 +56,7 @@ class BenchConfig(BaseModel):
         description="Lengths are drawn uniformly within +-ratio of the nominal ones.",
     )
     random_prefix_len: int = Field(
-        default=0, ge=0, description="Shared prefix tokens prepended to every prompt."
+        default=0, ge=0, le=MAX_TOKENS, description="Shared prefix tokens prepended to every prompt."
     )
     max_concurrency: int | None = Field(
         default=None,
@@ -55,7 +66,9 @@ class BenchConfig(BaseModel):
     )
     request_rate: float = Field(default=math.inf, gt=0, description="Requests per second (inf: all at once).")
     burstiness: float = Field(default=1.0, gt=0, description="Gamma shape of arrival gaps (1 = Poisson).")
-    seed: int = Field(default=0, description="Random seed of lengths and arrivals.")
+    seed: int = Field(
+        default=0, ge=0, lt=2**32, description="Random seed of lengths and arrivals (0 to 2^32 - 1)."
+    )
     percentile_metrics: str = Field(
         default="ttft,tpot,itl", description="Metrics with percentiles (ttft, tpot, itl, e2el)."
     )
