@@ -242,6 +242,7 @@ def test_perfsim_validates_its_own_saved_results_without_a_sidecar(tmp_path, mon
 
     monkeypatch.chdir(tmp_path)
     argv = ["predict", "--model", "nvidia/DeepSeek-R1-0528-NVFP4", "-tp", "2", "--num-prompts", "20"]
+    argv += ["--max-num-batched-tokens", "16384", "--kv-cache-dtype", "fp8"]  # settings only perfsim stores
     argv += ["--random-input-len", "1000", "--random-output-len", "20", "--max-concurrency", "8"]
     assert main([*argv, "--save-result", "--metadata", "hw=gb300", "--json", "mine.json"]) == 0
     saved = next(tmp_path.glob("vllm-*.json"))

@@ -20,6 +20,8 @@ from perfsim.specs.deployment import Deployment
 from perfsim.specs.loading import read_text
 
 #: keys of a result object that are settings (vllm serve and bench flags, from bench serve's --metadata)
+#: bench settings bench serve stores in every result (read from the result itself)
+BENCH_KEYS = frozenset({"num_prompts", "max_concurrency", "request_rate", "burstiness"})
 SETTING_KEYS = frozenset({"group", *Deployment.model_fields, *BenchConfig.model_fields}) - {
     "num_prompts",
     "max_concurrency",
@@ -77,9 +79,13 @@ def _rows(path: Path, data: dict[str, Any], setup: dict[str, Any], group: str) -
     for key in HW_KEYS:
         if "hw" not in setup and (data.get(key) or config.get(key)):
             setup["hw"] = str(data.get(key) or config.get(key))
-    for key in ("tensor_parallel_size", "data_parallel_size", "enable_expert_parallel"):
-        if key in config and key not in setup:
-            setup[key] = config[key]
+    resolved = {
+        **{k: v for k, v in config.items() if k in Deployment.model_fields},
+        **(config.get("bench") or {}),
+    }
+    for key, value in resolved.items():  # perfsim's own result: its resolved settings, exactly
+        if value is not None and key not in setup and key in SETTING_KEYS | BENCH_KEYS:
+            setup[key] = value
     setup.setdefault("precision", "auto")
     missing = [k for k in ("model", "hw") if k not in setup]
     if missing:
