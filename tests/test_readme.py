@@ -113,3 +113,17 @@ def test_the_gpt_oss_table_is_the_vllm_0_13_profiles():
         b = profile["gpu_out_error_by_hw_class"][hw][cls]
         assert int(n) == a["n"] and spec == f"{a['median_abs_pct']:.1f}% / {a['p90_abs_pct']:.1f}%", (hw, cls)
         assert out == f"{b['median_abs_pct']:.1f}% / {b['p90_abs_pct']:.1f}%", (hw, cls)
+
+
+def test_the_tp_out_table_is_the_vllm_0_13_profiles():
+    from perfsim.calibration.profiles import read_profile
+
+    profile = read_profile("vllm-0.13.0")
+    assert profile is not None
+    rows = _table_after("| held-out TP size |")  # the heading is the header row itself
+    assert [r[0] for r in rows] == ["TP1", "TP8"]
+    for tp, n, cell in rows:
+        stats = profile["tp_out_error_by_tp"][tp.lower()]
+        assert (
+            int(n) == stats["n"] and cell == f"{stats['median_abs_pct']:.1f}% / {stats['p90_abs_pct']:.1f}%"
+        )
