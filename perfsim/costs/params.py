@@ -13,8 +13,6 @@ GPU generation. ``CostParams`` names each such fraction or overhead with a physi
 
 from __future__ import annotations
 
-from pydantic import ConfigDict
-
 from perfsim.costs.param_field import param_field as _param
 from perfsim.costs.params_links import LinkParams
 
@@ -29,9 +27,8 @@ class CostParams(LinkParams):
 
     Defaults come from published kernel figures where they exist (DeepGEMM, FlashMLA, FlashAttention on
     Blackwell; see the field descriptions and ``GENERATION_DEFAULTS``) and are the spec-only prediction.
+    The link parameters and the model config (no extra keys, validated assignment) come from ``LinkParams``.
     """
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # ---- dense and grouped GEMMs ------------------------------------------------------------------
     gemm_eff_nvfp4: float = _param(
