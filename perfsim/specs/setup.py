@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from perfsim.specs.hardware import HardwareSpec, load_hardware
 from perfsim.specs.model import Model, load_model
+from perfsim.specs.model.quantization_flag import VllmQuantization, apply_quantization_flag
 
 
 class Setup(BaseModel):
@@ -29,6 +30,15 @@ class Setup(BaseModel):
         "gpt-oss), fp4 (NVIDIA NVFP4 checkpoint), mxfp4, fp8 (FP8 blocks), bf16.",
     )
 
+    quantization: VllmQuantization | None = Field(
+        default=None,
+        json_schema_extra={"cli": ["-q", "--quantization"], "metavar": "METHOD"},
+        description="vLLM's --quantization: must match the checkpoint's method (modelopt_fp4, fp8, mxfp4), as "
+        "vLLM checks; fp8 on an unquantized checkpoint quantizes it online.",
+    )
+
     def load(self) -> tuple[Model, HardwareSpec]:
         """Load and validate the model and the hardware."""
-        return load_model(self.model, self.precision), load_hardware(self.hw)
+        model = load_model(self.model, self.precision)
+        model = apply_quantization_flag(model, self.quantization, what_if=self.precision != "auto")
+        return model, load_hardware(self.hw)
