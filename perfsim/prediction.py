@@ -16,7 +16,7 @@ from perfsim.calibration.profiles import load_params
 from perfsim.costs.memory import MemoryPlan, plan_deployment
 from perfsim.costs.params import CostParams
 from perfsim.errors import SpecError
-from perfsim.report_predict import format_prediction
+from perfsim.report_predict import format_prediction, prediction_html
 from perfsim.serving.scenario import run_scenario
 from perfsim.serving.simulate import SimulationResult
 from perfsim.serving.workload import BenchConfig
@@ -90,6 +90,14 @@ class Prediction:
         """Human-readable summary in the shape of ``vllm bench serve``'s, with per-GPU figures."""
         return format_prediction(self.result, self.label, self.notes)
 
+    def _repr_html_(self) -> str:
+        """The summary as a table, for Jupyter."""
+        return prediction_html(self.result, self.label, self.notes)
+
+
+#: seeds one prediction may run for its band (each is a whole simulation)
+MAX_SEED_BAND = 64
+
 
 def predict(
     model: str | Model = "deepseek-v3.2",
@@ -112,8 +120,8 @@ def predict(
     next ``seed_band - 1`` seeds (``--seed``: prompt lengths, arrivals, run-to-run jitter of front end and steps)
     and reports in ``result['seed_band']`` each headline metric's range over the seeds.
     """
-    if seed_band < 1:
-        raise SpecError(f"seed_band must be >= 1, got {seed_band}", field="seed_band")
+    if not 1 <= seed_band <= MAX_SEED_BAND:
+        raise SpecError(f"seed_band must be 1 to {MAX_SEED_BAND}, got {seed_band}", field="seed_band")
     m = model if isinstance(model, Model) else load_model(model, precision)
     gpu = hw if isinstance(hw, HardwareSpec) else load_hardware(hw)
     dep = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
 _LINE = "{:<40} {:<10}"
@@ -26,6 +27,16 @@ def deployment_shape(config: dict[str, Any]) -> str:
     if config["num_instances"] > 1:
         return f"{config['num_instances']} x tp{shape}"
     return f"tp{shape}"
+
+
+def weight_precisions(module_dtypes: dict[str, str]) -> str:
+    """Module classes by weight dtype, the most common dtype last as 'the rest': 'nvfp4 o_proj, ...; bf16 rest'."""
+    by_dtype: dict[str, list[str]] = {}
+    for module, dtype in module_dtypes.items():
+        by_dtype.setdefault(dtype, []).append(module)
+    common = max(by_dtype, key=lambda d: len(by_dtype[d]))
+    parts = [f"{d} {', '.join(mods)}" for d, mods in by_dtype.items() if d != common]
+    return "; ".join([*parts, f"{common} the rest" if parts else f"{common} everywhere"])
 
 
 def format_prediction(r: dict[str, Any], label: str = "", notes: list[str] | None = None) -> str:
@@ -71,6 +82,8 @@ def format_prediction(r: dict[str, Any], label: str = "", notes: list[str] | Non
     add("{s:{c}^{n}}".format(s=" perfsim ", n=50, c="-"))
     shape = deployment_shape(r["config"])
     add(_LINE.format("Checkpoint:", f"{r['config']['checkpoint']} ({r['config']['precision']})"))
+    if r["config"].get("module_precisions"):
+        add(_LINE.format("Weights:", weight_precisions(r["config"]["module_precisions"])))
     add(_LINE.format("GPUs:", f"{r['num_gpus']} x {r['config']['hw']} ({shape})"))
     add(_LINE.format("Total token throughput per GPU (tok/s):", _f(r["total_token_throughput_per_gpu"])))
     add(_LINE.format("Output token throughput per GPU (tok/s):", _f(r["output_throughput_per_gpu"])))
@@ -114,3 +127,39 @@ def format_prediction(r: dict[str, Any], label: str = "", notes: list[str] | Non
         add(f"note: {note}")
     add("=" * 50)
     return "\n".join(lines)
+
+
+def prediction_html(r: dict[str, Any], label: str = "", notes: list[str] | None = None) -> str:
+    """The summary of ``format_prediction`` as an HTML table, for Jupyter's rich display."""
+    rows: list[str] = []
+    noted: list[str] = []
+    for line in format_prediction(r, label, notes).splitlines():
+        title = line.strip("=-").strip()
+        if line.startswith(("===", "---")):
+            if title:
+                rows.append(f'<tr><th colspan="2" style="text-align:left">{html.escape(title)}</th></tr>')
+        elif line.startswith("note: "):
+            noted.append(f"<li>{html.escape(line[6:])}</li>")
+        else:
+            name, value = line[:40].strip(), line[40:].strip()
+            rows.append(
+                f'<tr><td style="text-align:left">{html.escape(name)}</td><td>{html.escape(value)}</td></tr>'
+            )
+    listed = f"<ul>{''.join(noted)}</ul>" if noted else ""
+    return f"<table>{''.join(rows)}</table>{listed}"
+
+
+def records_html(records: list[dict[str, Any]], max_rows: int = 60) -> str:
+    """Flat records (one dict per row, keys in first-seen order) as an HTML table of at most ``max_rows`` rows."""
+    keys: list[str] = []
+    for record in records:
+        keys += [k for k in record if k not in keys]
+    head = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+
+    def cell(value: Any) -> str:
+        shown = f"{value:.4g}" if isinstance(value, float) else ("" if value is None else str(value))
+        return f"<td>{html.escape(shown)}</td>"
+
+    body = "".join("<tr>" + "".join(cell(r.get(k)) for k in keys) + "</tr>" for r in records[:max_rows])
+    more = f"<p>{len(records) - max_rows} more rows</p>" if len(records) > max_rows else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"

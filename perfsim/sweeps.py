@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import csv
 import itertools
+import math
 import os
-import sys
 import time
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -20,6 +20,8 @@ from typing import Any
 
 from perfsim.errors import PerfsimError, SpecError
 from perfsim.prediction import predict
+from perfsim.progress import progress_bar
+from perfsim.report_predict import records_html
 from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import Deployment
 from perfsim.specs.hardware import SCALE_KEYS, load_hardware
@@ -73,6 +75,8 @@ def split_point(point: Mapping[str, Any]) -> tuple[dict, dict, dict, dict, dict]
                 scale[factor] = float(value)
             except (TypeError, ValueError):
                 raise SpecError(f"factor {value!r} is not a number", field=key) from None
+            if not (math.isfinite(scale[factor]) and scale[factor] > 0) or isinstance(value, bool):
+                raise SpecError(f"factor {value!r} must be a finite number > 0", field=key)
         elif k in ("calibration", "label"):
             other[k] = value
         else:
@@ -148,6 +152,10 @@ class SweepResult:
             raise ImportError("to_dataframe() needs pandas: pip install pandas") from exc
         return pd.DataFrame(self.records)
 
+    def _repr_html_(self) -> str:
+        """The records as a table, for Jupyter."""
+        return records_html(self.records)
+
     def write_csv(self, path: str) -> None:
         """Write the records as CSV (the union of keys, in first-seen order)."""
         keys: list[str] = []
@@ -157,6 +165,43 @@ class SweepResult:
             writer = csv.DictWriter(fh, fieldnames=keys)
             writer.writeheader()
             writer.writerows(self.records)
+
+
+#: grids above this many points must be confirmed (``--yes``, ``max_points=``): about 6 minutes on 2 cores
+LARGE_GRID_POINTS = 5_000
+#: no grid may have more points (its records alone would take gigabytes)
+MAX_GRID_POINTS = 1_000_000
+#: wall seconds of one warm point per 1,000 prompts on one core (benchmarks/bench_speed.py: 68-97 ms for the
+#: mixed ISL 2048 / OSL 1024 point, plus the record), for announcing a grid's run time
+POINT_S_PER_1000_PROMPTS = 0.1
+
+
+def grid_size(grid: Mapping[str, Iterable[Any]]) -> int:
+    """Points of the Cartesian product of ``grid``, counted without building them."""
+    n = 1
+    for values in grid.values():
+        n *= len(values) if isinstance(values, (list, tuple, range)) else 1
+    return n
+
+
+def estimated_sweep_s(
+    grid: Mapping[str, Iterable[Any]], base: Mapping[str, Any] | None, workers: int
+) -> float:
+    """A rough wall time of the sweep in seconds (points x prompts x the warm per-point time / workers)."""
+    given: Any = grid.get("num_prompts") or (base or {}).get("num_prompts", BenchConfig().num_prompts)
+    prompts = [float(p) for p in (given if isinstance(given, (list, tuple, range)) else [given])]
+    mean_point_s = POINT_S_PER_1000_PROMPTS * sum(prompts) / len(prompts) / 1000
+    return grid_size(grid) * mean_point_s / max(workers, 1)
+
+
+def check_grid_size(n: int, max_points: int | None) -> None:
+    """Refuse a grid past ``MAX_GRID_POINTS``, or past ``max_points`` unless it was raised to cover it."""
+    if n > MAX_GRID_POINTS:
+        raise SpecError(f"the grid has {n:,} points; at most {MAX_GRID_POINTS:,} are allowed: split it")
+    if max_points is not None and n > max_points:
+        raise SpecError(
+            f"the grid has {n:,} points, more than {max_points:,}: confirm it (max_points={n}, or --yes)"
+        )
 
 
 def grid_points(
@@ -174,12 +219,15 @@ def sweep(
     base: Mapping[str, Any] | None = None,
     workers: int | None = None,
     progress: bool = True,
+    max_points: int | None = LARGE_GRID_POINTS,
 ) -> SweepResult:
     """Predict every point of ``grid`` (Cartesian product) on top of ``base`` settings.
 
     ``workers``: processes to use (default: CPU count; 1 = in this process). A progress bar is shown on a
-    terminal. Points that cannot be predicted (e.g. the model does not fit) carry an ``error`` message.
+    terminal and in Jupyter. Points that cannot be predicted (e.g. the model does not fit) carry an ``error``
+    message. A grid of more than ``max_points`` points is refused until ``max_points`` covers it.
     """
+    check_grid_size(grid_size(grid), max_points)
     points = grid_points(grid, base)
     empty = [k for k, v in grid.items() if isinstance(v, (list, tuple, range)) and len(v) == 0]
     if empty:
@@ -188,25 +236,15 @@ def sweep(
         check_point(point)  # unknown names and invalid values fail before anything runs
     started = time.perf_counter()
     workers = workers or (os.cpu_count() or 1)
-    show = progress and sys.stderr.isatty()
     records: list[dict[str, Any]] = []
-
-    def tick(n: int) -> None:
-        if show:
-            width = 30
-            filled = int(width * n / max(len(points), 1))
-            sys.stderr.write(f"\r  sweep [{'#' * filled}{'.' * (width - filled)}] {n}/{len(points)}")
-            if n == len(points):
-                sys.stderr.write("\n")
-            sys.stderr.flush()
-
-    if workers > 1 and len(points) > 1:
-        with ProcessPoolExecutor(min(workers, len(points))) as pool:
-            for i, record in enumerate(pool.map(run_point, points, chunksize=1)):
-                records.append(record)
-                tick(i + 1)
-    else:
-        for i, point in enumerate(points):
-            records.append(run_point(point))
-            tick(i + 1)
+    with progress_bar(len(points), "sweep", enabled=progress) as bar:
+        if workers > 1 and len(points) > 1:
+            with ProcessPoolExecutor(min(workers, len(points))) as pool:
+                for record in pool.map(run_point, points, chunksize=1):
+                    records.append(record)
+                    bar.update(1)
+        else:
+            for point in points:
+                records.append(run_point(point))
+                bar.update(1)
     return SweepResult(records=records, wall_s=time.perf_counter() - started)

@@ -121,3 +121,22 @@ def test_an_unknown_quantization_is_refused_with_vllms_choices(capsys):
     code = main(["predict", "-q", "int3"])
     err = capsys.readouterr().err
     assert code == 2 and "invalid choice: 'int3'" in err and "modelopt_fp4" in err
+
+
+def test_summary_and_json_name_the_checkpoint_its_module_precisions_and_quantization(capsys):
+    import json
+
+    small = ["--num-prompts", "4", "--random-input-len", "200", "--random-output-len", "2"]
+    assert main(["predict", "--model", "deepseek-ai/DeepSeek-V3.2", *small, "--json", "-"]) == 0
+    config = json.loads(capsys.readouterr().out)[0]["config"]
+    assert config["checkpoint"].startswith("deepseek-ai/DeepSeek-V3.2") and config["quantization"] == "fp8"
+    assert (
+        config["module_precisions"]["routed_experts"] == "fp8"
+        and config["module_precisions"]["router"] == "bf16"
+    )
+    assert main(["predict", *small]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "Weights:                                 nvfp4 o_proj, dense_mlp, shared_expert, routed_experts; bf16 the rest"
+        in out
+    )

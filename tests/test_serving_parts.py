@@ -165,3 +165,36 @@ def test_decode_steady_state_by_hand():
     res = decode_steady_state(ConstantStepCost(dep, 0.05), plan, 2000, 2000, batch=300)
     assert res["output_throughput"] == pytest.approx(300 * 8 / 0.05)
     assert (res["num_gpus"], res["decode_batch_per_rank"], res["step_s"]) == (8, 300, pytest.approx(0.05))
+
+
+def _dense_peaks(records) -> tuple[float, int]:
+    """Peak chunks per second and peak active requests, counted second by second (the definition)."""
+    start = min(r.send_time for r in records)
+    end = max(r.chunk_times[-1] for r in records)
+    seconds = int(np.ceil(end - start)) + 1
+    chunks = np.zeros(seconds)
+    active = np.zeros(seconds)
+    for r in records:
+        np.add.at(chunks, (r.chunk_times - start).astype(int), 1)
+        active[int(r.send_time - start) : int(r.chunk_times[-1] - start) + 1] += 1
+    return float(chunks.max()), int(active.max())
+
+
+def test_peak_rates_equal_the_second_by_second_count_with_memory_set_by_the_requests():
+    from perfsim.serving.metrics import ClientView, RequestRecord, peak_rates
+
+    rng = np.random.default_rng(7)
+    records = []
+    for _ in range(40):
+        send = float(rng.uniform(0, 30))
+        chunks = np.sort(send + rng.uniform(0.05, 12, size=int(rng.integers(1, 30))))
+        records.append(
+            RequestRecord(send_time=send, prompt_len=10, output_tokens=chunks.size, chunk_times=chunks)
+        )
+    assert peak_rates(ClientView.from_records(records)) == _dense_peaks(records)
+    far = [  # two requests 10^8 simulated seconds apart: two occupied seconds, not 10^8 buckets
+        RequestRecord(send_time=0.0, prompt_len=10, output_tokens=2, chunk_times=np.array([0.2, 0.7])),
+        RequestRecord(send_time=1e8, prompt_len=10, output_tokens=1, chunk_times=np.array([1e8 + 0.5])),
+    ]
+    view = ClientView.from_records(far)
+    assert view.bucket_chunks.tolist() == [2, 1] and peak_rates(view) == (2.0, 1)

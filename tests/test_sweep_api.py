@@ -123,3 +123,49 @@ def test_to_dataframe_without_pandas():
             result.to_dataframe()
     else:
         assert len(result.to_dataframe()) == 1
+
+
+def test_large_grids_are_announced_and_must_be_confirmed(tmp_path, capsys):
+    from perfsim.sweeps import LARGE_GRID_POINTS, MAX_GRID_POINTS, grid_size
+
+    big = {"seed": list(range(100)), "max_concurrency": list(range(1, 101))}  # 10,000 points
+    assert grid_size(big) == 10_000 > LARGE_GRID_POINTS
+    with pytest.raises(SpecError, match="10,000 points, more than 5,000: confirm it"):
+        perfsim.sweep(big, workers=1)  # refused before one point is built
+    grid = tmp_path / "big.yaml"
+    grid.write_text(
+        "grid:\n  seed: ["
+        + ", ".join(map(str, range(100)))
+        + "]\n  max_concurrency: ["
+        + ", ".join(map(str, range(1, 101)))
+        + "]\n"
+    )
+    out = tmp_path / "big.csv"
+    code = main(["sweep", "--grid", str(grid), "--out", str(out), "--workers", "2"])
+    captured = capsys.readouterr()
+    assert (
+        code == 2 and "sweep: 10,000 points, about 8 min on 2 worker(s)" in captured.out
+    )  # 10^4 x 0.1 s / 2
+    assert "add --yes to run it" in captured.err and not out.exists()
+    huge = {"seed": list(range(1001)), "max_concurrency": list(range(1, 1001))}
+    with pytest.raises(SpecError, match=f"at most {MAX_GRID_POINTS:,}"):
+        perfsim.sweep(huge, max_points=None)
+
+
+def test_predictions_and_sweeps_display_as_tables_in_jupyter():
+    pred = perfsim.predict(bench=SMALL)
+    pred.notes.append("a <note> & more")
+    page = pred._repr_html_()
+    assert f"<td>{pred['output_throughput']:.2f}</td>" in page and "Checkpoint:" in page
+    assert "<li>a &lt;note&gt; &amp; more</li>" in page  # escaped
+    result = perfsim.sweep({"max_concurrency": [1, 2]}, base=SMALL, workers=1)
+    table = result._repr_html_()
+    assert table.count("<tr>") == 3 and "<th>max_concurrency</th>" in table
+
+
+def test_progress_bars_show_only_where_watched():
+    from perfsim.progress import in_notebook, progress_bar
+
+    assert not in_notebook()
+    assert progress_bar(10, "x").disable  # pytest's stderr is no terminal
+    assert progress_bar(10, "x", enabled=False).disable

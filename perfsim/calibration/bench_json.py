@@ -17,7 +17,7 @@ from perfsim.calibration.measurement import (
 from perfsim.errors import SpecError
 from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import Deployment
-from perfsim.specs.loading import read_text
+from perfsim.specs.loading import parse_json, read_text
 
 #: keys of a result object that are settings (vllm serve and bench flags, from bench serve's --metadata)
 #: bench settings bench serve stores in every result (read from the result itself)
@@ -37,13 +37,13 @@ def result_objects(path: Path) -> list[dict[str, Any]]:
     """The result objects of a ``--save-result`` file (one) or an ``--append-result`` file (one per line)."""
     text = read_text(path).strip()
     try:
-        loaded = json.loads(text)
+        loaded = parse_json(text)
         objects: list[Any] = (
             loaded if isinstance(loaded, list) else [loaded]
         )  # a list: perfsim predict --json
     except json.JSONDecodeError:
         try:
-            objects = [json.loads(line) for line in text.splitlines() if line.strip()]
+            objects = [parse_json(line) for line in text.splitlines() if line.strip()]
         except json.JSONDecodeError as exc:
             raise SpecError(f"not a bench-serve JSON file ({exc})", source=str(path)) from None
     if not objects or not all(isinstance(o, dict) and "completed" in o for o in objects):

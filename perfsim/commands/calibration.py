@@ -27,7 +27,7 @@ from perfsim.errors import SpecError
 from perfsim.plots import parity_plot
 from perfsim.report import format_table
 from perfsim.specs.deployment import VLLM_VERSION
-from perfsim.specs.loading import load_yaml_file
+from perfsim.specs.loading import load_yaml_file, safe_yaml, yaml_problem
 
 
 def _key_values(items: list[str], flag: str) -> dict[str, Any]:
@@ -36,7 +36,11 @@ def _key_values(items: list[str], flag: str) -> dict[str, Any]:
         if "=" not in item:
             raise SpecError(f"{flag} '{item}': expected KEY=VALUE")
         key, value = item.split("=", 1)
-        out[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        try:
+            out[key.strip().replace("-", "_")] = safe_yaml(value)
+        except (yaml.YAMLError, ValueError) as exc:
+            problem = yaml_problem(exc) if isinstance(exc, yaml.YAMLError) else str(exc)
+            raise SpecError(f"{flag} '{item}': the value is not valid YAML ({problem})") from None
     return out
 
 

@@ -12,7 +12,7 @@ from perfsim.commands.fields import add_model_arguments, collect_model_arguments
 from perfsim.commands.options import model_from_args
 from perfsim.commands.save_result import parse_metadata, save_result
 from perfsim.errors import SpecError
-from perfsim.prediction import HEADLINE_SCENARIOS, Prediction, predict
+from perfsim.prediction import HEADLINE_SCENARIOS, MAX_SEED_BAND, Prediction, predict
 from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import Deployment
 from perfsim.specs.setup import Setup
@@ -72,8 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Run the scenario(s) and print summaries and/or JSON."""
-    if args.seed_band < 1:
-        raise SpecError(f"--seed-band {args.seed_band}: the number of seeds must be >= 1")
+    if not 1 <= args.seed_band <= MAX_SEED_BAND:
+        raise SpecError(f"--seed-band {args.seed_band}: the number of seeds must be 1 to {MAX_SEED_BAND}")
     setup = model_from_args(args, Setup)
     dep = model_from_args(args, Deployment)
     model, hw = setup.load()

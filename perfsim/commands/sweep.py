@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from pathlib import Path
 
 from perfsim.commands.common import check_output_folder, check_output_path
 from perfsim.errors import SpecError
 from perfsim.plots import sweep_plots
 from perfsim.specs.loading import load_yaml_file
-from perfsim.sweeps import check_point, grid_points, sweep
+from perfsim.sweeps import (
+    LARGE_GRID_POINTS,
+    check_grid_size,
+    check_point,
+    estimated_sweep_s,
+    grid_points,
+    grid_size,
+    sweep,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,11 +35,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="CSV", help="Where to write one row per point.")
     p.add_argument("--plot", metavar="DIR", help="Write standard plots of the results into DIR.")
     p.add_argument("--workers", type=int, default=None, help="Parallel processes [default: CPUs].")
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"Run a grid of more than {LARGE_GRID_POINTS:,} points without asking.",
+    )
     p.set_defaults(handler=cmd_sweep)
 
 
 def load_grid(path: Path) -> tuple[dict, dict]:
-    """(base, grid) from a grid YAML, with clear errors."""
+    """(base, grid) from a grid YAML, with clear errors (its points are checked by ``check_grid_points``)."""
     data = load_yaml_file(path)
     unknown = set(data) - {"base", "grid", "description"}
     if unknown:
@@ -48,13 +63,37 @@ def load_grid(path: Path) -> tuple[dict, dict]:
     empty = [k for k, v in grid.items() if isinstance(v, list) and not v]
     if empty:
         raise SpecError("expected a non-empty list of values", source=str(path), field=f"grid.{empty[0]}")
+    return base, grid
+
+
+def check_grid_points(path: Path, base: dict, grid: dict) -> None:
+    """Refuse the first point of the grid with an invalid name or value, naming the point."""
     for point in grid_points(grid, base):
         try:
             check_point(point)
         except SpecError as exc:
             where = ", ".join(f"{k}={point[k]!r}" for k in grid)
             raise SpecError(f"{exc} (at {where})", source=str(path)) from None
-    return base, grid
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
+def confirm_grid(points: int, estimate_s: float, workers: int, yes: bool) -> None:
+    """Announce the grid's size and run time; a large one needs --yes or a 'y' on a terminal."""
+    check_grid_size(points, None)
+    print(f"sweep: {points:,} points, about {_duration(estimate_s)} on {workers} worker(s)")
+    if points <= LARGE_GRID_POINTS or yes:
+        return
+    if not sys.stdin.isatty():
+        raise SpecError(
+            f"the grid has {points:,} points (more than {LARGE_GRID_POINTS:,}): add --yes to run it"
+        )
+    if input("run it? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise SpecError("not confirmed: nothing was run")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -65,7 +104,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if args.plot:
         check_output_folder(args.plot)
     base, grid = load_grid(Path(args.grid))
-    result = sweep(grid, base=base, workers=args.workers)
+    workers = args.workers or os.cpu_count() or 1
+    confirm_grid(grid_size(grid), estimated_sweep_s(grid, base, workers), workers, args.yes)
+    check_grid_points(Path(args.grid), base, grid)
+    result = sweep(grid, base=base, workers=args.workers, max_points=None)
     result.write_csv(args.out)
     failed = [r for r in result.records if r.get("error")]
     print(

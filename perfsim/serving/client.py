@@ -7,36 +7,28 @@ when it gets one; a slot frees when the request's last token arrives.
 
 from __future__ import annotations
 
-import sys
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import simpy
 
+from perfsim.progress import progress_bar
 from perfsim.serving.request import Request
-
-#: seconds between redraws of the progress line
-PROGRESS_REDRAW_S = 0.2
 
 
 class Progress:
-    """A one-line progress indicator on a terminal (stderr), silent otherwise."""
+    """Finished requests on a progress bar, where one is watched (``perfsim.progress``)."""
 
     def __init__(self, total: int, enabled: bool):
+        self.bar = progress_bar(total, "simulating requests", enabled=enabled)
         self.total, self.done = total, 0
-        self.enabled = enabled and sys.stderr.isatty()
-        self.last = 0.0
 
     def tick(self) -> None:
         """One more request finished."""
         self.done += 1
-        if self.enabled and (time.monotonic() - self.last > PROGRESS_REDRAW_S or self.done == self.total):
-            self.last = time.monotonic()
-            sys.stderr.write(f"\r  simulating: {self.done}/{self.total} requests")
-            if self.done == self.total:
-                sys.stderr.write("\r" + " " * 40 + "\r")
-            sys.stderr.flush()
+        self.bar.update(1)
+        if self.done == self.total:
+            self.bar.close()
 
 
 class ConcurrencyLimit(simpy.Resource):

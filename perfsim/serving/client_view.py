@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from perfsim.serving.engine import ChunkLog
-from perfsim.serving.metrics import ClientView, RequestRecord
+from perfsim.serving.metrics import ClientView, RequestRecord, sparse_bucket_counts
 from perfsim.serving.request import Request
 
 
@@ -51,8 +51,7 @@ def client_view(log: ChunkLog, reqs: list[Request]) -> ClientView:
             bucket_counts.append(np.array([rids.size], dtype=np.int64))
         last[rids] = t1
     if bucket_times:
-        times = np.concatenate(bucket_times) - start
-        buckets = np.bincount(times.astype(np.int64), weights=np.concatenate(bucket_counts)).astype(np.int64)
+        buckets = sparse_bucket_counts(np.concatenate(bucket_times) - start, np.concatenate(bucket_counts))
     else:
         buckets = np.zeros(1, dtype=np.int64)
     values = np.concatenate(itl_values) if itl_values else np.zeros(0)

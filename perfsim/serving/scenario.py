@@ -24,6 +24,7 @@ from perfsim.specs.deployment import VLLM_VERSION, Deployment, ResolvedDeploymen
 from perfsim.specs.hardware import HardwareSpec, load_hardware
 from perfsim.specs.loading import build_settings
 from perfsim.specs.model import Model, load_model
+from perfsim.specs.model.quantization_flag import METHOD_OF_PRECISION
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,8 @@ def config_dict(
         "model": m.name,
         "checkpoint": m.recipe.checkpoint,
         "precision": m.precision,
+        "quantization": METHOD_OF_PRECISION[m.precision],
+        "module_precisions": dict(m.recipe.module_dtypes),
         "hw": hw.name,
         "vllm_version": VLLM_VERSION,
         "tensor_parallel_size": dep.tp,

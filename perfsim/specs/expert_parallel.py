@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from perfsim.errors import SpecError
+from perfsim.specs.loading import parse_json
 from perfsim.specs.model import Model
 
 #: vLLM 0.14.1's --all2all-backend choices [config/parallel.py:40-47]
@@ -52,7 +53,7 @@ def parse_eplb_config(value: Any) -> Any:
     """``--eplb-config`` as vLLM takes it: a JSON object (a string on the command line) or a mapping."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return parse_json(value)
         except json.JSONDecodeError as exc:
             raise ValueError(
                 f"--eplb-config must be a JSON object such as '{{\"num_redundant_experts\": 32}}' ({exc.msg})"

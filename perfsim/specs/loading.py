@@ -19,6 +19,8 @@ M = TypeVar("M", bound=BaseModel)
 MAX_INPUT_BYTES = 64 * 2**20
 #: YAML nesting and alias references beyond any real spec, profile or grid (alias bombs stop here)
 MAX_YAML_DEPTH, MAX_YAML_ALIASES = 32, 100
+#: values of a YAML document with its aliases expanded (a few aliases of aliases reach billions)
+MAX_YAML_VALUES = 1_000_000
 
 
 def read_text(path: Path) -> str:
@@ -49,7 +51,7 @@ def load_yaml_file(path: Path) -> dict[str, Any]:
     try:
         data = safe_yaml(text)
     except yaml.YAMLError as exc:
-        raise SpecError(f"not valid YAML ({exc})", source=str(path)) from None
+        raise SpecError(f"not valid YAML ({yaml_problem(exc)})", source=str(path)) from None
     except ValueError as exc:
         raise SpecError(str(exc), source=str(path)) from None
     if not isinstance(data, dict):
@@ -91,20 +93,52 @@ class _BoundedLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's multi-line error as one line: what is wrong and where (line, column)."""
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return " ".join(f"{problem}{where}".split())
+
+
+def _check_expanded_size(data: Any) -> None:
+    """Refuse a document whose values, counted with every alias expanded, exceed ``MAX_YAML_VALUES``."""
+    stack, seen = [data], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        if seen > MAX_YAML_VALUES:
+            raise ValueError(f"more than {MAX_YAML_VALUES:,} values once its aliases are expanded: refused")
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
 def safe_yaml(text: str) -> Any:
-    """``yaml.safe_load`` with bounded nesting and aliases (``ValueError`` beyond them)."""
+    """``yaml.safe_load`` with bounded nesting, aliases and expanded size (``ValueError`` beyond them)."""
     loader = _BoundedLoader(text)
     try:
-        return loader.get_single_data()
+        data = loader.get_single_data()
     finally:
         loader.dispose()
+    _check_expanded_size(data)
+    return data
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads``, with nesting too deep for Python's parser reported as a ``json.JSONDecodeError``."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text, 0) from None
 
 
 def load_json_file(path: Path) -> dict[str, Any]:
     """Read a JSON object; errors name the file."""
     text = read_text(path)
     try:
-        data = json.loads(text)
+        data = parse_json(text)
     except json.JSONDecodeError as exc:
         raise SpecError(f"not valid JSON ({exc})", source=str(path)) from None
     if not isinstance(data, dict):

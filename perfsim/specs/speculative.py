@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from perfsim.specs.loading import parse_json
+
 #: vLLM 0.14.1's MTP method names [config/speculative.py:31-41]
 MTP_METHODS = (
     "mtp",
@@ -28,7 +30,7 @@ def speculative_tokens(value: Any) -> int:
     config = value
     if isinstance(value, str):
         try:
-            config = json.loads(value)
+            config = parse_json(value)
         except json.JSONDecodeError as exc:
             raise ValueError(
                 "--speculative-config must be a JSON object such as "
