@@ -11,16 +11,14 @@ from __future__ import annotations
 import csv
 import itertools
 import math
-import os
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from perfsim.errors import PerfsimError, SpecError
+from perfsim.executors import Executor, Journal, make_executor, run_all
 from perfsim.prediction import predict
-from perfsim.progress import progress_bar
 from perfsim.report_predict import records_html
 from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import Deployment
@@ -220,10 +218,14 @@ def sweep(
     workers: int | None = None,
     progress: bool = True,
     max_points: int | None = LARGE_GRID_POINTS,
+    executor: Executor | str | None = None,
+    journal: Journal | None = None,
 ) -> SweepResult:
     """Predict every point of ``grid`` (Cartesian product) on top of ``base`` settings.
 
-    ``workers``: processes to use (default: CPU count; 1 = in this process). A progress bar is shown on a
+    ``workers``: processes to use (default: CPU count; 1 = in this process); ``executor``: where the points run
+    (an ``Executor`` or an ``--executor`` spelling: local, dask, dask://HOST:PORT, ray, ray://HOST:PORT);
+    ``journal``: finished points are kept there and not rerun (resume). A progress bar is shown on a
     terminal and in Jupyter. Points that cannot be predicted (e.g. the model does not fit) carry an ``error``
     message. A grid of more than ``max_points`` points is refused until ``max_points`` covers it.
     """
@@ -235,16 +237,14 @@ def sweep(
     for point in points:
         check_point(point)  # unknown names and invalid values fail before anything runs
     started = time.perf_counter()
-    workers = workers or (os.cpu_count() or 1)
-    records: list[dict[str, Any]] = []
-    with progress_bar(len(points), "sweep", enabled=progress) as bar:
-        if workers > 1 and len(points) > 1:
-            with ProcessPoolExecutor(min(workers, len(points))) as pool:
-                for record in pool.map(run_point, points, chunksize=1):
-                    records.append(record)
-                    bar.update(1)
-        else:
-            for point in points:
-                records.append(run_point(point))
-                bar.update(1)
+    runner = (
+        executor
+        if executor is not None and not isinstance(executor, str)
+        else make_executor(executor, workers)
+    )
+    try:
+        records = run_all(run_point, points, runner, journal=journal, progress=progress, description="sweep")
+    finally:
+        if runner is not executor:  # started here: stopped here
+            runner.close()
     return SweepResult(records=records, wall_s=time.perf_counter() - started)
