@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from perfsim.calibration.validate import ValidationReport
+from perfsim.frontier import pareto_front
 
 _MARKERS = "osD^vP*Xh<>p"
 
@@ -126,22 +127,81 @@ def throughput_vs_concurrency(
 
 
 def pareto(records, path: str | Path | None = None, *, by: list[str] | None = None):
-    """Latency-throughput trade-off: tokens/s per GPU against tokens/s per user (1000 / mean TPOT in ms)."""
-    with_user_rate = [
-        {**r, "tokens_per_s_per_user": 1000.0 / r["mean_tpot_ms"]}
+    """Latency-throughput trade-off: tokens/s per GPU against tokens/s per user (1000 / mean TPOT in ms), every
+    point, the computed Pareto front as a line with its error band, one marker per ``by`` group."""
+    points = [
+        {
+            **r,
+            "output_tok_s_per_user": 1000.0 / r["mean_tpot_ms"],
+            "output_tok_s_per_gpu": r["output_throughput_per_gpu"],
+            "error_band_throughput_pct": r.get("error_band_throughput_pct") or 0.0,
+        }
         for r in records
         if not r.get("error") and r.get("mean_tpot_ms")
     ]
-    return _line_plot(
-        with_user_rate,
-        path,
-        by or [],
-        "tokens_per_s_per_user",
-        "output_throughput_per_gpu",
-        xlabel="interactivity: output tokens/s per user (1000 / mean TPOT)",
-        ylabel="output tokens/s per GPU",
-        title="Throughput vs interactivity (Pareto front)",
-    )
+    return frontier_plot(points, path, by=by or [])
+
+
+def frontier_plot(
+    points: list[dict[str, Any]],
+    path: str | Path | None = None,
+    *,
+    by: list[str] | None = None,
+    recommended: list[dict[str, Any]] | None = None,
+    title: str = "Throughput per GPU vs throughput per user (Pareto front)",
+):
+    """Every point (output tok/s per user, output tok/s per GPU), the Pareto front with error bars (each
+    point's ``error_band_throughput_pct``) and the recommended points (``id`` of a point, ``goodput`` label)
+    marked with a star."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 4.8))
+    x = [float(p["output_tok_s_per_user"] or np.nan) for p in points]
+    y = [float(p["output_tok_s_per_gpu"] or np.nan) for p in points]
+    groups = sorted({tuple(p.get(k) for k in by or []) for p in points}, key=str)
+    for i, group in enumerate(groups):
+        idx = [k for k, p in enumerate(points) if tuple(p.get(k) for k in by or []) == group]
+        label = _label(by or [], group) if by else "candidates"
+        ax.scatter(
+            [x[k] for k in idx],
+            [y[k] for k in idx],
+            s=18,
+            alpha=0.5,
+            marker=_MARKERS[i % len(_MARKERS)],
+            label=label,
+        )
+    front = pareto_front(x, y)
+    if front:
+        err = [y[k] * (points[k].get("error_band_throughput_pct") or 0.0) / 100 for k in front]
+        ax.errorbar(
+            [x[k] for k in front],
+            [y[k] for k in front],
+            yerr=err,
+            color="black",
+            lw=1.5,
+            capsize=3,
+            label="Pareto front (+- expected error)",
+        )
+    by_id = {p.get("id"): k for k, p in enumerate(points)}
+    for pick in recommended or []:
+        k = by_id.get(pick.get("candidate"))
+        if k is None:
+            continue
+        ax.scatter([x[k]], [y[k]], s=220, marker="*", color="tab:red", zorder=5)
+        slo = " ".join(pick.get("goodput") or ["max throughput"])
+        ax.annotate(
+            f"{points[k].get('shape', '')}\n({slo})",
+            (x[k], y[k]),
+            fontsize=7,
+            xytext=(6, 6),
+            textcoords="offset points",
+        )
+    ax.set_xlabel("interactivity: output tokens/s per user (1000 / mean TPOT)")
+    ax.set_ylabel("output tokens/s per GPU")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
 
 
 def step_breakdown(
@@ -200,13 +260,14 @@ def _save(fig, path):
 
 
 def sweep_plots(records, out_dir: Path, *, varied: list[str]) -> list[Path]:
-    """Standard plots of a sweep: throughput vs concurrency and the Pareto front when concurrency varies."""
+    """Standard plots of a sweep: the Pareto front of every point, and throughput vs concurrency when
+    concurrency varies."""
     out_dir.mkdir(parents=True, exist_ok=True)
     by = [k for k in varied if k != "max_concurrency"]
     paths = []
     if "max_concurrency" in varied:
         paths.append(out_dir / "throughput_vs_concurrency.png")
         throughput_vs_concurrency(records, paths[-1], by=by)
-        paths.append(out_dir / "pareto.png")
-        pareto(records, paths[-1], by=by)
+    paths.append(out_dir / "pareto.png")
+    pareto(records, paths[-1], by=by)
     return paths

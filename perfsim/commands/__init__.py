@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from perfsim.commands import calibration, collect, explain, inspect, predict, sweep
+from perfsim.commands import calibration, collect, explain, inspect, plan, predict, sweep
 
 REGISTRY = [
     inspect.register,
@@ -10,5 +10,6 @@ REGISTRY = [
     explain.register,
     calibration.register,
     sweep.register,
+    plan.register,
     collect.register,
 ]

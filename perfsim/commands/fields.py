@@ -3,7 +3,8 @@
 Each field becomes ``--field-name`` (underscores to dashes) unless its ``json_schema_extra`` lists
 ``cli`` flags (e.g. ``["-tp", "--tensor-parallel-size"]``, named as in vLLM). The help text is the
 field's description; ``Literal`` fields become choices, booleans ``--x/--no-x``, and ``None`` defaults
-print as "auto". Only flags the user actually gave are returned, so model defaults stay in one place.
+print as "auto", lists take several values (``--x 1 2 4``) and lists of lists one list per use of the flag. Only
+flags the user actually gave are returned, so model defaults stay in one place.
 """
 
 from __future__ import annotations
@@ -64,7 +65,13 @@ def add_model_arguments(parser: argparse.ArgumentParser, model_cls: type[BaseMod
             kwargs["type"] = base
         elif get_origin(base) is list:
             item = get_args(base)[0] if get_args(base) else str
-            kwargs["type"] = item
+            if get_origin(item) is list:  # a list of lists: the flag may be given again, each time one list
+                item = get_args(item)[0] if get_args(item) else str
+                kwargs["action"] = "append"
+            if get_origin(item) is Literal:
+                kwargs["choices"] = list(get_args(item))
+                item = type(kwargs["choices"][0])
+            kwargs["type"] = _parse_float if item is float else item
             kwargs["nargs"] = "+"
         else:
             kwargs["type"] = str

@@ -82,15 +82,18 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
 
 
-def confirm_grid(points: int, estimate_s: float, workers: int, yes: bool) -> None:
+def confirm_grid(
+    points: int, estimate_s: float, workers: int, yes: bool, *, what: str = "sweep", unit: str = "points"
+) -> None:
     """Announce the grid's size and run time; a large one needs --yes or a 'y' on a terminal."""
     check_grid_size(points, None)
-    print(f"sweep: {points:,} points, about {_duration(estimate_s)} on {workers} worker(s)")
+    print(f"{what}: {points:,} {unit}, about {_duration(estimate_s)} on {workers} worker(s)")
     if points <= LARGE_GRID_POINTS or yes:
         return
     if not sys.stdin.isatty():
+        noun = "grid" if what == "sweep" else what
         raise SpecError(
-            f"the grid has {points:,} points (more than {LARGE_GRID_POINTS:,}): add --yes to run it"
+            f"the {noun} has {points:,} {unit} (more than {LARGE_GRID_POINTS:,}): add --yes to run it"
         )
     if input("run it? [y/N] ").strip().lower() not in ("y", "yes"):
         raise SpecError("not confirmed: nothing was run")

@@ -184,17 +184,30 @@ def bench_metrics(
     return out
 
 
-def _goodput(
-    slos_ms: dict[str, float] | None, ttfts: np.ndarray, lat: np.ndarray, outs: np.ndarray, duration_s: float
-) -> float | None:
-    if not slos_ms:
-        return None
+def _meets(slos_ms: dict[str, float], ttfts: np.ndarray, lat: np.ndarray, outs: np.ndarray) -> np.ndarray:
+    """Per request: does it meet every objective (bench serve's goodput rule; one token = TPOT 0)."""
     tpot_all = np.where(outs > 1, (lat - ttfts) / np.maximum(outs - 1, 1), 0.0)
     good = np.ones(ttfts.size, dtype=bool)
     for name, values in (("ttft", ttfts), ("tpot", tpot_all), ("e2el", lat)):
         if name in slos_ms:
             good &= values <= slos_ms[name] / 1000.0
+    return good
+
+
+def _goodput(
+    slos_ms: dict[str, float] | None, ttfts: np.ndarray, lat: np.ndarray, outs: np.ndarray, duration_s: float
+) -> float | None:
+    if not slos_ms:
+        return None
+    good = _meets(slos_ms, ttfts, lat, outs)
     return int(good.sum()) / duration_s if duration_s else 0.0
+
+
+def meets_slos(view: ClientView, slos_ms: dict[str, float]) -> np.ndarray:
+    """Per completed request: does it meet every objective of ``slos_ms`` (ttft/tpot/e2el, ms)."""
+    return _meets(
+        slos_ms, view.first_chunk - view.send_time, view.last_chunk - view.send_time, view.output_tokens
+    )
 
 
 def peak_rates(view: ClientView) -> tuple[float, int]:
