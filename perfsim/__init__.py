@@ -9,10 +9,12 @@ Python API (names are imported lazily, so ``import perfsim`` stays fast)::
                            bench={"random_input_len": 2048, "random_output_len": 1024, "max_concurrency": 256})
     pred["output_throughput"], pred.result["mean_tpot_ms"], pred.summary()
     table = perfsim.sweep({"max_concurrency": [16, 64, 256], "precision": ["fp4", "fp8"]})
+    best = perfsim.plan("deepseek-v3.2", "gb300", max_gpus=8, goodput=[["ttft:3000", "tpot:60"]])
 
 ``predict`` returns a ``Prediction`` (metrics as in ``vllm bench serve --save-result`` plus per-GPU
 figures, step-time breakdown, provenance and error band); ``sweep`` returns one flat record per grid
-point (``to_dataframe()`` with pandas).
+point (``to_dataframe()`` with pandas); ``plan`` returns a ``PlanResult`` (candidates, pruned deployments and one
+recommendation per SLO set; ``to_dataframe()``, ``to_json()``, a table in Jupyter).
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ _LAZY = {
     "Prediction": ("perfsim.prediction", "Prediction"),
     "HEADLINE_SCENARIOS": ("perfsim.prediction", "HEADLINE_SCENARIOS"),
     "sweep": ("perfsim.sweeps", "sweep"),
+    "plan": ("perfsim.planning", "plan"),
+    "PlanResult": ("perfsim.planning", "PlanResult"),
     "SweepResult": ("perfsim.sweeps", "SweepResult"),
     "hardware": ("perfsim.specs.hardware", "load_hardware"),
     "known_hardware": ("perfsim.specs.hardware", "known_hardware"),

@@ -169,3 +169,25 @@ def test_progress_bars_show_only_where_watched():
     assert not in_notebook()
     assert progress_bar(10, "x").disable  # pytest's stderr is no terminal
     assert progress_bar(10, "x", enabled=False).disable
+
+
+def test_an_interrupted_sweep_resumes_from_its_journal(tmp_path, capsys):
+    from perfsim.executors import Journal
+    from perfsim.sweeps import grid_points
+
+    grid_file = tmp_path / "g.yaml"
+    grid_file.write_text(
+        "base: {num_prompts: 8, random_input_len: 256, random_output_len: 4}\ngrid: {max_concurrency: [1, 2]}\n"
+    )
+    out = tmp_path / "out.csv"
+    points = grid_points(
+        {"max_concurrency": [1, 2]}, {"num_prompts": 8, "random_input_len": 256, "random_output_len": 4}
+    )
+    journal = Journal(tmp_path / "out.csv.journal.jsonl", points)
+    journal.start()
+    journal.add(points[0], {**points[0], "marker": "done before", "error": None})
+    assert main(["sweep", "--grid", str(grid_file), "--out", str(out), "--workers", "1"]) == 0
+    assert "resuming: 1 points already done" in capsys.readouterr().out
+    rows = list(csv.DictReader(out.open()))
+    assert rows[0]["marker"] == "done before" and rows[1]["marker"] == "" and rows[1]["completed"] == "8"
+    assert not (tmp_path / "out.csv.journal.jsonl").exists()

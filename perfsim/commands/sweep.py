@@ -9,6 +9,8 @@ from pathlib import Path
 
 from perfsim.commands.common import check_output_folder, check_output_path
 from perfsim.errors import SpecError
+from perfsim.executors import Journal
+from perfsim.executors.base import EXECUTOR_SPELLINGS
 from perfsim.plots import sweep_plots
 from perfsim.specs.loading import load_yaml_file
 from perfsim.sweeps import (
@@ -35,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="CSV", help="Where to write one row per point.")
     p.add_argument("--plot", metavar="DIR", help="Write standard plots of the results into DIR.")
     p.add_argument("--workers", type=int, default=None, help="Parallel processes [default: CPUs].")
+    p.add_argument(
+        "--executor", default="local", metavar="WHERE", help=f"Where points run: {EXECUTOR_SPELLINGS}."
+    )
     p.add_argument(
         "--yes",
         action="store_true",
@@ -110,8 +115,15 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     workers = args.workers or os.cpu_count() or 1
     confirm_grid(grid_size(grid), estimated_sweep_s(grid, base, workers), workers, args.yes)
     check_grid_points(Path(args.grid), base, grid)
-    result = sweep(grid, base=base, workers=args.workers, max_points=None)
+    journal_path = Path(f"{args.out}.journal.jsonl")  # finished points, so an interrupted sweep resumes
+    journal = Journal(journal_path, grid_points(grid, base))
+    if journal.done:
+        print(f"resuming: {len(journal.done)} points already done in {journal_path}")
+    result = sweep(
+        grid, base=base, workers=args.workers, max_points=None, executor=args.executor, journal=journal
+    )
     result.write_csv(args.out)
+    journal.remove()
     failed = [r for r in result.records if r.get("error")]
     print(
         f"{len(result)} points in {result.wall_s:.1f} s -> {args.out}"

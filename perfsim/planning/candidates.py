@@ -60,8 +60,12 @@ def _parallel_variants(model: Model, tp: int, dp: int, cfg: PlanConfig) -> list[
                         settings["all2all_backend"] = backend
                     if dbo:
                         settings["enable_dbo"] = True
-                    if eplb:
-                        settings.update(enable_eplb=True, eplb_config={"num_redundant_experts": ranks})
+                    if (
+                        eplb
+                    ):  # the fewest redundant experts that spread evenly over the ranks (at least one each)
+                        experts = model.arch.moe.num_experts if model.arch.moe else 0
+                        redundant = (-experts) % ranks or ranks
+                        settings.update(enable_eplb=True, eplb_config={"num_redundant_experts": redundant})
                     out.append(settings)
     return out
 

@@ -73,6 +73,13 @@ class PlanResult:
     pruned: list[dict[str, Any]]
     recommended: list[dict[str, Any]]
 
+    def __repr__(self) -> str:
+        ok = sum(1 for c in self.candidates if c["error"] is None)
+        return (
+            f"PlanResult({self.plan['model']} on {self.plan['hw']}: {ok} candidates simulated, "
+            f"{len(self.pruned)} deployments pruned, {len(self.recommended)} recommendation(s))"
+        )
+
     def to_json(self) -> str:
         """The plan as JSON (``candidates`` and ``recommended``), the same bytes on every executor."""
         body = {
