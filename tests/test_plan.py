@@ -188,3 +188,18 @@ def test_the_frontier_plot_marks_the_recommendation(tmp_path):
     assert (tmp_path / "frontier.png").stat().st_size > 10_000
     stars = [c for c in fig.axes[0].collections if hasattr(c, "get_sizes") and list(c.get_sizes()) == [220]]
     assert len(stars) == 1  # the one recommendation
+
+
+def test_a_plan_at_request_rates_benchmarks_every_rate_and_says_so_in_its_command():
+    space = {k: v for k, v in SMALL.items() if k != "max_concurrency"}  # rates only, no concurrency cap
+    space.update(tensor_parallel_size=[2], data_parallel_size=[1], expert_parallel="off")
+    result = plan(progress=False, workers=1, request_rate=[2.0, 8.0], goodput=[["ttft:5000"]], **space)
+    assert [c["load"] for c in result.candidates] == [
+        "2 req/s",
+        "8 req/s",
+    ]  # the default concurrencies unused
+    assert result.candidates[1]["request_throughput"] > result.candidates[0]["request_throughput"]
+    (pick,) = result.recommended
+    assert (
+        "--request-rate" in pick["vllm_bench_serve"] and "--max-concurrency" not in pick["vllm_bench_serve"]
+    )

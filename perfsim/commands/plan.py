@@ -106,7 +106,7 @@ def summary(result: PlanResult) -> str:
     for c in sorted((c for c in ok if c["on_frontier"]), key=lambda c: c["output_tok_s_per_user"] or 0):
         lines.append(
             f"  {c['output_tok_s_per_user']:8.1f} -> {c['output_tok_s_per_gpu']:8.1f}  {c['shape']} "
-            f"@ concurrency {c['max_concurrency']} ({c['num_gpus']} GPUs)"
+            f"at {c['load']} ({c['num_gpus']} GPUs)"
         )
     for pick in result.recommended:
         slo = " ".join(pick["goodput"]) if pick["goodput"] else "no SLO: most output tokens/s per GPU"
@@ -115,8 +115,8 @@ def summary(result: PlanResult) -> str:
             continue
         lo, hi = pick["score_band"]
         lines.append(
-            f"recommended for {slo}: {pick['shape']} on {pick['num_gpus']} GPUs at concurrency "
-            f"{pick['max_concurrency']}: {pick['score_value']:.0f} tok/s/GPU (expected {lo:.0f}-{hi:.0f})"
+            f"recommended for {slo}: {pick['shape']} on {pick['num_gpus']} GPUs at {pick['load']}: "
+            f"{pick['score_value']:.0f} tok/s/GPU (expected {lo:.0f}-{hi:.0f})"
         )
         lines += [f"  {line}" for line in pick["vllm_serve"]] + [f"  {pick['vllm_bench_serve']}"]
     return "\n".join(lines)

@@ -58,10 +58,14 @@ def bench_command(checkpoint: str, bench: dict[str, Any], goodput: list[str] | N
         "random_output_len",
         "random_range_ratio",
         "num_prompts",
+        "request_rate",
         "max_concurrency",
     ):
         if bench.get(key) is not None and not (key == "random_range_ratio" and bench[key] == 0):
-            args += ["--" + key.replace("_", "-"), str(bench[key])]
+            args += [
+                "--" + key.replace("_", "-"),
+                f"{bench[key]:g}" if key == "request_rate" else str(bench[key]),
+            ]
     args.append("--ignore-eos")
     if goodput:
         args += ["--goodput", *goodput]

@@ -86,6 +86,11 @@ class PlanConfig(BaseModel):
         default=[16, 64, 256],
         description="Concurrencies to benchmark each deployment at (the frontier's points).",
     )
+    request_rate: list[float] | None = Field(
+        default=None,
+        description="Request rates (req/s, Poisson arrivals) to benchmark each deployment at instead of "
+        "concurrencies; with --max-concurrency given as well, every rate runs under every cap.",
+    )
     goodput: list[list[str]] | None = Field(
         default=None,
         json_schema_extra={"metavar": "KEY:MS"},
@@ -114,6 +119,15 @@ class PlanConfig(BaseModel):
         for pairs in sets or []:
             BenchConfig(goodput=pairs).goodput_slos_ms()  # vLLM's parsing, vLLM's errors
         return sets
+
+    def loads(self) -> list[dict[str, float | int | None]]:
+        """The benchmark loads: {'max_concurrency': C} per concurrency, or {'request_rate': R, ...} per rate."""
+        if not self.request_rate:
+            return [{"max_concurrency": c} for c in self.max_concurrency]
+        caps: list[int | None] = (
+            list(self.max_concurrency) if "max_concurrency" in self.model_fields_set else [None]
+        )
+        return [{"request_rate": r, "max_concurrency": c} for r in self.request_rate for c in caps]
 
     def slo_sets_ms(self) -> list[dict[str, float]]:
         """Each --goodput set as {metric: ms}."""

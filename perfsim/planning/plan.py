@@ -114,10 +114,7 @@ class PlanResult:
 
     def _repr_html_(self) -> str:
         picks = [
-            {
-                k: r.get(k)
-                for k in ("goodput", "shape", "num_gpus", "max_concurrency", "score_value", "reason")
-            }
+            {k: r.get(k) for k in ("goodput", "shape", "num_gpus", "load", "score_value", "reason")}
             for r in self.recommended
         ]
         return f"<h4>Recommended</h4>{records_html(picks)}<h4>Candidates</h4>{records_html(self.rows(), 30)}"
@@ -134,16 +131,21 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def load_label(load: dict[str, Any]) -> str:
+    """'concurrency 64', '4 req/s' or '4 req/s, concurrency <= 64'."""
+    rate, cap = load.get("request_rate"), load.get("max_concurrency")
+    if rate is None:
+        return f"concurrency {cap}"
+    return f"{rate:g} req/s" + (f", concurrency <= {cap}" if cap is not None else "")
+
+
 def estimated_plan_s(stubs: list[dict[str, Any]], workers: int) -> float:
     """A rough wall time of the plan's simulations in seconds: engine steps x the time of one, per worker."""
     total = 0.0
     for stub in stubs:
         settings, bench = stub["settings"], stub["bench"]
-        steps = (
-            bench["num_prompts"]
-            * bench["random_output_len"]
-            / min(bench["max_concurrency"], bench["num_prompts"])
-        )
+        batch = min(bench.get("max_concurrency") or 64, bench["num_prompts"])  # a rate's batch is unknown: 64
+        steps = bench["num_prompts"] * bench["random_output_len"] / batch
         stepwise = bool(
             settings.get("num_prefill_instances")
             or settings.get("num_instances", 1) > 1
@@ -164,8 +166,9 @@ def plan_points(setup: Setup, cfg: PlanConfig, calibration: str) -> tuple[list[d
     stubs: list[dict[str, Any]] = []
     points: list[dict[str, Any]] = []
     for candidate in fitting:
-        for concurrency in cfg.max_concurrency:
-            bench = {**bench_base, "max_concurrency": concurrency}
+        for load in cfg.loads():
+            bench = {**bench_base, **load}
+            concurrency = load.get("max_concurrency")
             stubs.append(
                 {
                     "id": len(stubs),
@@ -173,6 +176,8 @@ def plan_points(setup: Setup, cfg: PlanConfig, calibration: str) -> tuple[list[d
                     "settings": candidate.settings,
                     "bench": bench,
                     "max_concurrency": concurrency,
+                    "request_rate": load.get("request_rate"),
+                    "load": load_label(load),
                 }
             )
             points.append(

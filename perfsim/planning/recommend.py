@@ -39,7 +39,7 @@ def recommend(
         closest = max(ok, key=lambda r: (r[f"slo{k}_attainment"], -_excess(r, slos_ms or {})), default=None)
         out["candidate"] = None
         out["reason"] = (
-            f"no deployment meets it: the closest is {closest['shape']} at concurrency {closest['max_concurrency']}, "
+            f"no deployment meets it: the closest is {closest['shape']} at {closest['load']}, "
             f"where {100 * closest[f'slo{k}_attainment']:.0f} % of requests do"
             if closest is not None
             else "no deployment could be simulated"
@@ -52,6 +52,8 @@ def recommend(
         shape=best["shape"],
         num_gpus=best["num_gpus"],
         max_concurrency=best["max_concurrency"],
+        request_rate=best.get("request_rate"),
+        load=best["load"],
         score=score,
         score_value=best[score],
         score_band=[best[score] * (1 - band), best[score] * (1 + band)],
