@@ -137,3 +137,41 @@ def test_decode_block_times_equal_each_step_costed_alone(name):
     assert block.step_times_s.shape == (steps,)
     assert np.allclose(block.step_times_s, each, rtol=EXACT, atol=0)
     assert each[-1] > each[0]  # contexts grew: the steps are not all alike
+
+
+@pytest.mark.parametrize(
+    ("dep", "bench"),
+    [
+        (  # two replicas behind the router, closed loop: each replica's blocks are cut by the other's traffic
+            {"num_instances": 2},
+            dict(num_prompts=120, random_input_len=1024, random_output_len=300, max_concurrency=24),
+        ),
+        (  # the same with Poisson arrivals and uneven lengths
+            {"num_instances": 2},
+            dict(
+                num_prompts=100,
+                random_input_len=2048,
+                random_output_len=200,
+                request_rate=3.0,
+                random_range_ratio=0.5,
+            ),
+        ),
+        (  # synchronous scheduling: a step is planned when the previous one ends
+            {"num_instances": 2, "async_scheduling": False},
+            dict(num_prompts=80, random_input_len=1024, random_output_len=250, max_concurrency=16),
+        ),
+        (  # P/D: decode instances receive requests after KV transfers, their blocks cut by each arrival
+            {"num_prefill_instances": 1, "num_decode_instances": 2},
+            dict(num_prompts=80, random_input_len=2048, random_output_len=300, max_concurrency=32),
+        ),
+    ],
+    ids=["replicas", "replicas-poisson", "replicas-sync", "pd-1p2d"],
+)
+def test_watched_decode_blocks_of_several_engines_are_exact(dep, bench):
+    fast, slow, fast_steps, slow_steps = _simulate_both("deepseek-v3.2", dep, bench)
+    assert fast_steps == slow_steps
+    for key, value in slow.items():
+        if isinstance(value, float):
+            assert fast[key] == pytest.approx(value, rel=EXACT, abs=1e-12), key
+        else:
+            assert fast[key] == value, key

@@ -21,9 +21,10 @@ from perfsim.specs.setup import Setup
 
 #: plans above this many simulations must be confirmed (``max_points=``, ``--yes``)
 LARGE_PLAN_POINTS = 5_000
-#: seconds per simulated engine step when a simulation goes step by step (several engines, MTP), and the share
-#: of that left when one engine batches its identical decode steps (measured on this project's 2-core CI VM)
-STEP_S, BLOCKED_SHARE, SIMULATION_S = 0.4e-3, 0.05, 0.03
+#: seconds per simulated engine step when a simulation goes step by step (MTP: random acceptance), and the
+#: share of that left when engines batch identical decode steps (aggregated; P/D, whose prefill engines still
+#: step one by one), measured on this project's 2-core CI VM
+STEP_S, BLOCKED_SHARE, PD_SHARE, SIMULATION_S = 0.4e-3, 0.05, 0.15, 0.03
 #: settings columns of the candidate table, in this order
 SETTING_COLUMNS = (
     "tensor_parallel_size",
@@ -146,12 +147,11 @@ def estimated_plan_s(stubs: list[dict[str, Any]], workers: int) -> float:
         settings, bench = stub["settings"], stub["bench"]
         batch = min(bench.get("max_concurrency") or 64, bench["num_prompts"])  # a rate's batch is unknown: 64
         steps = bench["num_prompts"] * bench["random_output_len"] / batch
-        stepwise = bool(
-            settings.get("num_prefill_instances")
-            or settings.get("num_instances", 1) > 1
-            or settings.get("num_speculative_tokens")
-        )
-        total += SIMULATION_S + steps * STEP_S * (1.0 if stepwise else BLOCKED_SHARE)
+        if settings.get("num_speculative_tokens"):
+            share = 1.0
+        else:
+            share = PD_SHARE if settings.get("num_prefill_instances") else BLOCKED_SHARE
+        total += SIMULATION_S + steps * STEP_S * share
     return total / max(workers, 1)
 
 

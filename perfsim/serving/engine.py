@@ -51,9 +51,12 @@ class _Plan:
     block_times_s: np.ndarray | None = None  # seconds of each step of a decode block
     block_gpu_s: float = 0.0
     block_by_category_s: dict[str, float] = field(default_factory=dict)
+    #: a watched block: nothing is scheduled yet; how many of its steps run is decided while it runs
+    watched: bool = False
+    planned_s: float = 0.0  # when it was planned (with async scheduling, the start of the step before it)
 
     def empty(self) -> bool:
-        return not any(len(b) for b in self.batches)
+        return not self.watched and not any(len(b) for b in self.batches)
 
 
 class Engine:
@@ -71,13 +74,16 @@ class Engine:
         acceptance_rates: Sequence[float] = (),
         seed: Sequence[int] = (0,),
         allow_blocks: bool = False,
+        watched_blocks: bool = False,
         hold_finished: bool = False,
         step_jitter: JitterStream | None = None,
     ):
         """``seed``: entropy of this instance's random draws (MTP acceptance), one stream per DP rank;
         ``on_finish(request, time)`` is called when a request's last token is out; ``log`` collects the chunks
-        streamed to the client; ``allow_blocks``: cost runs of identical decode steps together (only when this
-        engine is alone in the simulation); ``hold_finished``: finished requests keep their KV blocks until
+        streamed to the client; ``allow_blocks``: cost runs of identical decode steps together, bounded by the
+        next event of the simulation (when this engine is alone in it); ``watched_blocks``: the same when other
+        engines share the simulation, each block cut by the first arrival or notification that reaches this
+        engine (``_run_watched_block``); ``hold_finished``: finished requests keep their KV blocks until
         released (P/D prefill); ``step_jitter``: the factors that scale each step's time."""
         dep = cost_model.dep
         self.env, self.name, self.cost_model = env, name, cost_model
@@ -86,6 +92,9 @@ class Engine:
         self.on_finish = on_finish
         self.log = log
         self.allow_blocks = allow_blocks
+        self.watched_blocks = watched_blocks and not allow_blocks
+        self._watch: simpy.Event | None = None  # armed while a watched block is planned or running
+        self._disturbed_s: float | None = None  # when the first arrival / notification reached it
         self.jitter = step_jitter or JitterStream(0.0, (0,))
         self.schedulers: list[Scheduler] = []
         for rank in range(dep.dp):
@@ -120,9 +129,12 @@ class Engine:
         self.notify()
 
     def notify(self) -> None:
-        """Wake the step loop if it is idle (new work, KV arrived, or blocks freed)."""
+        """Wake the step loop if it is idle (new work, KV arrived, or blocks freed); cut a watched block."""
         if self._idle and not self._wake.triggered:
             self._wake.succeed()
+        if self._watch is not None and self._disturbed_s is None:
+            self._disturbed_s = self.env.now
+            self._watch.succeed()
 
     @property
     def num_preemptions(self) -> int:
@@ -133,9 +145,25 @@ class Engine:
     def _schedule_all(self, start_s: float) -> _Plan:
         """Schedule the next step on every rank, or a block of identical decode steps when that is exact.
 
-        A block is used only when this engine is alone in the simulation and no other event (an arrival)
-        falls before its last step starts, so skipping ahead changes nothing the real scheduler would see.
+        With ``allow_blocks`` (this engine alone in the simulation) a block ends before the simulation's next
+        event (an arrival), so skipping ahead changes nothing the real scheduler would see; with
+        ``watched_blocks`` (other engines share the simulation) the block is only planned here, and how many of its
+        steps run is decided while it runs (``_run_watched_block``).
         """
+        if self.watched_blocks:
+            limit = min(s.decode_block_limit() for s in self.schedulers)
+            if limit >= 2:
+                contexts = [s.decode_block_contexts() for s in self.schedulers]
+                block = self.cost_model.decode_block_profile(contexts, limit)
+                self._watch, self._disturbed_s = self.env.event(), None
+                return _Plan(
+                    batches=[],
+                    block_times_s=block.step_times_s * self.jitter.peek(limit),
+                    block_gpu_s=block.gpu_s,
+                    block_by_category_s=block.by_category_s,
+                    watched=True,
+                    planned_s=self.env.now,
+                )
         if self.allow_blocks:
             limit = min(s.decode_block_limit() for s in self.schedulers)
             if limit >= 2:
@@ -177,6 +205,9 @@ class Engine:
             if plan.empty():  # nothing runnable (idle, or KV still being pulled): no step until woken
                 yield from self._sleep()
                 continue
+            if plan.watched:
+                pending = yield from self._run_watched_block(plan)
+                continue
             if plan.block_times_s is None:
                 profile = cm.step_profile([cm.stats(b.new_tokens, b.context) for b in plan.batches])
                 dt, gpu_s, by_category = (
@@ -206,6 +237,61 @@ class Engine:
                     req.finish_time_s = now
                     if self.on_finish is not None:
                         self.on_finish(req, now)
+
+    def _run_watched_block(self, plan: _Plan):
+        """Run a watched decode block: its steps go on until one of them would be planned after an arrival or a
+        notification reached this engine, exactly as step by step.
+
+        Step ``i`` of the block is planned at the start of step ``i - 1`` with async scheduling (vLLM's one-step
+        lookahead; the first two at the plan's own times), at the end of step ``i - 1`` without. The block keeps
+        the steps planned before the first disturbance, schedules them at once when the next plan is due (arrivals
+        so far are then visible to it, as they would be), and returns that next plan (async) or None.
+        """
+        assert plan.block_times_s is not None
+        start = self.env.now
+        times = plan.block_times_s
+        limit = times.size
+        ends = start + np.cumsum(times)
+        lag = 1 if self.async_scheduling else 0
+
+        def planned_at(i: int) -> float:
+            j = i - 1 - lag
+            return float(ends[j]) if j >= 0 else (start if j == -1 else plan.planned_s)
+
+        k = limit
+        due = planned_at(limit)
+        if self._disturbed_s is None and due > self.env.now:
+            assert self._watch is not None
+            yield self._watch | self.env.timeout(due - self.env.now)
+        if self._disturbed_s is not None and self._disturbed_s <= due:
+            k = next(i for i in range(1, limit + 1) if planned_at(i) >= self._disturbed_s)
+            due = planned_at(k)
+            if due > self.env.now:
+                yield self.env.timeout(due - self.env.now)
+        self._watch, self._disturbed_s = None, None
+        self.jitter.take(k)
+        batches = [s.schedule_decode_block(k) for s in self.schedulers]
+        fraction = k / limit
+        step_ends = ends[:k]
+        self._record(
+            plan.block_gpu_s * fraction,
+            {c: v * fraction for c, v in plan.block_by_category_s.items()},
+            float(step_ends[-1] - start),
+            k,
+        )
+        pending = self._schedule_all(float(step_ends[-1])) if self.async_scheduling else None
+        if step_ends[-1] > self.env.now:
+            yield self.env.timeout(float(step_ends[-1]) - self.env.now)
+        now = self.env.now
+        for sched, batch in zip(self.schedulers, batches, strict=True):
+            out = sched.update_from_output(batch)
+            if self.log is not None and out.request_ids.size:
+                self.log.append((step_ends, out.request_ids, out.num_tokens))
+            for req in out.finished:
+                req.finish_time_s = now
+                if self.on_finish is not None:
+                    self.on_finish(req, now)
+        return pending
 
     def _record(self, gpu_s: float, by_category: dict[str, float], dt: float, steps: int) -> None:
         st = self.stats

@@ -146,6 +146,7 @@ def simulate(
                 on_finish=client.finish,
                 acceptance_rates=rates,
                 seed=(bench.seed, SEED_DECODE, i),
+                watched_blocks=fast,
                 step_jitter=step_jitter(SEED_DECODE, i),
             )
             for i in range(dep.num_decode_instances)
@@ -175,6 +176,7 @@ def simulate(
                 acceptance_rates=rates,
                 seed=(bench.seed, SEED_INSTANCE, i),
                 allow_blocks=fast and dep.num_instances == 1,
+                watched_blocks=fast,
                 step_jitter=step_jitter(SEED_INSTANCE, i),
             )
             for i in range(dep.num_instances)
