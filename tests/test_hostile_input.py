@@ -658,11 +658,50 @@ def corpus(tmp: Path) -> dict[str, tuple[str, list[str], str]]:
             ],
             "serve.yaml: is also an input of this command",
         ),
+        (
+            "malformed",
+            "plan-pd-ratio",
+            ["plan", "--pd-ratios", "1-2"],
+            "expected PREFILL:DECODE instance counts",
+        ),
+        (
+            "absurd",
+            "plan-concurrency-zero",
+            ["plan", "--max-concurrency", "16", "0"],
+            "--max-concurrency 0 (value 2): Input should be greater than or equal to 1",
+        ),
+        ("absurd", "plan-tp-3", ["plan", "-tp", "3"], "no deployment of the search space can run"),
+        ("typo", "plan-executor", ["plan", "--executor", "spark"], "allowed: local, dask, dask://HOST:PORT"),
+        (
+            "huge",
+            "plan-large-unconfirmed",
+            ["plan", "-tp", "2", "4", "--max-concurrency", *map(str, range(1, 2600))],
+            "add --yes to run it",
+        ),
+        (
+            "bad-path",
+            "plan-same-outputs",
+            ["plan", "--json", str(tmp / "p.json"), "--csv", str(tmp / "p.json")],
+            "must name different files",
+        ),
+        (
+            "overwrite",
+            "plan-json-over-hw",
+            ["plan", "--hw", w("mine3.yaml", hw_ok), "--json", str(tmp / "mine3.yaml")],
+            "mine3.yaml: is also an input of this command",
+        ),
     ]
     return {name: (category, argv, needle) for category, name, argv, needle in cases}
 
 
 CASE_NAMES = [
+    "plan-pd-ratio",
+    "plan-concurrency-zero",
+    "plan-tp-3",
+    "plan-executor",
+    "plan-large-unconfirmed",
+    "plan-same-outputs",
+    "plan-json-over-hw",
     "hw-yaml-syntax",
     "hw-yaml-list",
     "hw-yaml-empty",

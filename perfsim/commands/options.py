@@ -27,8 +27,13 @@ def model_from_args(args: argparse.Namespace, model_cls: type[M], **overrides: o
             if loc not in model_cls.model_fields:  # a check across flags: its message names them
                 problems.append(message)
                 continue
-            inner = ".".join(str(part) for part in err["loc"][1:])  # a key inside a JSON-valued flag
+            rest = err["loc"][1:]
             flag = flag_for(model_cls, str(loc))
+            if rest and isinstance(rest[0], int):  # one value of a flag that takes several
+                value = err.get("input")
+                problems.append(f"{flag} {value!r} (value {rest[0] + 1}): {message}")
+                continue
+            inner = ".".join(str(part) for part in rest)  # a key inside a JSON-valued flag
             problems.append(f"{flag} {inner}: {message}" if inner else f"{flag}: {message}")
         raise SpecError("; ".join(problems)) from None
 

@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from perfsim.commands.common import check_output_path
+from perfsim.commands.common import check_output_path, input_files
 from perfsim.commands.fields import add_model_arguments, collect_model_arguments
 from perfsim.commands.options import model_from_args
 from perfsim.commands.sweep import confirm_grid
@@ -56,9 +56,12 @@ def cmd_plan(args: argparse.Namespace) -> int:
     setup = model_from_args(args, Setup)
     cfg = model_from_args(args, PlanConfig)
     outputs = [(args.json, None), (args.csv, (".csv",)), (args.plot, (".png", ".svg", ".pdf"))]
+    paths = [path for path, _ in outputs if path]
+    if len(set(paths)) < len(paths):
+        raise SpecError("--json, --csv and --plot must name different files")
     for path, suffixes in outputs:
         if path:
-            check_output_path(path, suffixes)
+            check_output_path(path, suffixes, inputs=input_files(args))
     stubs, points, _pruned = plan_points(setup, cfg, args.calibration)
     workers = args.workers or os.cpu_count() or 1
     estimate_s = estimated_plan_s(stubs, workers)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -11,6 +11,8 @@ from perfsim.serving.workload import MAX_PROMPTS, MAX_TOKENS, BenchConfig
 #: the all-to-all backends perfsim models (vLLM 0.14.1's others are refused by the deployment spec)
 PlannedAll2All = Literal["allgather_reducescatter", "deepep_high_throughput", "deepep_low_latency"]
 Choice = Literal["both", "on", "off"]
+Count = Annotated[int, Field(ge=1, le=4096)]
+Positive = Annotated[float, Field(gt=0)]
 
 
 class PlanConfig(BaseModel):
@@ -31,12 +33,12 @@ class PlanConfig(BaseModel):
         le=4096,
         description="Only deployments of exactly this many GPUs (else 1 to --max-gpus).",
     )
-    tensor_parallel_size: list[int] | None = Field(
+    tensor_parallel_size: list[Count] | None = Field(
         default=None,
         json_schema_extra={"cli": ["-tp", "--tensor-parallel-size"]},
         description="TP sizes to consider (default: powers of two that divide the attention heads).",
     )
-    data_parallel_size: list[int] | None = Field(
+    data_parallel_size: list[Count] | None = Field(
         default=None,
         json_schema_extra={"cli": ["-dp", "--data-parallel-size"]},
         description="DP sizes per instance to consider (default: powers of two).",
@@ -65,13 +67,13 @@ class PlanConfig(BaseModel):
     pd_ratios: list[str] = Field(
         default=["1:1", "1:2", "2:1", "1:3"], description="Prefill:decode instance ratios for disaggregation."
     )
-    max_num_batched_tokens: list[int] | None = Field(
+    max_num_batched_tokens: list[Annotated[int, Field(ge=1, le=MAX_TOKENS)]] | None = Field(
         default=None, description="Token budgets per step to consider (default: vLLM's)."
     )
-    max_num_seqs: list[int] | None = Field(
+    max_num_seqs: list[Annotated[int, Field(ge=1, le=MAX_PROMPTS)]] | None = Field(
         default=None, description="Batch caps to consider (default: vLLM's)."
     )
-    num_speculative_tokens: list[int] | None = Field(
+    num_speculative_tokens: list[Annotated[int, Field(ge=0, le=8)]] | None = Field(
         default=None,
         description="MTP draft tokens to consider, 0 = off (default: 0 and 1 for models with MTP).",
     )
@@ -82,11 +84,11 @@ class PlanConfig(BaseModel):
         default=300, ge=1, le=MAX_PROMPTS, description="Requests per simulated benchmark."
     )
     seed: int = Field(default=0, ge=0, lt=2**32, description="Random seed of lengths and arrivals.")
-    max_concurrency: list[int] = Field(
+    max_concurrency: list[Annotated[int, Field(ge=1, le=MAX_PROMPTS)]] = Field(
         default=[16, 64, 256],
         description="Concurrencies to benchmark each deployment at (the frontier's points).",
     )
-    request_rate: list[float] | None = Field(
+    request_rate: list[Positive] | None = Field(
         default=None,
         description="Request rates (req/s, Poisson arrivals) to benchmark each deployment at instead of "
         "concurrencies; with --max-concurrency given as well, every rate runs under every cap.",

@@ -159,6 +159,12 @@ def plan_points(setup: Setup, cfg: PlanConfig, calibration: str) -> tuple[list[d
     """(candidate stubs, their simulation points, pruned deployments) of a plan, before any simulation."""
     model, hw = setup.load()
     fitting, pruned = enumerate_candidates(model, hw, cfg)
+    if not fitting:
+        reasons = sorted({f"{shape_of(p.settings)}: {p.reason}" for p in pruned})[:3]
+        raise SpecError(
+            "no deployment of the search space can run"
+            + (f" ({len(pruned)} pruned; e.g. {'; '.join(reasons)})" if pruned else " (the space is empty)")
+        )
     bench_base = cfg.model_dump(
         include={"random_input_len", "random_output_len", "random_range_ratio", "num_prompts", "seed"}
     )
@@ -235,6 +241,9 @@ def plan(
     finally:
         if runner is not executor:
             runner.close()
+    failed = [r["error"] for r in results if r["error"] is not None]
+    if results and len(failed) == len(results):
+        raise SpecError(f"no candidate could be simulated: {failed[0]}")
     candidates = [
         {**stub, **{k: _clean(v) for k, v in result.items()}}
         for stub, result in zip(stubs, results, strict=True)
