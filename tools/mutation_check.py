@@ -67,6 +67,24 @@ MUTATIONS = [
         "return np.cumprod(hits, axis=1).sum(axis=1).astype(np.int64)",
         "return hits[:, :1].sum(axis=1).astype(np.int64)",
     ),
+    Mutation(
+        "a watched decode block ignores async scheduling's one-step lookahead",
+        "perfsim/serving/engine.py",
+        "lag = 1 if self.async_scheduling else 0",
+        "lag = 0",
+    ),
+    Mutation(
+        "the Pareto front keeps points that another dominates",
+        "perfsim/frontier.py",
+        "if ys[i] > best_y:",
+        "if ys[i] >= best_y - 1e300:",
+    ),
+    Mutation(
+        "a plan recommends the candidate with the least goodput per GPU",
+        "perfsim/planning/recommend.py",
+        'best = max(eligible, key=lambda r: (r[score], -r["num_gpus"], -r["id"]))',
+        'best = min(eligible, key=lambda r: (r[score], -r["num_gpus"], -r["id"]))',
+    ),
 ]
 
 
