@@ -101,3 +101,29 @@ def test_an_interrupted_run_resumes_from_its_journal_without_recomputing(tmp_pat
 def test_unknown_executors_and_missing_extras_are_one_clear_line():
     with pytest.raises(SpecError, match="allowed: local, dask, dask://HOST:PORT, ray, ray://HOST:PORT"):
         make_executor("spark")
+
+
+def sleep_or_interrupt(value: int) -> int:
+    """Point 1 is Ctrl-C in its worker; the others would run for two minutes."""
+    import time
+
+    if value == 1:
+        raise KeyboardInterrupt
+    time.sleep(120)
+    return value
+
+
+def test_ctrl_c_stops_the_local_pool_at_once_instead_of_running_the_queued_points():
+    import signal
+
+    def hang(*_args):
+        raise TimeoutError("the pool waited for its queued points")
+
+    previous = signal.signal(signal.SIGALRM, hang)
+    signal.alarm(60)  # a watchdog, far below the 120 s the other points would take
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_all(sleep_or_interrupt, list(range(6)), make_executor("local", workers=2), progress=False)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

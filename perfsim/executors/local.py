@@ -28,7 +28,8 @@ class LocalExecutor:
         attempts = [0] * len(items)
         pending = list(range(len(items)))
         while pending:
-            with ProcessPoolExecutor(min(self.workers, len(pending))) as pool:
+            pool = ProcessPoolExecutor(min(self.workers, len(pending)))
+            try:
                 futures: dict[Future, int] = {pool.submit(fn, items[i]): i for i in pending}
                 for i in pending:
                     attempts[i] += 1
@@ -44,6 +45,10 @@ class LocalExecutor:
                             continue
                         pending.remove(i)
                         yield i, result
+            except BaseException:  # Ctrl-C, an error, or the caller stopped: stop the workers, do not wait
+                _stop(pool)
+                raise
+            pool.shutdown(wait=True)
             if broken:
                 over = [i for i in pending if attempts[i] > self.retries]
                 if over:
@@ -53,3 +58,13 @@ class LocalExecutor:
 
     def close(self) -> None:
         """Nothing to release: each run's pool is closed when it ends."""
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and end the workers now (``shutdown`` alone waits for every queued point)."""
+    processes = dict(
+        getattr(pool, "_processes", None) or {}
+    )  # shutdown forgets them; Python < 3.14 has no kill
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes.values():
+        process.terminate()
