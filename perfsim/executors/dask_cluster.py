@@ -22,7 +22,7 @@ class DaskExecutor:
         self.cluster = None
         if address is None:
             self.cluster = LocalCluster(
-                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
             )
             self.client = Client(self.cluster)
         else:
