@@ -172,10 +172,11 @@ def frontier_plot(
     front = pareto_front(x, y)
     if front:
         err = [y[k] * (points[k].get("error_band_throughput_pct") or 0.0) / 100 for k in front]
+        below = [min(e, y[k]) for e, k in zip(err, front, strict=True)]  # throughput does not go below 0
         ax.errorbar(
             [x[k] for k in front],
             [y[k] for k in front],
-            yerr=err,
+            yerr=[below, err],
             color="black",
             lw=1.5,
             capsize=3,

@@ -56,7 +56,10 @@ def recommend(
         load=best["load"],
         score=score,
         score_value=best[score],
-        score_band=[best[score] * (1 - band), best[score] * (1 + band)],
+        score_band=[
+            max(best[score] * (1 - band), 0.0),
+            best[score] * (1 + band),
+        ],  # an error band past 100 % stops at 0
         attainment=best.get(f"slo{k}_attainment") if k is not None else None,
         vllm_serve=serve_commands(checkpoint, quantization, best["settings"]),
         vllm_bench_serve=bench_command(checkpoint, best["bench"], pairs),
