@@ -203,3 +203,32 @@ def test_a_plan_at_request_rates_benchmarks_every_rate_and_says_so_in_its_comman
     assert (
         "--request-rate" in pick["vllm_bench_serve"] and "--max-concurrency" not in pick["vllm_bench_serve"]
     )
+
+
+def test_pd_candidates_with_a_wider_decode_shape_count_its_gpus_and_get_their_own_serve_line():
+    from perfsim.planning.candidates import enumerate_candidates
+    from perfsim.planning.config import PlanConfig
+    from perfsim.planning.plan import shape_of
+    from perfsim.specs.setup import Setup
+
+    model, hw = Setup().load()
+    space = PlanConfig(
+        max_gpus=24,
+        tensor_parallel_size=[1],
+        data_parallel_size=[4],
+        expert_parallel="on",
+        all2all_backend=["deepep_high_throughput"],
+        enable_dbo="off",
+        disaggregated="on",
+        pd_ratios=["2:1"],
+        decode_data_parallel_size=[4, 16],
+    )
+    fitting, _ = enumerate_candidates(model, hw, space)
+    # 2 prefill instances of DP4 + 1 decode of DP4 (12 GPUs) or of DP16 (24); DP4 is the prefill shape, listed once
+    assert [(shape_of(c.settings), c.num_gpus) for c in fitting] == [
+        ("tp1 dp4 EP deepep_high_throughput 2P1D", 12),
+        ("tp1 dp4 EP deepep_high_throughput 2P1D (D: dp16 deepep_low_latency)", 24),
+    ]
+    prefill, decode = serve_commands("m", None, fitting[1].settings)
+    assert "-dp 4 --all2all-backend deepep_high_throughput" in prefill and "x2" in prefill
+    assert "-dp 16 --all2all-backend deepep_low_latency" in decode and "x1" in decode

@@ -70,18 +70,28 @@ def _parallel_variants(model: Model, tp: int, dp: int, cfg: PlanConfig) -> list[
     return out
 
 
-def _layouts(per_instance: int, cfg: PlanConfig) -> list[tuple[dict[str, Any], int]]:
-    """Replicas and P/D splits of one instance shape: (settings, GPUs)."""
+def _layouts(tp: int, dp: int, ep: bool, cfg: PlanConfig) -> list[tuple[dict[str, Any], int]]:
+    """Replicas and P/D splits (with the decode shapes of ``decode_data_parallel_size``) of one instance shape:
+    (settings, GPUs)."""
+    per_instance = tp * dp
     out: list[tuple[dict[str, Any], int]] = []
     if cfg.disaggregated != "on":
         for n in _powers_of_two(cfg.max_gpus // per_instance) if cfg.replicas != "off" else [1]:
             if n > 1 or cfg.replicas != "on":
                 out.append(({"num_instances": n} if n > 1 else {}, n * per_instance))
     if cfg.disaggregated != "off":
-        for ratio in cfg.pd_ratios:
+        decode_dps = [None, *(x for x in cfg.decode_data_parallel_size or [] if x != dp)]
+        for ratio, decode_dp in itertools.product(cfg.pd_ratios, decode_dps):
             p, d = (int(x) for x in ratio.split(":"))
-            if (p + d) * per_instance <= cfg.max_gpus:
-                out.append(({"num_prefill_instances": p, "num_decode_instances": d}, (p + d) * per_instance))
+            gpus = p * per_instance + d * tp * (decode_dp or dp)
+            if gpus > cfg.max_gpus:
+                continue
+            settings: dict[str, Any] = {"num_prefill_instances": p, "num_decode_instances": d}
+            if decode_dp is not None:
+                settings["decode_data_parallel_size"] = decode_dp
+                if ep and decode_dp > 1:
+                    settings["decode_all2all_backend"] = "deepep_low_latency"
+            out.append((settings, gpus))
     return [(s, g) for s, g in out if cfg.gpus is None or g == cfg.gpus]
 
 
@@ -99,25 +109,25 @@ def enumerate_candidates(
     for tp, dp in itertools.product(tps, dps):
         if tp * dp > cfg.max_gpus:
             continue
-        for parallel, (layout, gpus), mtp, budget, cap in itertools.product(
-            _parallel_variants(model, tp, dp, cfg), _layouts(tp * dp, cfg), mtps, budgets, caps
-        ):
-            settings: dict[str, Any] = {
-                "tensor_parallel_size": tp,
-                "data_parallel_size": dp,
-                **parallel,
-                **layout,
-            }
-            if mtp:
-                settings["num_speculative_tokens"] = mtp
-            if budget is not None:
-                settings["max_num_batched_tokens"] = budget
-            if cap is not None:
-                settings["max_num_seqs"] = cap
-            try:
-                plan_deployment(model, hw, Deployment(**settings))
-            except (PerfsimError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-                pruned.append(Pruned(settings=settings, num_gpus=gpus, reason=" ".join(str(exc).split())))
-                continue
-            fitting.append(Candidate(settings=settings, num_gpus=gpus))
+        for parallel in _parallel_variants(model, tp, dp, cfg):
+            layouts = _layouts(tp, dp, bool(parallel.get("enable_expert_parallel")), cfg)
+            for (layout, gpus), mtp, budget, cap in itertools.product(layouts, mtps, budgets, caps):
+                settings: dict[str, Any] = {
+                    "tensor_parallel_size": tp,
+                    "data_parallel_size": dp,
+                    **parallel,
+                    **layout,
+                }
+                if mtp:
+                    settings["num_speculative_tokens"] = mtp
+                if budget is not None:
+                    settings["max_num_batched_tokens"] = budget
+                if cap is not None:
+                    settings["max_num_seqs"] = cap
+                try:
+                    plan_deployment(model, hw, Deployment(**settings))
+                except (PerfsimError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+                    pruned.append(Pruned(settings=settings, num_gpus=gpus, reason=" ".join(str(exc).split())))
+                    continue
+                fitting.append(Candidate(settings=settings, num_gpus=gpus))
     return fitting, pruned

@@ -20,8 +20,7 @@ DEFAULTS = {"data_parallel_size": (1,), "all2all_backend": ("allgather_reducesca
 KV_TRANSFER = '{"kv_connector": "NixlConnector", "kv_role": "kv_both"}'
 
 
-def serve_commands(checkpoint: str, quantization: str | None, settings: dict[str, Any]) -> list[str]:
-    """One ``vllm serve`` line per kind of instance (replicas and P/D roles say how many to start)."""
+def _serve_line(checkpoint: str, quantization: str | None, settings: dict[str, Any]) -> str:
     args = ["vllm", "serve", checkpoint]
     if quantization:
         args += ["--quantization", quantization]
@@ -38,13 +37,28 @@ def serve_commands(checkpoint: str, quantization: str | None, settings: dict[str
     if settings.get("num_speculative_tokens"):
         spec = {"method": "mtp", "num_speculative_tokens": settings["num_speculative_tokens"]}
         args += ["--speculative-config", json.dumps(spec)]
-    line = shlex.join(args)
+    return shlex.join(args)
+
+
+def serve_commands(checkpoint: str, quantization: str | None, settings: dict[str, Any]) -> list[str]:
+    """One ``vllm serve`` line per kind of instance (replicas and P/D roles say how many to start); a P/D
+    decode instance of another shape gets its own TP, DP and all-to-all backend."""
+    line = _serve_line(checkpoint, quantization, settings)
     prefill, decode = settings.get("num_prefill_instances", 0), settings.get("num_decode_instances", 0)
     if prefill:
-        pd = f"{line} --kv-transfer-config {shlex.quote(KV_TRANSFER)}"
+        decode_settings = {**settings}
+        for own, target in (
+            ("decode_tensor_parallel_size", "tensor_parallel_size"),
+            ("decode_data_parallel_size", "data_parallel_size"),
+            ("decode_all2all_backend", "all2all_backend"),
+        ):
+            if settings.get(own) is not None:
+                decode_settings[target] = settings[own]
+        decode_line = _serve_line(checkpoint, quantization, decode_settings)
+        kv = f" --kv-transfer-config {shlex.quote(KV_TRANSFER)}"
         return [
-            f"{pd}  # prefill instance, x{prefill}",
-            f"{pd}  # decode instance, x{decode} (behind a P/D proxy)",
+            f"{line}{kv}  # prefill instance, x{prefill}",
+            f"{decode_line}{kv}  # decode instance, x{decode} (behind a P/D proxy)",
         ]
     replicas = settings.get("num_instances", 1)
     return [line if replicas == 1 else f"{line}  # x{replicas} replicas behind a router"]

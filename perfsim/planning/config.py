@@ -67,6 +67,11 @@ class PlanConfig(BaseModel):
     pd_ratios: list[str] = Field(
         default=["1:1", "1:2", "2:1", "1:3"], description="Prefill:decode instance ratios for disaggregation."
     )
+    decode_data_parallel_size: list[Count] | None = Field(
+        default=None,
+        description="For P/D, decode-instance DP sizes to consider besides the prefill shape (e.g. 8 16 for "
+        "wide-EP decode; TP stays the prefill instances', DeepEP low latency between decode ranks with EP).",
+    )
     max_num_batched_tokens: list[Annotated[int, Field(ge=1, le=MAX_TOKENS)]] | None = Field(
         default=None, description="Token budgets per step to consider (default: vLLM's)."
     )

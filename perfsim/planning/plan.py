@@ -56,6 +56,9 @@ def shape_of(settings: dict[str, Any]) -> str:
         words.append(f"MTP{settings['num_speculative_tokens']}")
     if settings.get("num_prefill_instances"):
         words.append(f"{settings['num_prefill_instances']}P{settings['num_decode_instances']}D")
+        if settings.get("decode_data_parallel_size"):
+            backend = settings.get("decode_all2all_backend")
+            words.append(f"(D: dp{settings['decode_data_parallel_size']}{' ' + backend if backend else ''})")
     elif settings.get("num_instances", 1) > 1:
         words.append(f"x{settings['num_instances']}")
     for key, word in (("max_num_batched_tokens", "budget"), ("max_num_seqs", "seqs")):
