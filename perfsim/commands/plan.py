@@ -78,6 +78,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         executor=args.executor,
         workers=args.workers,
         journal=journal,
+        keep_journal=True,
         progress=True,
         max_points=None,
         **collect_model_arguments(args, PlanConfig),
@@ -94,6 +95,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
             [c for c in result.candidates if c["error"] is None], args.plot, recommended=result.recommended
         )
         print(f"wrote {args.plot}")
+    if journal:  # every output is written: the finished simulations are no longer needed
+        Path(journal).unlink(missing_ok=True)
     return 0
 
 

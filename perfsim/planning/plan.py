@@ -215,6 +215,7 @@ def plan(
     executor: Executor | str | None = None,
     workers: int | None = None,
     journal: str | None = None,
+    keep_journal: bool = False,
     progress: bool = True,
     max_points: int | None = LARGE_PLAN_POINTS,
     **space: Any,
@@ -222,7 +223,8 @@ def plan(
     """Plan a deployment of ``model`` on ``hw`` for a workload and SLOs; ``space`` takes ``PlanConfig``'s fields
     (``max_gpus``, ``tensor_parallel_size=[2, 4]``, ``random_input_len``, ``max_concurrency=[16, 64]``,
     ``goodput=[["ttft:3000", "tpot:60"]]``, ...). ``executor``: local (default), dask, ray or an address;
-    ``journal``: a file that keeps finished simulations, so an interrupted plan resumes where it stopped."""
+    ``journal``: a file that keeps finished simulations, so an interrupted plan resumes where it stopped (removed
+    at the end unless ``keep_journal``: the CLI removes it only once its outputs are written)."""
     setup = Setup.model_validate(
         {"model": model, "hw": hw, "precision": precision, "quantization": quantization}
     )
@@ -277,6 +279,6 @@ def plan(
         "simulations": len(points),
         "perfsim_version": __version__,
     }
-    if book is not None:
+    if book is not None and not keep_journal:
         book.remove()
     return PlanResult(plan=summary, candidates=candidates, pruned=pruned, recommended=recommended)
