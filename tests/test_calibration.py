@@ -350,3 +350,21 @@ def test_settings_outside_the_calibrated_domain_are_noted(tmp_path):
         "--random-range-ratio 0.5",
     ):
         assert needle in notes, needle
+
+
+@pytest.mark.parametrize("path", sorted(data_dir("calibrations").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_committed_profile_and_its_folds_stay_inside_the_sourced_bounds(path):
+    """Not only the default: every profile's fitted values and every validation fold's, converged."""
+    prof = yaml.safe_load(path.read_text())
+    for key, value in values_from_profile(prof).items():
+        lo, hi = bounds_of(key)
+        assert lo <= value <= hi, (path.name, key, value)
+    folds = [
+        (kind, name, fold) for kind in prof if kind.endswith("_folds") for name, fold in prof[kind].items()
+    ]
+    assert folds, f"{path.name} records no validation folds"
+    for kind, name, fold in folds:
+        assert fold["converged"], (kind, name)
+        for key, value in fold["values"].items():
+            lo, hi = bounds_of(key)
+            assert lo <= value <= hi, (path.name, kind, name, key, value)
