@@ -12,33 +12,28 @@ matters when compute overlaps them; dispatch waits on the host, so vLLM runs suc
 from __future__ import annotations
 
 from perfsim.costs.all2all.registry import register_all2all
-from perfsim.costs.all2all.routing import DeepEPRoute, dispatch_token_bytes
+from perfsim.costs.all2all.routing import DeepEPBackend
 from perfsim.costs.kernels import CostContext
 from perfsim.costs.roofline import OpTime
-from perfsim.specs.dtypes import ACT_BYTES
 
 #: top-k ids (int64) and weights (fp32) travelling with each dispatched copy of DeepSeek's top-8
 TOPK_METADATA_BYTES_PER_EXPERT = 12
 
 
 @register_all2all("deepep_high_throughput")
-class DeepEPHighThroughput:
+class DeepEPHighThroughput(DeepEPBackend):
     """Dispatch and combine with one copy per destination rank."""
 
     def __init__(self, ctx: CostContext):
-        self.ctx = ctx
         moe = ctx.model.arch.moe
-        top_k = moe.top_k if moe else 0
-        self.dispatch_bytes = dispatch_token_bytes(ctx, header_bytes=top_k * TOPK_METADATA_BYTES_PER_EXPERT)
-        self.combine_bytes = ctx.hidden * ACT_BYTES
-        self.route = DeepEPRoute.build(ctx) if ctx.dep.ep > 1 and moe else None
+        self.header_bytes = (moe.top_k if moe else 0) * TOPK_METADATA_BYTES_PER_EXPERT
+        super().__init__(ctx)
 
     def ops(self, moe_tokens: int, layers: int) -> list[OpTime]:
         """One dispatch and one combine per layer for this rank's ``moe_tokens / dp`` tokens."""
-        ctx, route = self.ctx, self.route
-        if ctx.dep.dp <= 1 or route is None:
+        ctx, route, tokens = self.ctx, self.route, self.rank_tokens(moe_tokens)
+        if tokens is None or route is None:
             return []
-        tokens = moe_tokens / ctx.dep.dp
         latency = ctx.params.deepep_latency_s
         out = []
         for name, per_copy in (

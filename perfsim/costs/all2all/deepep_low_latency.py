@@ -12,10 +12,8 @@ from __future__ import annotations
 import math
 
 from perfsim.costs.all2all.registry import register_all2all
-from perfsim.costs.all2all.routing import DeepEPRoute, dispatch_token_bytes
-from perfsim.costs.kernels import CostContext
+from perfsim.costs.all2all.routing import DeepEPBackend
 from perfsim.costs.roofline import OpTime
-from perfsim.specs.dtypes import ACT_BYTES
 
 #: control bytes of one low-latency dispatch message
 MESSAGE_HEADER_BYTES = 16
@@ -24,24 +22,17 @@ DP_CHUNK_TOKENS = 256
 
 
 @register_all2all("deepep_low_latency")
-class DeepEPLowLatency:
+class DeepEPLowLatency(DeepEPBackend):
     """Dispatch and combine with one copy per remote (token, expert)."""
 
-    def __init__(self, ctx: CostContext):
-        self.ctx = ctx
-        moe = ctx.model.arch.moe
-        self.top_k = moe.top_k if moe else 0
-        self.dispatch_bytes = dispatch_token_bytes(ctx, header_bytes=MESSAGE_HEADER_BYTES)
-        self.combine_bytes = ctx.hidden * ACT_BYTES
-        self.route = DeepEPRoute.build(ctx) if ctx.dep.ep > 1 and moe else None
+    header_bytes = MESSAGE_HEADER_BYTES
 
     def ops(self, moe_tokens: int, layers: int) -> list[OpTime]:
         """Dispatch and combine per layer, one pair per chunk of this rank's ``moe_tokens / dp`` tokens."""
-        ctx, route = self.ctx, self.route
-        if ctx.dep.dp <= 1 or route is None:
+        ctx, route, tokens = self.ctx, self.route, self.rank_tokens(moe_tokens)
+        if tokens is None or route is None:
             return []
         ep = ctx.dep.ep
-        tokens = moe_tokens / ctx.dep.dp
         chunks = max(math.ceil(tokens / DP_CHUNK_TOKENS), 1)
         # experts are uniform over ranks: each of the top-k picks lands on another rank with (ep - 1) / ep
         nvl_share = (route.domain_ranks - 1) / ep

@@ -71,3 +71,25 @@ def dispatch_token_bytes(ctx: CostContext, *, header_bytes: float = 0.0) -> floa
     if block_fp8:
         return h * FP8_BYTES + h / FP8_BLOCK * FP32_BYTES + header_bytes
     return h * ACT_BYTES + header_bytes
+
+
+class DeepEPBackend:
+    """What DeepEP's two kernel families share: the bytes of a dispatched and of a combined token, and the route
+    of this instance's ranks (None without expert parallelism). Subclasses say how many copies travel."""
+
+    #: control bytes travelling with each dispatched copy (subclasses set it)
+    header_bytes: float = 0.0
+
+    def __init__(self, ctx: CostContext):
+        self.ctx = ctx
+        moe = ctx.model.arch.moe
+        self.top_k = moe.top_k if moe else 0
+        self.dispatch_bytes = dispatch_token_bytes(ctx, header_bytes=self.header_bytes)
+        self.combine_bytes = ctx.hidden * ACT_BYTES
+        self.route = DeepEPRoute.build(ctx) if ctx.dep.ep > 1 and moe else None
+
+    def rank_tokens(self, moe_tokens: int) -> float | None:
+        """This rank's share of a step's MoE tokens, or None when no all-to-all runs (DP 1 or no EP)."""
+        if self.ctx.dep.dp <= 1 or self.route is None:
+            return None
+        return moe_tokens / self.ctx.dep.dp
