@@ -20,6 +20,7 @@ from perfsim.errors import PerfsimError, SpecError
 from perfsim.executors import Executor, Journal, make_executor, run_all
 from perfsim.prediction import predict
 from perfsim.report_predict import records_html
+from perfsim.serving.metrics import LATENCY_SUMMARY_KEYS
 from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import Deployment
 from perfsim.specs.hardware import SCALE_KEYS, load_hardware
@@ -37,12 +38,7 @@ RECORD_METRICS = (
     "output_throughput_per_gpu",
     "total_token_throughput_per_gpu",
     "max_output_tokens_per_s",
-    "mean_ttft_ms",
-    "median_ttft_ms",
-    "p99_ttft_ms",
-    "mean_tpot_ms",
-    "median_tpot_ms",
-    "p99_tpot_ms",
+    *LATENCY_SUMMARY_KEYS,
     "mean_itl_ms",
     "p99_itl_ms",
     "num_preemptions",

@@ -10,21 +10,10 @@ import numpy as np
 
 from perfsim.errors import PerfsimError
 from perfsim.prediction import predict
-from perfsim.serving.metrics import meets_slos
+from perfsim.serving.metrics import LATENCY_SUMMARY_KEYS, meets_slos
 from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import Deployment
 from perfsim.specs.setup import Setup
-
-#: latency metrics copied into every record (bench serve's names, ms)
-LATENCIES = (
-    "mean_ttft_ms",
-    "median_ttft_ms",
-    "p99_ttft_ms",
-    "mean_tpot_ms",
-    "median_tpot_ms",
-    "p99_tpot_ms",
-)
-
 
 def evaluate_point(point: dict[str, Any]) -> dict[str, Any]:
     """``point``: {'setup', 'deployment', 'bench', 'slos' (list of {metric: ms}), 'calibration'} -> record.
@@ -55,7 +44,7 @@ def evaluate_point(point: dict[str, Any]) -> dict[str, Any]:
         output_tok_s_per_user=1000.0 / r["mean_tpot_ms"] if r.get("mean_tpot_ms") else math.nan,
         request_throughput=r["request_throughput"],
         duration_s=r["duration"],
-        **{k: r.get(k) for k in LATENCIES},
+        **{k: r.get(k) for k in LATENCY_SUMMARY_KEYS},
         mean_e2el_ms=1000.0 * float(np.mean(view.last_chunk - view.send_time))
         if view.send_time.size
         else None,

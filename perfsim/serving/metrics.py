@@ -19,6 +19,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: the latency summaries of a result that tables and plans carry (bench serve's keys, ms)
+LATENCY_SUMMARY_KEYS = (
+    "mean_ttft_ms",
+    "median_ttft_ms",
+    "p99_ttft_ms",
+    "mean_tpot_ms",
+    "median_tpot_ms",
+    "p99_tpot_ms",
+)
+
 
 @dataclass(frozen=True)
 class RequestRecord:
