@@ -15,6 +15,7 @@ from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import Deployment
 from perfsim.specs.setup import Setup
 
+
 def evaluate_point(point: dict[str, Any]) -> dict[str, Any]:
     """``point``: {'setup', 'deployment', 'bench', 'slos' (list of {metric: ms}), 'calibration'} -> record.
 
