@@ -25,6 +25,8 @@ LARGE_PLAN_POINTS = 5_000
 #: share of that left when engines batch identical decode steps (aggregated; P/D, whose prefill engines still
 #: step one by one), measured on this project's 2-core CI VM
 STEP_S, BLOCKED_SHARE, PD_SHARE, SIMULATION_S = 0.4e-3, 0.05, 0.15, 0.03
+#: the batch assumed for a plan point given by request rate (its real batch is only known by simulating it)
+RATE_POINT_BATCH = 64
 #: settings columns of the candidate table, in this order
 SETTING_COLUMNS = (
     "tensor_parallel_size",
@@ -148,7 +150,7 @@ def estimated_plan_s(stubs: list[dict[str, Any]], workers: int) -> float:
     total = 0.0
     for stub in stubs:
         settings, bench = stub["settings"], stub["bench"]
-        batch = min(bench.get("max_concurrency") or 64, bench["num_prompts"])  # a rate's batch is unknown: 64
+        batch = min(bench.get("max_concurrency") or RATE_POINT_BATCH, bench["num_prompts"])
         steps = bench["num_prompts"] * bench["random_output_len"] / batch
         if settings.get("num_speculative_tokens"):
             share = 1.0

@@ -53,7 +53,6 @@ class _Plan:
     block_by_category_s: dict[str, float] = field(default_factory=dict)
     #: a watched block: nothing is scheduled yet; how many of its steps run is decided while it runs
     watched: bool = False
-    planned_s: float = 0.0  # when it was planned (with async scheduling, the start of the step before it)
 
     def empty(self) -> bool:
         return not self.watched and not any(len(b) for b in self.batches)
@@ -162,7 +161,6 @@ class Engine:
                     block_gpu_s=block.gpu_s,
                     block_by_category_s=block.by_category_s,
                     watched=True,
-                    planned_s=self.env.now,
                 )
         if self.allow_blocks:
             limit = min(s.decode_block_limit() for s in self.schedulers)
@@ -243,7 +241,8 @@ class Engine:
         notification reached this engine, exactly as step by step.
 
         Step ``i`` of the block is planned at the start of step ``i - 1`` with async scheduling (vLLM's one-step
-        lookahead; the first two at the plan's own times), at the end of step ``i - 1`` without. The block keeps
+        lookahead), at the end of step ``i - 1`` without; step 0 was planned before the block, so a disturbance
+        before the block starts leaves it one step. The block keeps
         the steps planned before the first disturbance, schedules them at once when the next plan is due (arrivals
         so far are then visible to it, as they would be), and returns that next plan (async) or None.
         """
@@ -253,19 +252,16 @@ class Engine:
         limit = times.size
         ends = start + np.cumsum(times)
         lag = 1 if self.async_scheduling else 0
-
-        def planned_at(i: int) -> float:
-            j = i - 1 - lag
-            return float(ends[j]) if j >= 0 else (start if j == -1 else plan.planned_s)
-
+        # planned[i - 1]: when step i (1..limit) is planned (step 1 at the block's start with async scheduling)
+        planned = np.concatenate(([start], ends))[1 - lag : limit + 1 - lag]
         k = limit
-        due = planned_at(limit)
+        due = float(planned[-1])
         if self._disturbed_s is None and due > self.env.now:
             assert self._watch is not None
             yield self._watch | self.env.timeout(due - self.env.now)
         if self._disturbed_s is not None and self._disturbed_s <= due:
-            k = next(i for i in range(1, limit + 1) if planned_at(i) >= self._disturbed_s)
-            due = planned_at(k)
+            k = 1 + int(np.searchsorted(planned, self._disturbed_s, side="left"))  # first planned after it
+            due = float(planned[k - 1])
             if due > self.env.now:
                 yield self.env.timeout(due - self.env.now)
         self._watch, self._disturbed_s = None, None
