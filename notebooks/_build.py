@@ -2,6 +2,7 @@
 
 python notebooks/_build.py            # write the .ipynb files without outputs
 python notebooks/_build.py --execute  # also run them and store the outputs (plots render on GitHub)
+python notebooks/_build.py --execute 06  # only the notebooks whose names start with 06
 """
 
 from __future__ import annotations
@@ -498,8 +499,11 @@ trade-off behind each pick: every candidate, the Pareto front with its error bar
 }
 
 
-def build(execute: bool) -> None:
+def build(execute: bool, only: list[str]) -> None:
+    """Write the notebooks (those whose file name starts with one of ``only``, or all), executed if asked."""
     for name, cells in NOTEBOOKS.items():
+        if only and not any(name.startswith(prefix) for prefix in only):
+            continue
         nb = new_notebook()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.cells = [new_markdown_cell(src) if kind == "md" else new_code_cell(src) for kind, src in cells]
@@ -517,4 +521,5 @@ def build(execute: bool) -> None:
 
 
 if __name__ == "__main__":
-    build("--execute" in sys.argv)
+    # python notebooks/_build.py [--execute] [06 ...]: only the notebooks whose names start with the prefixes
+    build("--execute" in sys.argv, [a for a in sys.argv[1:] if not a.startswith("--")])

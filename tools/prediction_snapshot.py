@@ -330,6 +330,11 @@ def main() -> int:
     )
     for d in sorted(diffs, key=lambda d: "only in new" in d)[:60]:
         print("  " + d)
+    if len(diffs) > 60:
+        # every differing result by name, so a long list still shows which scenarios moved
+        moved = sorted({d.split("/", 2)[1].split(" [")[0] for d in diffs if d.startswith("/")})
+        sources = sorted({m.split(":")[0] for m in moved})
+        print(f"differences in {len(moved)} results, from: " + ", ".join(sources))
     return 1 if diffs else 0
 
 
