@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from perfsim.costs.comm import Link, group_link
 from perfsim.costs.comm.allreduce import allreduce_algorithm, allreduce_time
+from perfsim.costs.mxfp4_moe import ExpertTiling
 from perfsim.costs.params import CostParams
 from perfsim.costs.roofline import OpTime, achievable_bandwidth, gemm_efficiency, roofline
 from perfsim.specs.deployment import ResolvedDeployment
@@ -109,23 +110,29 @@ class KernelCoster:
         *,
         quantized_input: bool = True,
         launch: str = "graph",
+        tiling: ExpertTiling | None = None,
     ) -> OpTime:
         """``assignments`` token rows spread over ``experts`` (n x k) weight matrices, each read once.
 
         Grouped GEMMs read inputs that the permute kernel quantized (``quantized_input``); a plain GEMM with
-        low-precision compute adds its own quantization kernel otherwise.
+        low-precision compute adds its own quantization kernel otherwise. ``tiling``: the kernel's row tile,
+        which sets the rows of tensor-core work each expert costs (the rows as they are without one).
         """
         p = self.params
         cd = self.compute_dtype(weight_dtype)
         rows_per_expert = assignments / experts if experts else 0.0
+        flops = 2.0 * assignments * n * k
+        compute_flops = flops
+        if tiling is not None:
+            rows_per_expert = tiling.compute_rows(rows_per_expert)
+            compute_flops = 2.0 * experts * rows_per_expert * n * k
         peak_fraction = p.gemm_eff_weight_only if self.weight_only(weight_dtype, cd) else self.gemm_eff[cd]
         eff = gemm_efficiency(rows_per_expert, n, k, peak_fraction, p.gemm_m_half_tokens, p.gemm_nk_half)
-        flops = 2.0 * assignments * n * k
         nbytes = experts * n * k * WEIGHT_BYTES[weight_dtype] + assignments * (
             k * self.activation_in_bytes(cd) + n * ACT_BYTES
         )
         t, bound = roofline(
-            flops,
+            compute_flops,
             max(self.peak[cd] * eff, self.vector_flops),
             nbytes,
             self.bandwidth(nbytes),

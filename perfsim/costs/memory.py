@@ -13,6 +13,7 @@ import math
 from dataclasses import dataclass
 
 from perfsim.costs.all2all.deepep_low_latency import DP_CHUNK_TOKENS
+from perfsim.costs.mxfp4_moe import expert_padding
 from perfsim.errors import DoesNotFitError, SpecError
 from perfsim.specs.deployment import Deployment, ResolvedDeployment, resolve_deployment
 from perfsim.specs.dtypes import ACT_BYTES, FP32_BYTES, INDEX_BYTES, WEIGHT_BYTES
@@ -95,6 +96,7 @@ def weight_shares(
     with_mtp: bool = False,
     runtime_copies: bool = True,
     redundant_experts: int = 0,
+    expert_scale: float = 1.0,
 ) -> list[WeightShare]:
     """Weight bytes per module class on one GPU, following vLLM's sharding.
 
@@ -104,7 +106,7 @@ def weight_shares(
     are split over all TP x DP GPUs (by intermediate dimension, or as whole experts with EP).
     ``tp`` is the attention/dense tensor parallelism, ``moe_gpus`` the GPUs sharing the routed experts
     (TP x DP), ``with_mtp`` adds the MTP layer loaded for speculative decoding. ``runtime_copies`` adds the BF16 W_UK/W_UV copies vLLM derives from kv_b at load time.
-    ``redundant_experts``: EPLB's replicas, held besides the routed experts.
+    ``redundant_experts``: EPLB's replicas, held besides the routed experts; ``expert_scale``: their padding.
     """
     arch, rec = model.arch, model.recipe
     attn = arch.attention_params()
@@ -154,7 +156,7 @@ def weight_shares(
         )
         add(
             f"{prefix}routed_experts",
-            n_moe * (arch.moe.num_experts + redundant_experts) * arch.expert_params / moe_gpus,
+            n_moe * (arch.moe.num_experts + redundant_experts) * arch.expert_params / moe_gpus * expert_scale,
             dt("routed_experts"),
         )
 
@@ -262,6 +264,7 @@ def memory_plan(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> Memo
             moe_gpus=dep.tp * dep.dp,
             with_mtp=dep.num_speculative_tokens > 0,
             redundant_experts=redundant_experts(model, dep),
+            expert_scale=expert_padding(model, hw, dep),
         )
     )
     usable = hw.hbm_usable_bytes

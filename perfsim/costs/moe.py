@@ -13,6 +13,7 @@ from __future__ import annotations
 from perfsim.costs.all2all import all2all_backend
 from perfsim.costs.kernels import CostContext
 from perfsim.costs.moe_balance import ep_load_factor
+from perfsim.costs.mxfp4_moe import expert_tiling, routed_expert_dims
 from perfsim.costs.roofline import OpTime, with_kernels
 from perfsim.specs.dtypes import ACT_BYTES, FP32_BYTES
 
@@ -81,6 +82,9 @@ class MoEBlock:
         active = local_experts * (1.0 - (1.0 - p_pick) ** moe_tokens)
         rdt = rec.dtype("routed_experts", mtp=mtp)
         a_in = k.activation_in_bytes(k.compute_dtype(rdt))
+        # the expert kernels run the shapes vLLM padded them to, with their own row tiles (MXFP4)
+        h_pad, inter = routed_expert_dims(rdt, ctx.hw, h, inter)
+        tiling = expert_tiling(rdt, ctx.hw, p)
         ops += [
             # quantize the layer input once, then write one (quantized) copy per routed assignment
             k.memory_op(
@@ -90,9 +94,9 @@ class MoEBlock:
                 moe_tokens * h * (ACT_BYTES + a_in) + assignments * h * a_in,
                 kernels=PERMUTE_QUANT_KERNELS,
             ),
-            k.grouped_gemm("moe_gate_up", layers, assignments, active, 2 * inter, h, rdt),
+            k.grouped_gemm("moe_gate_up", layers, assignments, active, 2 * inter, h_pad, rdt, tiling=tiling),
             k.memory_op("moe_act", "moe", layers, assignments * inter * ACT_BYTES * 3),
-            k.grouped_gemm("moe_down", layers, assignments, active, h, inter, rdt),
+            k.grouped_gemm("moe_down", layers, assignments, active, h_pad, inter, rdt, tiling=tiling),
             k.memory_op(
                 "moe_finalize",
                 "moe",

@@ -77,6 +77,16 @@ class CostParams(LinkParams):
         "(calculate_tile_tokens_dim: 1.3x the mean, next power of two), and skinny dense GEMMs put the tokens "
         "on the narrow side of the MMA (swap-AB), so decode-sized M pads to about 8-16 rows, not 128.",
     )
+    trtllm_fp4_moe_min_rows: float = _param(
+        128.0,
+        64.0,
+        256.0,
+        "rows",
+        "kernel",
+        "Rows of tensor-core work an expert of TRT-LLM-gen's MXFP4 MoE costs once it has more rows than the small "
+        "tile takes (perfsim.costs.mxfp4_moe): the 128-row tile of FlashInfer PR 5301's B200 table, flat from 32 "
+        "to 128 rows per expert.",
+    )
     gemm_nk_half: float = _param(
         512.0,
         0.0,
