@@ -85,6 +85,18 @@ MUTATIONS = [
         'best = max(eligible, key=lambda r: (r[score], -r["num_gpus"], -r["id"]))',
         'best = min(eligible, key=lambda r: (r[score], -r["num_gpus"], -r["id"]))',
     ),
+    Mutation(
+        "MXFP4 experts on Blackwell padded to 128 instead of 256",
+        "perfsim/costs/mxfp4_moe.py",
+        'PAD_ALIGN = {"trtllm": (256, 256), "marlin": (256, 128)}',
+        'PAD_ALIGN = {"trtllm": (256, 128), "marlin": (256, 128)}',
+    ),
+    Mutation(
+        "TRT-LLM-gen's MoE costs the real rows above its small tile",
+        "perfsim/costs/mxfp4_moe.py",
+        "return max(rows_per_expert, self.min_rows)",
+        "return rows_per_expert",
+    ),
 ]
 
 
