@@ -14,7 +14,6 @@ table of the TRT-LLM-gen FP4 MoE (256 experts, top-8) shows it: 0.17 ms at 512 t
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from perfsim.costs.params import CostParams
@@ -35,7 +34,7 @@ def mxfp4_moe_backend(hw: HardwareSpec) -> str:
 
 
 def _round_up(value: int, align: int) -> int:
-    return int(math.ceil(value / align) * align)
+    return -(-value // align) * align
 
 
 def routed_expert_dims(
