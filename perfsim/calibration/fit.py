@@ -83,7 +83,7 @@ def exercised(name: str, row: Measurement) -> bool:
     if name.startswith("sparse_"):
         return model.has_sparse_attention
     if name == "expert_popularity_cv":
-        return bool(row.deployment.get("enable_expert_parallel"))
+        return model.arch.moe is not None  # EP imbalance and the experts a decode step reads
     if name in WEIGHT_ONLY_PARAMS:
         return runs_weight_only(row, set(model.recipe.module_dtypes.values()))
     return True

@@ -3,14 +3,16 @@
 Routed experts see the tokens of every DP rank (padded to the largest rank, as DP ranks step in lockstep).
 Without expert parallelism every GPU holds a 1/(TP x DP) slice of every expert; with it, whole experts
 (num_experts / EP per GPU) and the busiest rank's load follows the routing statistics (``moe_balance``).
-The number of distinct experts a step touches follows uniform routing: each of E local experts is picked
-with probability 1 - (1 - top_k / num_experts)^tokens. Tokens reach the experts through the deployment's
+The number of distinct experts a step reads follows the workload's expert popularity
+(``expert_coverage``): hot experts are read by almost every step, cold ones are skipped more often than
+uniform routing says, which shortens small decode batches. Tokens reach the experts through the deployment's
 all-to-all backend (``perfsim.costs.all2all``).
 """
 
 from __future__ import annotations
 
 from perfsim.costs.all2all import all2all_backend
+from perfsim.costs.expert_coverage import expected_active_experts
 from perfsim.costs.kernels import CostContext
 from perfsim.costs.moe_balance import ep_load_factor
 from perfsim.costs.mxfp4_moe import expert_tiling, routed_expert_dims
@@ -62,14 +64,14 @@ class MoEBlock:
                 ),
                 k.gemm("shared_down", "moe", layers, t, h, shared_inter, sdt),
             ]
-        # routed experts: tokens from every DP rank meet the experts of this GPU
+        # routed experts: tokens from every DP rank meet the experts of this GPU. EPLB places replicas by the
+        # measured expert loads: the workload's popularity skew is balanced away, the sampling noise of one
+        # step's tokens is not
+        cv = 0.0 if dep.eplb else p.expert_popularity_cv
         if dep.ep > 1:
             experts = dep.physical_experts or moe.num_experts
             local_experts = experts / dep.ep
             inter = moe.intermediate_size
-            # EPLB places replicas by the measured expert loads: the workload's popularity skew is balanced
-            # away, the sampling noise of one step's tokens is not
-            cv = 0.0 if dep.eplb else p.expert_popularity_cv
             imbalance = ep_load_factor(experts, moe.top_k, dep.ep, moe_tokens, cv, grouped=self.grouped)
             assignments = moe_tokens * moe.top_k / dep.ep * imbalance
         else:
@@ -79,7 +81,7 @@ class MoEBlock:
         p_pick = moe.top_k / (
             dep.physical_experts if dep.ep > 1 and dep.physical_experts else moe.num_experts
         )
-        active = local_experts * (1.0 - (1.0 - p_pick) ** moe_tokens)
+        active = expected_active_experts(local_experts, p_pick, moe_tokens, cv)
         rdt = rec.dtype("routed_experts", mtp=mtp)
         a_in = k.activation_in_bytes(k.compute_dtype(rdt))
         # the expert kernels run the shapes vLLM padded them to, with their own row tiles (MXFP4)

@@ -246,7 +246,8 @@ class CostParams(LinkParams):
         "fraction",
         "workload",
         "Coefficient of variation of how often the benchmark's tokens pick each routed expert (0 = uniform). "
-        "It sets the expert-parallel imbalance with the routing's sampling noise (perfsim.costs.moe_balance); "
+        "It sets the expert-parallel imbalance with the routing's sampling noise (perfsim.costs.moe_balance) and "
+        "how many distinct experts a small batch reads (perfsim.costs.expert_coverage); "
         "0.5 (a lognormal popularity of sigma 0.5) gives 1.03x at EP2 and 1.17x at EP8, as the +17-34 % of EPLB "
         "on random prompts at EP8 implies (ROCm/ATOM PR #1210); DeepSeek reports inherently hot experts.",
     )
