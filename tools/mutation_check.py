@@ -97,6 +97,12 @@ MUTATIONS = [
         "return max(rows_per_expert, self.min_rows)",
         "return rows_per_expert",
     ),
+    Mutation(
+        "a decode step reads experts as if routing were uniform",
+        "perfsim/costs/moe.py",
+        "active = expected_active_experts(local_experts, p_pick, moe_tokens, cv)",
+        "active = expected_active_experts(local_experts, p_pick, moe_tokens, 0.0)",
+    ),
 ]
 
 
