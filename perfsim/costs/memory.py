@@ -190,7 +190,7 @@ def activation_peak_bytes(model: Model, dep: ResolvedDeployment) -> float:
     hidden = HIDDEN_COPIES_AT_PEAK * tokens * h * ACT_BYTES
     moe_tokens = min(tokens * dep.dp, FUSED_MOE_CHUNK_TOKENS)  # MoE layers see every DP rank's tokens
     if arch.moe is not None:
-        inter = arch.moe.intermediate_size * (1 if dep.ep > 1 else 1 / dep.moe_tp)
+        inter = dep.expert_slice(arch.moe.intermediate_size)
         moe = moe_tokens * arch.moe.top_k * (2 * inter + h) * ACT_BYTES
     else:
         moe = tokens * 2 * arch.dense_intermediate_size / dep.tp * ACT_BYTES

@@ -71,12 +71,10 @@ class MoEBlock:
         if dep.ep > 1:
             experts = dep.physical_experts or moe.num_experts
             local_experts = experts / dep.ep
-            inter = moe.intermediate_size
             imbalance = ep_load_factor(experts, moe.top_k, dep.ep, moe_tokens, cv, grouped=self.grouped)
             assignments = moe_tokens * moe.top_k / dep.ep * imbalance
         else:
             local_experts = moe.num_experts
-            inter = moe.intermediate_size // dep.moe_tp
             assignments = moe_tokens * moe.top_k
         p_pick = moe.top_k / (
             dep.physical_experts if dep.ep > 1 and dep.physical_experts else moe.num_experts
@@ -85,7 +83,7 @@ class MoEBlock:
         rdt = rec.dtype("routed_experts", mtp=mtp)
         a_in = k.activation_in_bytes(k.compute_dtype(rdt))
         # the expert kernels run the shapes vLLM padded them to, with their own row tiles (MXFP4)
-        h_pad, inter = routed_expert_dims(rdt, ctx.hw, h, inter)
+        h_pad, inter = routed_expert_dims(rdt, ctx.hw, h, dep.expert_slice(moe.intermediate_size))
         tiling = expert_tiling(rdt, ctx.hw, p)
         ops += [
             # quantize the layer input once, then write one (quantized) copy per routed assignment

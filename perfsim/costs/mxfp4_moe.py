@@ -83,6 +83,6 @@ def expert_padding(model: Model, hw: HardwareSpec, dep: ResolvedDeployment) -> f
     moe = model.arch.moe
     if moe is None:
         return 1.0
-    intermediate = moe.intermediate_size if dep.ep > 1 else moe.intermediate_size // dep.moe_tp
+    intermediate = dep.expert_slice(moe.intermediate_size)
     weight_dtype = model.recipe.dtype("routed_experts")
     return routed_expert_param_scale(weight_dtype, hw, model.arch.hidden_size, intermediate)

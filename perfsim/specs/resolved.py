@@ -70,3 +70,8 @@ class ResolvedDeployment:
     def kv_fp8(self) -> bool:
         """Whether the KV cache is stored in FP8."""
         return self.kv_cache_dtype.startswith("fp8")
+
+    def expert_slice(self, intermediate_size: int) -> int:
+        """Width of each routed expert's intermediate dimension on one GPU: whole experts with expert
+        parallelism, a 1/moe_tp slice without."""
+        return intermediate_size if self.ep > 1 else intermediate_size // self.moe_tp
