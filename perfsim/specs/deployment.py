@@ -293,6 +293,11 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
             f"{hw.name}: collectives cross the NIC"
         )
 
+    if arch.moe is not None and model.recipe.dtype("routed_experts") == "mxfp4" and hw.generation == "hopper":
+        notes.append(
+            "MXFP4 experts on Hopper are costed as vLLM's Marlin kernels (VLLM_MXFP4_USE_MARLIN=1); "
+            "vLLM's default Triton MoE path is not modelled"
+        )
     notes += hw.implausible()
     default_tokens, default_seqs = serve_defaults(hw)
     max_model_len = dep.max_model_len or arch.max_position_embeddings
