@@ -23,7 +23,7 @@ from perfsim.calibration.fit import (
 from perfsim.calibration.measurement import Measurement
 from perfsim.calibration.param_space import bounds_of, check_name, params_for, split_name
 from perfsim.calibration.profiles import load_params, read_profile, values_from_profile
-from perfsim.calibration.ties import tie_gemm_efficiencies
+from perfsim.calibration.ties import tie_kernel_efficiencies
 from perfsim.cli import main
 from perfsim.costs.generations import bounds_for, spec_params
 from perfsim.costs.moe_balance import ep_load_factor
@@ -110,11 +110,35 @@ def test_unfitted_gemm_precision_follows_the_fitted_derating():
         "gemm_eff_bf16@blackwell": 0.80 * 0.81,
         "hbm_eff@hopper": 0.8,
     }
-    tied, why = tie_gemm_efficiencies(fitted)
+    tied, why = tie_kernel_efficiencies(fitted)
     assert tied["gemm_eff_fp8@blackwell"] == pytest.approx(0.80 * 0.72)  # geometric mean of 0.64 and 0.81
-    assert set(why) == {"gemm_eff_fp8@blackwell"} and "geometric mean" in why["gemm_eff_fp8@blackwell"]
+    assert tied["sparse_prefill_eff@blackwell"] == pytest.approx(0.58 * 0.72)
+    assert set(why) == {
+        "gemm_eff_fp8@blackwell",
+        "attn_prefill_eff@blackwell",
+        "sparse_prefill_eff@blackwell",
+    }
+    assert "geometric mean" in why["gemm_eff_fp8@blackwell"]
     assert "gemm_eff_fp8@hopper" not in tied  # nothing fitted on Hopper GEMMs: nothing derived there
-    assert tie_gemm_efficiencies({"hbm_eff@blackwell": 0.8}) == ({"hbm_eff@blackwell": 0.8}, {})
+    assert tie_kernel_efficiencies({"hbm_eff@blackwell": 0.8}) == ({"hbm_eff@blackwell": 0.8}, {})
+
+
+def test_a_fold_that_cannot_fit_sparse_attention_inherits_the_generations_derating():
+    """Leave one of the two V3.2 groups out and sparse prefill is exercised by one group: not fitted. It takes
+    its FlashMLA default times the geometric mean of the fitted GEMM and dense-attention deratings (here
+    cube root of 0.75 x 0.60 x 0.875 = 0.733), not the bare benchmark rate; a base profile's value is kept."""
+    fitted = {
+        "gemm_eff_nvfp4@blackwell": 0.65 * 0.75,
+        "gemm_eff_bf16@blackwell": 0.80 * 0.60,
+        "attn_prefill_eff@blackwell": 0.55 * 0.875,
+    }
+    tied, _ = tie_kernel_efficiencies(fitted)
+    ratio = (0.75 * 0.60 * 0.875) ** (1 / 3)
+    assert ratio == pytest.approx(0.733, abs=1e-3)
+    assert tied["sparse_prefill_eff@blackwell"] == pytest.approx(0.58 * ratio)
+    assert tied["gemm_eff_fp8@blackwell"] == pytest.approx(0.80 * ratio)
+    kept, why = tie_kernel_efficiencies(fitted, keep={"sparse_prefill_eff@blackwell"})
+    assert "sparse_prefill_eff@blackwell" not in kept and "sparse_prefill_eff@blackwell" not in why
 
 
 class _OneParam:

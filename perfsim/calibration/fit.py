@@ -18,7 +18,7 @@ from perfsim.calibration.evaluator import Evaluator, hardware_generation
 from perfsim.calibration.measurement import Measurement
 from perfsim.calibration.param_space import bounds_of, default_of, qualified, split_name
 from perfsim.calibration.stats import FIT_MAX_NFEV, abs_error_stats
-from perfsim.calibration.ties import GEMM_EFF_PARAMS, tie_gemm_efficiencies
+from perfsim.calibration.ties import GEMM_EFF_PARAMS, tie_kernel_efficiencies
 from perfsim.costs.probe import probe_params
 from perfsim.specs.model import load_model
 
@@ -204,7 +204,7 @@ def fit(
 
     def values_of(x: np.ndarray) -> dict[str, float]:
         fitted = {n: float(math.exp(v)) for n, v in zip(names, x, strict=True)}
-        return {**fixed, **tie_gemm_efficiencies(fitted, keep=fixed)[0]}
+        return {**fixed, **tie_kernel_efficiencies(fitted, keep=fixed)[0]}
 
     def residuals(x: np.ndarray) -> np.ndarray:
         key = x.tobytes()
@@ -229,7 +229,7 @@ def fit(
         xtol=FIT_XTOL,
         ftol=FIT_FTOL,
     )
-    values, derived = tie_gemm_efficiencies(
+    values, derived = tie_kernel_efficiencies(
         {n: float(math.exp(v)) for n, v in zip(names, res.x, strict=True)}, keep=fixed
     )
     return FitResult(
