@@ -79,6 +79,8 @@ def test_tiled_grouped_gemm_costs_the_tile_rows_by_hand():
 
 def test_a_hopper_mxfp4_deployment_says_which_kernel_path_it_costs():
     gpt_oss = load_model("gpt-oss-120b", "mxfp4")
-    notes = {hw: resolve_deployment(Deployment(), gpt_oss, load_hardware(hw), 2).notes for hw in ("h200", "b200")}
+    notes = {
+        hw: resolve_deployment(Deployment(), gpt_oss, load_hardware(hw), 2).notes for hw in ("h200", "b200")
+    }
     assert any("VLLM_MXFP4_USE_MARLIN=1" in n for n in notes["h200"])
     assert not any("Marlin" in n for n in notes["b200"])
