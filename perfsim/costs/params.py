@@ -248,8 +248,9 @@ class CostParams(LinkParams):
         "Coefficient of variation of how often the benchmark's tokens pick each routed expert (0 = uniform). "
         "It sets the expert-parallel imbalance with the routing's sampling noise (perfsim.costs.moe_balance) and "
         "how many distinct experts a small batch reads (perfsim.costs.expert_coverage); "
-        "0.5 (a lognormal popularity of sigma 0.5) gives 1.03x at EP2 and 1.17x at EP8, as the +17-34 % of EPLB "
-        "on random prompts at EP8 implies (ROCm/ATOM PR #1210); DeepSeek reports inherently hot experts.",
+        "EPLB gains 17-34 % on random prompts at EP8 (ROCm/ATOM PR #1210): busiest-rank loads of 1.17-1.34x, "
+        "which this closed form reaches with CVs of about 0.5-1.4 (0.5 is the prior, the low end); DeepSeek "
+        "reports inherently hot experts.",
     )
     # ---- fixed costs -------------------------------------------------------------------------------
     kernel_gap_s: float = _param(
