@@ -77,10 +77,15 @@ def _synthetic_rows(truth: CostParams) -> list[Measurement]:
 
 def test_fit_recovers_known_parameters():
     """Synthetic measurements from known parameters: the fit must find them again (the unfitted GEMM precisions
-    follow the fitted one's derating, so the truth derates them alike)."""
+    and the prefill attention kernels follow the fitted one's derating, so the truth derates them alike)."""
     derating = 0.45 / 0.65
     truth = CostParams(
-        gemm_eff_nvfp4=0.45, gemm_eff_bf16=0.8 * derating, gemm_eff_fp8=0.8 * derating, hbm_eff=0.7
+        gemm_eff_nvfp4=0.45,
+        gemm_eff_bf16=0.8 * derating,
+        gemm_eff_fp8=0.8 * derating,
+        attn_prefill_eff=0.55 * derating,
+        sparse_prefill_eff=0.58 * derating,
+        hbm_eff=0.7,
     )
     rows = _synthetic_rows(truth)
     ev = Evaluator(rows, workers=1)
@@ -168,7 +173,9 @@ def test_default_fit_params_need_two_groups_per_parameter():
     two = [_row("a", {}, "mean_tpot_ms", 1.0), _row("b", {}, "mean_tpot_ms", 1.0)]
     fp4 = default_fit_params(two)
     assert fp4[:2] == ("gemm_eff_nvfp4@blackwell", "gemm_eff_bf16@blackwell") and "hbm_eff@blackwell" in fp4
-    assert not any(k.startswith(("gemm_eff_fp8", "sparse_", "expert_popularity")) for k in fp4)
+    assert not any(k.startswith(("gemm_eff_fp8", "sparse_")) for k in fp4)
+    # an MoE model's TP rows exercise the popularity spread too: it sets how many experts a decode step reads
+    assert "expert_popularity_cv" in fp4
     assert default_fit_params(two[:1]) == ()  # one group alone fits nothing
     # FP8 weights in one group only: FP8's efficiency is derived from the fitted GEMMs, not fitted on it
     fp8 = dataclasses.replace(two[1], precision="fp8")
@@ -334,7 +341,12 @@ def test_calibrate_cli_writes_a_profile(tmp_path, capsys):
     fitted = {k for k, v in prof["params"].items() if "derived" not in v}
     assert fitted == {"gemm_eff_nvfp4@blackwell", "hbm_eff@blackwell"} and prof["cv_error"]
     derived = {k for k, v in prof["params"].items() if "derived" in v}
-    assert derived == {"gemm_eff_fp8@blackwell", "gemm_eff_bf16@blackwell"}
+    assert derived == {
+        "gemm_eff_fp8@blackwell",
+        "gemm_eff_bf16@blackwell",
+        "attn_prefill_eff@blackwell",
+        "sparse_prefill_eff@blackwell",
+    }
     ratio = (
         prof["params"]["gemm_eff_nvfp4@blackwell"]["value"] / 0.65
     )  # the fitted derating carries over to both
