@@ -191,7 +191,7 @@ def activation_peak_bytes(model: Model, dep: ResolvedDeployment) -> float:
     moe_tokens = min(tokens * dep.dp, FUSED_MOE_CHUNK_TOKENS)  # MoE layers see every DP rank's tokens
     if arch.moe is not None:
         inter = dep.expert_slice(arch.moe.intermediate_size)
-        moe = moe_tokens * arch.moe.top_k * (2 * inter + h) * ACT_BYTES
+        moe: float = moe_tokens * arch.moe.top_k * (2 * inter + h) * ACT_BYTES
     else:
         moe = tokens * 2 * arch.dense_intermediate_size / dep.tp * ACT_BYTES
     if arch.mla is None:  # GQA: attention runs in place on the cache; the MLP intermediate dominates
