@@ -100,8 +100,8 @@ MUTATIONS = [
     Mutation(
         "a decode step reads experts as if routing were uniform",
         "perfsim/costs/moe.py",
-        "active = expected_active_experts(local_experts, p_pick, moe_tokens, cv)",
-        "active = expected_active_experts(local_experts, p_pick, moe_tokens, 0.0)",
+        "active = expected_active_experts(local_experts, moe.top_k / experts, moe_tokens, cv)",
+        "active = expected_active_experts(local_experts, moe.top_k / experts, moe_tokens, 0.0)",
     ),
 ]
 

@@ -68,18 +68,15 @@ class MoEBlock:
         # measured expert loads: the workload's popularity skew is balanced away, the sampling noise of one
         # step's tokens is not
         cv = 0.0 if dep.eplb else p.expert_popularity_cv
+        experts = dep.physical_experts if dep.ep > 1 and dep.physical_experts else moe.num_experts
         if dep.ep > 1:
-            experts = dep.physical_experts or moe.num_experts
             local_experts = experts / dep.ep
             imbalance = ep_load_factor(experts, moe.top_k, dep.ep, moe_tokens, cv, grouped=self.grouped)
             assignments = moe_tokens * moe.top_k / dep.ep * imbalance
         else:
             local_experts = moe.num_experts
             assignments = moe_tokens * moe.top_k
-        p_pick = moe.top_k / (
-            dep.physical_experts if dep.ep > 1 and dep.physical_experts else moe.num_experts
-        )
-        active = expected_active_experts(local_experts, p_pick, moe_tokens, cv)
+        active = expected_active_experts(local_experts, moe.top_k / experts, moe_tokens, cv)
         rdt = rec.dtype("routed_experts", mtp=mtp)
         a_in = k.activation_in_bytes(k.compute_dtype(rdt))
         # the expert kernels run the shapes vLLM padded them to, with their own row tiles (MXFP4)

@@ -20,17 +20,13 @@ from perfsim.costs.params import CostParams
 from perfsim.specs.deployment import ResolvedDeployment
 from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.model import Model
+from perfsim.specs.moe_kernels import mxfp4_moe_backend
 
 #: (hidden, intermediate-slice) alignment of vLLM 0.13.0's MXFP4 MoE backends [quantization/mxfp4.py:278-320]
 PAD_ALIGN = {"trtllm": (256, 256), "marlin": (256, 128)}
 #: rows per expert up to which TRT-LLM-gen's MoE runs a small row tile: between the 16 and 32 rows of FlashInfer PR
 #: 5301's B200 table, where the time steps up to that of 128 rows
 SMALL_TILE_MAX_ROWS = 24.0
-
-
-def mxfp4_moe_backend(hw: HardwareSpec) -> str:
-    """The MXFP4 MoE kernel family vLLM runs on ``hw``: 'trtllm' on Blackwell, else 'marlin' (W4A16)."""
-    return "trtllm" if hw.is_blackwell else "marlin"
 
 
 def _round_up(value: int, align: int) -> int:

@@ -25,6 +25,7 @@ from perfsim.specs.expert_parallel import (
 from perfsim.specs.hardware import HardwareSpec
 from perfsim.specs.kv_cache import resolve_kv_cache_dtype
 from perfsim.specs.model import Model
+from perfsim.specs.moe_kernels import mxfp4_moe_backend
 from perfsim.specs.resolved import ResolvedDeployment
 from perfsim.specs.serve_defaults import GPT_OSS_CAPTURE_CAP, serve_defaults
 from perfsim.specs.speculative import speculative_tokens
@@ -293,9 +294,13 @@ def resolve_deployment(dep: Deployment, model: Model, hw: HardwareSpec, tp: int)
             f"{hw.name}: collectives cross the NIC"
         )
 
-    if arch.moe is not None and model.recipe.dtype("routed_experts") == "mxfp4" and hw.generation == "hopper":
+    if (
+        arch.moe is not None
+        and model.recipe.dtype("routed_experts") == "mxfp4"
+        and mxfp4_moe_backend(hw) == "marlin"
+    ):
         notes.append(
-            "MXFP4 experts on Hopper are costed as vLLM's Marlin kernels (VLLM_MXFP4_USE_MARLIN=1); "
+            f"MXFP4 experts on {hw.name} are costed as vLLM's Marlin kernels (VLLM_MXFP4_USE_MARLIN=1); "
             "vLLM's default Triton MoE path is not modelled"
         )
     notes += hw.implausible()
