@@ -152,7 +152,7 @@ class _OneParam:
     def __init__(self, key: str, measured: float):
         self.key, self.rows = key, [_row("a", {}, "mean_tpot_ms", measured)]
 
-    def predict(self, values, mask=None) -> np.ndarray:
+    def predict(self, values, mask=None, settings=None) -> np.ndarray:
         base, _ = split_name(self.key)
         return np.array(
             [10.0 * getattr(CostParams(), base) / values.get(self.key, getattr(CostParams(), base))]
@@ -210,7 +210,7 @@ class _Linear:
             _row(g, {}, "mean_tpot_ms", v) for g, v in (("a", 8.0), ("a", 8.2), ("b", 7.9), ("c", 8.1))
         ]
 
-    def predict(self, values, mask=None) -> np.ndarray:
+    def predict(self, values, mask=None, settings=None) -> np.ndarray:
         x = values.get("gemm_eff_bf16@blackwell", 0.8) / 0.8
         return np.array([10.0 / x] * len(self.rows))
 

@@ -83,7 +83,8 @@ def _held_out_predictions(profile: dict, rows: list[Measurement]) -> np.ndarray:
     try:
         for fold, entry in folds.items():
             mask = np.array([str(getattr(r, by)) == fold and r.unknown is None for r in rows])
-            predictions[mask] = ev.predict({**base, **entry["values"]}, mask=mask)[mask]
+            settings = entry.get("settings") or {}
+            predictions[mask] = ev.predict({**base, **entry["values"]}, mask=mask, settings=settings)[mask]
     finally:
         ev.close()
     return predictions

@@ -18,11 +18,11 @@ from perfsim.calibration.fit import (
     error_summary,
     error_summary_by_hw_and_class,
     errors_pct,
-    fit,
 )
 from perfsim.calibration.gate import gate_baseline
 from perfsim.calibration.measurement import Measurement, parallel_kind
 from perfsim.calibration.param_space import default_of, split_name
+from perfsim.calibration.run_settings import fit_with_settings, settings_report, unknowns_of
 from perfsim.calibration.stats import FIT_MAX_NFEV
 from perfsim.costs.params import CostParams
 from perfsim.specs.deployment import VLLM_VERSION
@@ -109,6 +109,8 @@ class Calibration:
     by_tp: CrossValidation | None = None
     base: str = ""
     base_values: dict[str, float] = field(default_factory=dict)
+    #: fitted values of the rows' unknown run settings (``perfsim.calibration.run_settings``)
+    settings: dict[str, int] = field(default_factory=dict)
 
 
 def run_calibration(
@@ -133,8 +135,10 @@ def run_calibration(
         progress(f"spec-only: {_fmt(error_summary(rows, spec_only))}")
         if fixed:
             progress(f"base {base}: {_fmt(error_summary(rows, evaluator.predict(fixed)))}")
-        result = fit(evaluator, names=names, max_nfev=max_nfev, fixed=fixed)
+        result, settings = fit_with_settings(evaluator, names=names, max_nfev=max_nfev, fixed=fixed)
         progress(f"fit ({result.nfev} evaluations): {_fmt(error_summary(rows, result.predictions))}")
+        for name, value in settings.items():
+            progress(f"run setting {name}: {value}")
         if not result.success:
             progress(
                 f"warning: the fit stopped before converging ({result.message}); raise --max-nfev to continue"
@@ -153,6 +157,7 @@ def run_calibration(
         by_tp=cvs.get("tp"),
         base=base,
         base_values=fixed,
+        settings=settings,
     )
 
 
@@ -207,6 +212,7 @@ def _folds(cv: CrossValidation) -> dict[str, Any]:
             "values": {k: _round(v, 6) for k, v in cv.fold_values[fold].items()},
             "evaluations": cv.fold_nfev[fold],
             "converged": cv.fold_converged[fold],
+            **({"settings": dict(cv.fold_settings[fold])} if cv.fold_settings.get(fold) else {}),
         }
         for fold in cv.fold_values
     }
@@ -239,6 +245,7 @@ def build_profile(name: str, cal: Calibration, files: Sequence[str], *, commit: 
         ),
         "domain": domain_of(rows),
         "params": params,
+        **({"run_settings": settings_report(rows, cal.settings)} if unknowns_of(rows) else {}),
         "spec_only_error": error_summary(rows, cal.spec_only),
         "spec_only_error_by_hw": error_summary(rows, cal.spec_only, by="hw"),
         "spec_only_error_by_hw_class": error_summary_by_hw_and_class(rows, cal.spec_only),

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perfsim.calibration.evaluator import Evaluator
-from perfsim.calibration.fit import fit, identifiable
+from perfsim.calibration.fit import identifiable
+from perfsim.calibration.run_settings import fit_with_settings
 from perfsim.calibration.stats import FIT_MAX_NFEV
 
 #: what folds can hold out: a measurement group, a GPU kind, or a tensor-parallel size
@@ -29,6 +30,8 @@ class CrossValidation:
     fold_values: dict[str, dict[str, float]] = field(default_factory=dict)
     fold_nfev: dict[str, int] = field(default_factory=dict)
     fold_converged: dict[str, bool] = field(default_factory=dict)
+    #: each fold's fitted unknown run settings (none where its training rows have none of their rows)
+    fold_settings: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def cross_validate(
@@ -42,7 +45,9 @@ def cross_validate(
 ) -> CrossValidation:
     """Refit from the priors without each fold (``by``: 'group', 'hw' or 'tp') and predict the held-out rows.
 
-    A fold whose held-out rows leave no row to fit on predicts them with the priors (spec-only); ``fixed``
+    A fold whose held-out rows leave no row to fit on predicts them with the priors (spec-only); unknown run
+    settings are picked on the training rows only (a held-out row whose setting no training row shares runs at
+    the stated default); ``fixed``
     values (a base profile's) hold in every fold. ``only`` runs just the named folds (the other rows stay NaN).
     """
     fixed = dict(fixed or {})
@@ -70,9 +75,13 @@ def cross_validate(
             out[held_out] = evaluator.predict(fixed, mask=held_out)[held_out]
             cv.fold_values[fold], cv.fold_nfev[fold], cv.fold_converged[fold] = {}, 0, True
             continue
-        result = fit(evaluator, names=trainable, rows_mask=training, max_nfev=max_nfev, fixed=fixed)
-        out[held_out] = evaluator.predict({**fixed, **result.values}, mask=held_out)[held_out]
+        result, settings = fit_with_settings(
+            evaluator, names=trainable, rows_mask=training, max_nfev=max_nfev, fixed=fixed
+        )
+        predicted = evaluator.predict({**fixed, **result.values}, mask=held_out, settings=settings)
+        out[held_out] = predicted[held_out]
         cv.fold_values[fold] = result.values
+        cv.fold_settings[fold] = settings
         cv.fold_nfev[fold] = result.nfev
         cv.fold_converged[fold] = result.success
     return cv

@@ -20,6 +20,7 @@ from perfsim.calibration.measurement import (
     metric_class,
     parse_parallel,
 )
+from perfsim.calibration.run_settings import SettingUnknown, parse_setting_unknown
 from perfsim.errors import SpecError
 from perfsim.paths import data_dir
 from perfsim.specs.deployment import VLLM_VERSION
@@ -45,28 +46,50 @@ def _check_sidecar(spec: dict[str, Any], source: str) -> None:
                 source=source,
                 field=f"assumptions[{i}]",
             )
+        if "fit" in rule:
+            rule["_setting"] = _setting_of(rule, source, f"assumptions[{i}].fit")
+
+
+def _setting_of(rule: dict[str, Any], source: str, field: str) -> SettingUnknown:
+    spec = rule["fit"]
+    key = spec.get("key") if isinstance(spec, dict) else None
+    default = (rule.get("deployment") or {}).get(key) if isinstance(key, str) else None
+    return parse_setting_unknown(spec, default, str(rule.get("why", "")), source, field)
 
 
 #: a sidecar value that stands for the row's own concurrency (a server flag set per run, e.g. --max-num-seqs CONC)
 CONCURRENCY_PLACEHOLDER = "{concurrency}"
 
 
-def _apply_assumptions(row: dict[str, str], dep: dict, bench: dict, spec: dict) -> list[str]:
-    notes = []
+def _apply_assumptions(
+    row: dict[str, str], dep: dict, bench: dict, spec: dict
+) -> tuple[list[str], SettingUnknown | None]:
+    """Fill what the row does not state from the first matching rules; also the named unknown setting of a
+    rule with ``fit`` when that rule set it."""
+    notes: list[str] = []
+    setting = None
     for rule in spec.get("assumptions", []) or []:
         match = rule.get("match", {})
         if all(str(row.get(k, "")) == str(v) for k, v in match.items()):
+            unknown = rule.get("_setting")
             for key, value in (rule.get("deployment") or {}).items():
                 if value == CONCURRENCY_PLACEHOLDER:
                     value = int(row["concurrency"])
                 if key not in dep:
                     dep[key] = value
-                    notes.append(f"{key}={value}: {rule.get('why', 'assumed')}")
+                    if unknown is not None and unknown.key == key:
+                        setting = unknown
+                        notes.append(
+                            f"{key}={value} unless a profile fitted '{unknown.name}' (one of "
+                            f"{', '.join(map(str, unknown.candidates))}): {rule.get('why', 'assumed')}"
+                        )
+                    else:
+                        notes.append(f"{key}={value}: {rule.get('why', 'assumed')}")
             for key, value in (rule.get("bench") or {}).items():
                 if key not in bench:
                     bench[key] = value
                     notes.append(f"{key}={value}: {rule.get('why', 'assumed')}")
-    return notes
+    return notes, setting
 
 
 def sidecar_of(path: Path) -> tuple[Path, str | None]:
@@ -133,12 +156,15 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
             own_pct = [own[2]] if own and own[2] and own[2] not in CSV_PERCENTILES else []
             bench["percentile_metrics"] = "ttft,tpot,itl,e2el"
             bench["metric_percentiles"] = ",".join([*CSV_PERCENTILES, *own_pct])
-            notes = _apply_assumptions(row, dep, bench, spec) + length_note
+            notes, setting = _apply_assumptions(row, dep, bench, spec)
+            notes += length_note
             if sidecar_note and notes:
                 notes.append(sidecar_note)
             if row.get("concurrency", "").strip():
                 bench["max_concurrency"] = int(row["concurrency"])
             apply_overrides(dep, bench, assume or {}, notes)
+            if setting is not None and any(k.replace("-", "_") == setting.key for k in assume or {}):
+                setting = None  # the user stated it
             check_scenario(dep, bench, where)
             unknown = (
                 None
@@ -171,6 +197,7 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
                 assumptions=tuple(notes),
                 unknown=unknown,
                 engine_version=str(spec.get("vllm_version") or VLLM_VERSION),
+                fitted_setting=setting,
             )
         )
     return out

@@ -17,6 +17,7 @@ import numpy as np
 
 from perfsim.calibration.measurement import Measurement
 from perfsim.calibration.param_space import params_for
+from perfsim.calibration.run_settings import with_settings
 from perfsim.costs.memory import memory_plan
 from perfsim.costs.params import CostParams
 from perfsim.costs.probe import probe_time_s
@@ -102,13 +103,19 @@ class Evaluator:
             values = values.for_version(row.engine_version)
         return params_for(values, hardware_generation(row.hw))
 
-    def predict(self, values: ParamValues | CostParams, mask: np.ndarray | None = None) -> np.ndarray:
-        """Predicted value per row (NaN where unknown, or outside ``mask`` when one is given)."""
+    def predict(
+        self,
+        values: ParamValues | CostParams,
+        mask: np.ndarray | None = None,
+        settings: Mapping[str, int] | None = None,
+    ) -> np.ndarray:
+        """Predicted value per row (NaN where unknown, or outside ``mask`` when one is given); ``settings``: the
+        fitted values of named unknown run settings (``perfsim.calibration.run_settings``)."""
         keys = [k for k, idx in self.scenarios.items() if mask is None or any(mask[i] for i in idx)]
         jobs = []
         for key in keys:
             row = self.rows[self.scenarios[key][0]]
-            jobs.append((row, self.params_of(row, values).model_dump()))
+            jobs.append((with_settings(row, settings), self.params_of(row, values).model_dump()))
         if self.workers > 1 and len(jobs) > 1:
             if self._pool is None:
                 self._pool = ProcessPoolExecutor(self.workers)

@@ -180,12 +180,14 @@ def fit(
     max_nfev: int = FIT_MAX_NFEV,
     prior_weight: float = 1.0,
     fixed: Mapping[str, float] | None = None,
+    settings: Mapping[str, int] | None = None,
 ) -> FitResult:
     """Least-squares fit of the keys ``names`` on the rows selected by ``rows_mask`` (default: every known row).
 
     ``start``: where the fit starts (default: the priors, the published values); ``prior_weight`` scales the
     pull towards the priors (0: plain least squares on the data); ``fixed``: values held constant (a base
-    profile's, e.g. the kernel efficiencies another engine version's profile fitted).
+    profile's, e.g. the kernel efficiencies another engine version's profile fitted); ``settings``: fitted
+    values of the rows' unknown run settings (``perfsim.calibration.run_settings``).
     """
     fixed = dict(fixed or {})
     names = tuple(names)
@@ -209,7 +211,7 @@ def fit(
     def residuals(x: np.ndarray) -> np.ndarray:
         key = x.tobytes()
         if key not in cache:
-            cache[key] = evaluator.predict(values_of(x), mask=mask)
+            cache[key] = evaluator.predict(values_of(x), mask=mask, settings=settings)
         pred = cache[key]
         data = np.log(pred[mask] / measured[mask]) / MEASUREMENT_LOG_SIGMA
         return np.concatenate([data, prior_weight * (x - p0) / sig])
@@ -236,7 +238,7 @@ def fit(
         names=names,
         values=values,
         rel_sigma=relative_sigmas(res, int(mask.sum()), names),
-        predictions=evaluator.predict({**fixed, **values}, mask=mask),
+        predictions=evaluator.predict({**fixed, **values}, mask=mask, settings=settings),
         cost=float(res.cost),
         nfev=int(res.nfev),
         success=bool(res.success),

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from perfsim.calibration.run_settings import SettingUnknown
 from perfsim.errors import SpecError
 from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import VLLM_VERSION, Deployment
@@ -70,6 +71,8 @@ class Measurement:
     kernel_op: str = ""
     #: the vLLM version that served the run (profiles are kept per engine version)
     engine_version: str = VLLM_VERSION
+    #: a deployment setting the source does not state, fitted per calibration (its default otherwise)
+    fitted_setting: SettingUnknown | None = None
 
     @property
     def tp(self) -> str:
@@ -103,6 +106,7 @@ class Measurement:
             self.module_dtypes,
             tuple(sorted(self.deployment.items())),
             tuple(sorted((self.bench or {}).items())),
+            self.fitted_setting.name if self.fitted_setting else "",
         )
 
     def predicted(self, result: dict[str, Any]) -> float:

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from perfsim.calibration.param_space import check_name, generations_of, params_for
+from perfsim.calibration.run_settings import settings_from_entries
 from perfsim.costs.params import CostParams
 from perfsim.errors import SpecError, UnknownNameError
 from perfsim.paths import data_dir
@@ -137,10 +138,25 @@ def _own_values(profile: dict[str, Any], source: str) -> dict[str, float]:
     return out
 
 
+def settings_from_profile(profile: dict[str, Any] | None) -> dict[str, int]:
+    """The run settings a profile fitted (``run_settings``), on top of its base profile's."""
+    if profile is None:
+        return {}
+    base = profile.get("base")
+    inherited = settings_from_profile(read_profile(str(base))) if base and base != profile.get("name") else {}
+    return {**inherited, **settings_from_entries(profile.get("run_settings"))}
+
+
 def version_profile(version: str) -> str | None:
     """The bundled profile of a vLLM version (``vllm-<version>``), if there is one."""
     name = f"vllm-{version}"
     return name if name in known_profiles() else None
+
+
+def profile_settings(name: str | None) -> dict[str, int]:
+    """The fitted run settings of a profile name or path (none for spec-only)."""
+    path = resolve_profile_path(name)
+    return settings_from_profile(read_profile(str(path))) if path is not None else {}
 
 
 def profile_values(name: str | None) -> tuple[dict[str, float], str]:

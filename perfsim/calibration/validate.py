@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -97,11 +97,13 @@ def validate(
     calibration: str,
     *,
     workers: int | None = None,
+    settings: Mapping[str, int] | None = None,
 ) -> ValidationReport:
-    """Predict every known row with a profile's ``values`` (each row with its GPU generation's parameters)."""
+    """Predict every known row with a profile's ``values`` (each row with its GPU generation's parameters) and
+    its fitted run ``settings`` (rows whose source leaves a setting open)."""
     evaluator = Evaluator(rows, workers=workers)
     try:
-        predictions = evaluator.predict(values)
+        predictions = evaluator.predict(values, settings=settings)
     finally:
         evaluator.close()
     return ValidationReport(rows=list(rows), predictions=predictions, calibration=calibration)

@@ -16,7 +16,13 @@ from perfsim.calibration.evaluator import ValuesByVersion
 from perfsim.calibration.fit import default_fit_params
 from perfsim.calibration.measurements import default_measurement_files, load_measurements, normalize_setup
 from perfsim.calibration.param_space import check_name, default_of, split_name
-from perfsim.calibration.profiles import profile_values, read_profile, version_profile, write_profile
+from perfsim.calibration.profiles import (
+    profile_settings,
+    profile_values,
+    read_profile,
+    version_profile,
+    write_profile,
+)
 from perfsim.calibration.stats import FIT_MAX_NFEV
 from perfsim.calibration.validate import validate
 from perfsim.collect.fit import cmd_calibrate_kernels
@@ -143,7 +149,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
         check_output_path(args.plot, (".png", ".svg", ".pdf", ".jpg"))
     rows = _load_rows(args)
     values, label = _validation_values(args.calibration, rows)
-    report = validate(rows, values, label, workers=args.workers)
+    report = validate(
+        rows, values, label, workers=args.workers, settings=_validation_settings(args.calibration, rows)
+    )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -229,6 +237,17 @@ def _validation_values(calibration: str, rows) -> tuple[Any, str]:
             by_version[version] = profile_values(name)[0]
             label += f" + {name} for vLLM {version} rows"
     return (ValuesByVersion(by_version, VLLM_VERSION) if len(by_version) > 1 else values), label
+
+
+def _validation_settings(calibration: str, rows) -> dict[str, int]:
+    """A profile's fitted run settings; for 'default', those of each engine version's bundled profile."""
+    settings = profile_settings(calibration)
+    if calibration == "default":
+        for version in sorted({r.engine_version for r in rows} - {VLLM_VERSION}):
+            name = version_profile(version)
+            if name:
+                settings = {**profile_settings(name), **settings}
+    return settings
 
 
 def _folds(args: argparse.Namespace) -> tuple[str, ...]:

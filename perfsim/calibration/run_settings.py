@@ -1,0 +1,169 @@
+"""Run settings a measurement source does not state, fitted as named unknowns beside the physics.
+
+A source that leaves a server flag open (the vLLM GB300 post gives ``--max-num-batched-tokens`` only "for
+prefill throughput") gets a sidecar rule naming the flag, its stated default and the values it may take. A
+calibration then picks, for each such unknown, the candidate that best reproduces the rows it applies to (the
+physics held at its fit), refits the physics with it, and repeats until the pick holds. The profile reports
+the pick; a validation fold whose training rows have none of an unknown's rows predicts them at the stated
+default, so a held-out group never benefits from its own setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from perfsim.errors import SpecError
+
+if TYPE_CHECKING:
+    from perfsim.calibration.fit import FitResult
+    from perfsim.calibration.measurement import Measurement
+
+#: how many times the pick of the settings and the physics fit may alternate before the calibration stops
+MAX_ROUNDS = 3
+
+
+@dataclass(frozen=True)
+class SettingUnknown:
+    """A deployment setting (``key``, a vLLM serve flag as a Deployment field) that a source does not state:
+    ``default`` when nothing was fitted, one of ``candidates`` after a calibration."""
+
+    name: str
+    key: str
+    default: int
+    candidates: tuple[int, ...]
+    why: str = ""
+
+
+def parse_setting_unknown(spec: Any, default: Any, why: str, source: str, field: str) -> SettingUnknown:
+    """A sidecar rule's ``fit: {name, key, candidates}`` (its ``deployment`` gives the key's stated default)."""
+    if not isinstance(spec, dict) or set(spec) != {"name", "key", "candidates"}:
+        raise SpecError(
+            "expected {name: TEXT, key: DEPLOYMENT_FIELD, candidates: [INTEGERS]}", source=source, field=field
+        )
+    candidates = spec["candidates"]
+    if (
+        not isinstance(candidates, list)
+        or len(candidates) < 2
+        or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in candidates)
+    ):
+        raise SpecError("expected at least two positive integers", source=source, field=f"{field}.candidates")
+    if not isinstance(default, int) or isinstance(default, bool) or default not in candidates:
+        raise SpecError(
+            f"the rule's deployment must state {spec['key']} as one of the candidates (its default)",
+            source=source,
+            field=f"{field}.key",
+        )
+    return SettingUnknown(
+        name=str(spec["name"]), key=str(spec["key"]), default=default, candidates=tuple(candidates), why=why
+    )
+
+
+def with_settings(row: Measurement, settings: Mapping[str, int] | None) -> Measurement:
+    """The row with its unknown setting at the fitted value (unchanged without one, or when none was fitted)."""
+    unknown = row.fitted_setting
+    if unknown is None or not settings or unknown.name not in settings:
+        return row
+    return dataclasses.replace(row, deployment={**row.deployment, unknown.key: int(settings[unknown.name])})
+
+
+def unknowns_of(rows: Sequence[Measurement], mask: np.ndarray | None = None) -> dict[str, list[int]]:
+    """Row indices of each named unknown among the known rows (within ``mask``)."""
+    out: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        if r.fitted_setting is not None and r.unknown is None and (mask is None or mask[i]):
+            out.setdefault(r.fitted_setting.name, []).append(i)
+    return out
+
+
+class _Predicts(Protocol):
+    rows: list[Measurement]
+
+    def predict(
+        self, values: Any, mask: np.ndarray | None = None, settings: Mapping[str, int] | None = None
+    ) -> np.ndarray: ...
+
+
+def choose_settings(
+    evaluator: _Predicts,
+    values: Mapping[str, float],
+    mask: np.ndarray | None = None,
+    settings: Mapping[str, int] | None = None,
+) -> dict[str, int]:
+    """For each unknown with rows in ``mask``, the candidate whose predictions of those rows have the least
+    squared log error with the parameters ``values`` (the earlier candidate on a tie)."""
+    rows = evaluator.rows
+    chosen = dict(settings or {})
+    for name, idx in unknowns_of(rows, mask).items():
+        unknown = rows[idx[0]].fitted_setting
+        assert unknown is not None
+        own = np.zeros(len(rows), dtype=bool)
+        own[idx] = True
+        measured = np.array([rows[i].value for i in idx])
+        costs = []
+        for candidate in unknown.candidates:
+            predicted = evaluator.predict(values, mask=own, settings={**chosen, name: candidate})[idx]
+            costs.append(float(np.sum(np.log(predicted / measured) ** 2)))
+        chosen[name] = unknown.candidates[int(np.argmin(costs))]
+    return chosen
+
+
+def fit_with_settings(
+    evaluator: Any,
+    *,
+    names: Sequence[str],
+    rows_mask: np.ndarray | None = None,
+    max_nfev: int,
+    fixed: Mapping[str, float] | None = None,
+) -> tuple[FitResult, dict[str, int]]:
+    """The physics fit (from the priors) and the unknown settings of the rows in ``rows_mask``, alternated
+    until the pick of the settings holds (at most ``MAX_ROUNDS`` picks)."""
+    from perfsim.calibration.fit import fit
+
+    fixed = dict(fixed or {})
+    settings: dict[str, int] = {}
+    result = fit(evaluator, names=names, rows_mask=rows_mask, max_nfev=max_nfev, fixed=fixed)
+    for _ in range(MAX_ROUNDS):
+        chosen = choose_settings(evaluator, {**fixed, **result.values}, rows_mask, settings)
+        if chosen == settings:
+            break
+        settings = chosen
+        result = fit(
+            evaluator, names=names, rows_mask=rows_mask, max_nfev=max_nfev, fixed=fixed, settings=settings
+        )
+    return result, settings
+
+
+def settings_report(rows: Sequence[Measurement], settings: Mapping[str, int]) -> dict[str, dict[str, Any]]:
+    """Profile entries of the fitted settings: key, value, stated default, candidates, the rows' groups."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, idx in unknowns_of(rows).items():
+        unknown = rows[idx[0]].fitted_setting
+        assert unknown is not None
+        out[name] = {
+            "key": unknown.key,
+            "value": int(settings.get(name, unknown.default)),
+            "default": unknown.default,
+            "candidates": list(unknown.candidates),
+            "fitted": name in settings,
+            "rows": len(idx),
+            "groups": sorted({rows[i].group for i in idx}),
+            "why": unknown.why,
+        }
+    return out
+
+
+def settings_from_entries(entries: Any) -> dict[str, int]:
+    """The fitted values of a profile's ``run_settings`` (or a fold's ``settings``)."""
+    if not isinstance(entries, dict):
+        return {}
+    out = {}
+    for name, entry in entries.items():
+        value = entry.get("value") if isinstance(entry, dict) else entry
+        if isinstance(value, int) and not isinstance(value, bool):
+            out[str(name)] = value
+    return out
