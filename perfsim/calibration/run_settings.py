@@ -120,13 +120,29 @@ def fit_with_settings(
     max_nfev: int,
     fixed: Mapping[str, float] | None = None,
 ) -> tuple[FitResult, dict[str, int]]:
-    """The physics fit (from the priors) and the unknown settings of the rows in ``rows_mask``, alternated
-    until the pick of the settings holds (at most ``MAX_ROUNDS`` picks)."""
-    from perfsim.calibration.fit import fit
+    """The physics fit (from the priors) and the unknown settings of the rows in ``rows_mask``.
+
+    The first pick uses the physics fitted on the rows whose settings are all stated, so the physics cannot
+    absorb what an unknown setting does; then the physics is refitted on every row with the pick, and pick and
+    fit alternate until the pick holds (at most ``MAX_ROUNDS`` picks)."""
+    from perfsim.calibration.fit import fit, identifiable
 
     fixed = dict(fixed or {})
+    rows = evaluator.rows
+    mask = np.array([r.unknown is None for r in rows]) if rows_mask is None else np.asarray(rows_mask)
     settings: dict[str, int] = {}
-    result = fit(evaluator, names=names, rows_mask=rows_mask, max_nfev=max_nfev, fixed=fixed)
+    result = None
+    if unknowns_of(rows, mask):
+        stated = mask & np.array([r.fitted_setting is None for r in rows])
+        trainable = identifiable(names, [r for r, s in zip(rows, stated, strict=True) if s])
+        if stated.any() and trainable:
+            physics = fit(evaluator, names=trainable, rows_mask=stated, max_nfev=max_nfev, fixed=fixed)
+            settings = choose_settings(evaluator, {**fixed, **physics.values}, mask)
+        result = fit(
+            evaluator, names=names, rows_mask=mask, max_nfev=max_nfev, fixed=fixed, settings=settings
+        )
+    else:
+        result = fit(evaluator, names=names, rows_mask=mask, max_nfev=max_nfev, fixed=fixed)
     for _ in range(MAX_ROUNDS):
         chosen = choose_settings(evaluator, {**fixed, **result.values}, rows_mask, settings)
         if chosen == settings:
