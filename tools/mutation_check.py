@@ -103,6 +103,18 @@ MUTATIONS = [
         "active = expected_active_experts(local_experts, moe.top_k / experts, moe_tokens, cv)",
         "active = expected_active_experts(local_experts, moe.top_k / experts, moe_tokens, 0.0)",
     ),
+    Mutation(
+        "a held-out fold predicts its rows with the run settings of the full fit's rows",
+        "perfsim/calibration/crossval.py",
+        "predicted = evaluator.predict({**fixed, **result.values}, mask=held_out, settings=settings)",
+        "predicted = evaluator.predict({**fixed, **result.values}, mask=held_out, settings={'budget': 65536})",
+    ),
+    Mutation(
+        "the first pick of run settings uses physics fitted on every row",
+        "perfsim/calibration/run_settings.py",
+        "stated = mask & np.array([r.fitted_setting is None for r in rows])",
+        "stated = mask.copy()",
+    ),
 ]
 
 
