@@ -10,13 +10,9 @@ from perfsim.calibration.crossval import cross_validate
 from perfsim.calibration.csv_table import load_csv
 from perfsim.calibration.measurement import Measurement
 from perfsim.calibration.profiles import read_profile, settings_from_profile
-from perfsim.calibration.run_settings import (
-    SettingUnknown,
-    choose_settings,
-    fit_with_settings,
-    settings_report,
-    with_settings,
-)
+from perfsim.calibration.run_settings import choose_settings, settings_report, with_settings
+from perfsim.calibration.setting_unknown import SettingUnknown
+from perfsim.calibration.settings_fit import fit_with_settings
 from perfsim.errors import SpecError
 
 HEAD = "group,model,precision,hardware,gpus,parallel,isl,osl,num_prompts,concurrency,metric,value,scope\n"

@@ -111,7 +111,7 @@ MUTATIONS = [
     ),
     Mutation(
         "the first pick of run settings uses physics fitted on every row",
-        "perfsim/calibration/run_settings.py",
+        "perfsim/calibration/settings_fit.py",
         "stated = mask & np.array([r.fitted_setting is None for r in rows])",
         "stated = mask.copy()",
     ),

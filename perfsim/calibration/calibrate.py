@@ -22,7 +22,8 @@ from perfsim.calibration.fit import (
 from perfsim.calibration.gate import gate_baseline
 from perfsim.calibration.measurement import Measurement, parallel_kind
 from perfsim.calibration.param_space import default_of, split_name
-from perfsim.calibration.run_settings import fit_with_settings, settings_report, unknowns_of
+from perfsim.calibration.run_settings import settings_report, unknowns_of
+from perfsim.calibration.settings_fit import fit_with_settings
 from perfsim.calibration.stats import FIT_MAX_NFEV
 from perfsim.costs.params import CostParams
 from perfsim.specs.deployment import VLLM_VERSION

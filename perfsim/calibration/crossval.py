@@ -14,7 +14,7 @@ import numpy as np
 
 from perfsim.calibration.evaluator import Evaluator
 from perfsim.calibration.fit import identifiable
-from perfsim.calibration.run_settings import fit_with_settings
+from perfsim.calibration.settings_fit import fit_with_settings
 from perfsim.calibration.stats import FIT_MAX_NFEV
 
 #: what folds can hold out: a measurement group, a GPU kind, or a tensor-parallel size

@@ -20,7 +20,7 @@ from perfsim.calibration.measurement import (
     metric_class,
     parse_parallel,
 )
-from perfsim.calibration.run_settings import SettingUnknown, parse_setting_unknown
+from perfsim.calibration.setting_unknown import SettingUnknown, parse_setting_unknown
 from perfsim.errors import SpecError
 from perfsim.paths import data_dir
 from perfsim.specs.deployment import VLLM_VERSION

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from perfsim.calibration.run_settings import SettingUnknown
+from perfsim.calibration.setting_unknown import SettingUnknown
 from perfsim.errors import SpecError
 from perfsim.serving.workload import BenchConfig
 from perfsim.specs.deployment import VLLM_VERSION, Deployment

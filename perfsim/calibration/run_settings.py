@@ -3,8 +3,8 @@
 A source that leaves a server flag open (the vLLM GB300 post gives ``--max-num-batched-tokens`` only "for
 prefill throughput") gets a sidecar rule naming the flag, its stated default and the values it may take. A
 calibration then picks, for each such unknown, the candidate that best reproduces the rows it applies to (the
-physics held at its fit), refits the physics with it, and repeats until the pick holds. The profile reports
-the pick; a validation fold whose training rows have none of an unknown's rows predicts them at the stated
+physics held at its fit), refits the physics with it, and repeats until the pick holds
+(``perfsim.calibration.settings_fit``). The profile reports the pick; a validation fold whose training rows have none of an unknown's rows predicts them at the stated
 default, so a held-out group never benefits from its own setting.
 """
 
@@ -12,55 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
-from perfsim.errors import SpecError
-
-if TYPE_CHECKING:
-    from perfsim.calibration.fit import FitResult
-    from perfsim.calibration.measurement import Measurement
-
-#: how many times the pick of the settings and the physics fit may alternate before the calibration stops
-MAX_ROUNDS = 3
-
-
-@dataclass(frozen=True)
-class SettingUnknown:
-    """A deployment setting (``key``, a vLLM serve flag as a Deployment field) that a source does not state:
-    ``default`` when nothing was fitted, one of ``candidates`` after a calibration."""
-
-    name: str
-    key: str
-    default: int
-    candidates: tuple[int, ...]
-    why: str = ""
-
-
-def parse_setting_unknown(spec: Any, default: Any, why: str, source: str, field: str) -> SettingUnknown:
-    """A sidecar rule's ``fit: {name, key, candidates}`` (its ``deployment`` gives the key's stated default)."""
-    if not isinstance(spec, dict) or set(spec) != {"name", "key", "candidates"}:
-        raise SpecError(
-            "expected {name: TEXT, key: DEPLOYMENT_FIELD, candidates: [INTEGERS]}", source=source, field=field
-        )
-    candidates = spec["candidates"]
-    if (
-        not isinstance(candidates, list)
-        or len(candidates) < 2
-        or not all(isinstance(c, int) and not isinstance(c, bool) and c > 0 for c in candidates)
-    ):
-        raise SpecError("expected at least two positive integers", source=source, field=f"{field}.candidates")
-    if not isinstance(default, int) or isinstance(default, bool) or default not in candidates:
-        raise SpecError(
-            f"the rule's deployment must state {spec['key']} as one of the candidates (its default)",
-            source=source,
-            field=f"{field}.key",
-        )
-    return SettingUnknown(
-        name=str(spec["name"]), key=str(spec["key"]), default=default, candidates=tuple(candidates), why=why
-    )
+from perfsim.calibration.measurement import Measurement
 
 
 def with_settings(row: Measurement, settings: Mapping[str, int] | None) -> Measurement:
@@ -110,48 +66,6 @@ def choose_settings(
             costs.append(float(np.sum(np.log(predicted / measured) ** 2)))
         chosen[name] = unknown.candidates[int(np.argmin(costs))]
     return chosen
-
-
-def fit_with_settings(
-    evaluator: Any,
-    *,
-    names: Sequence[str],
-    rows_mask: np.ndarray | None = None,
-    max_nfev: int,
-    fixed: Mapping[str, float] | None = None,
-) -> tuple[FitResult, dict[str, int]]:
-    """The physics fit (from the priors) and the unknown settings of the rows in ``rows_mask``.
-
-    The first pick uses the physics fitted on the rows whose settings are all stated, so the physics cannot
-    absorb what an unknown setting does; then the physics is refitted on every row with the pick, and pick and
-    fit alternate until the pick holds (at most ``MAX_ROUNDS`` picks)."""
-    from perfsim.calibration.fit import fit, identifiable
-
-    fixed = dict(fixed or {})
-    rows = evaluator.rows
-    mask = np.array([r.unknown is None for r in rows]) if rows_mask is None else np.asarray(rows_mask)
-    settings: dict[str, int] = {}
-    result = None
-    if unknowns_of(rows, mask):
-        stated = mask & np.array([r.fitted_setting is None for r in rows])
-        trainable = identifiable(names, [r for r, s in zip(rows, stated, strict=True) if s])
-        if stated.any() and trainable:
-            physics = fit(evaluator, names=trainable, rows_mask=stated, max_nfev=max_nfev, fixed=fixed)
-            settings = choose_settings(evaluator, {**fixed, **physics.values}, mask)
-        result = fit(
-            evaluator, names=names, rows_mask=mask, max_nfev=max_nfev, fixed=fixed, settings=settings
-        )
-    else:
-        result = fit(evaluator, names=names, rows_mask=mask, max_nfev=max_nfev, fixed=fixed)
-    for _ in range(MAX_ROUNDS):
-        chosen = choose_settings(evaluator, {**fixed, **result.values}, rows_mask, settings)
-        if chosen == settings:
-            break
-        settings = chosen
-        result = fit(
-            evaluator, names=names, rows_mask=rows_mask, max_nfev=max_nfev, fixed=fixed, settings=settings
-        )
-    return result, settings
 
 
 def settings_report(rows: Sequence[Measurement], settings: Mapping[str, int]) -> dict[str, dict[str, Any]]:
