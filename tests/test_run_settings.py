@@ -172,3 +172,28 @@ def test_rows_of_one_scenario_but_another_unknown_do_not_share_a_simulation():
     row = _row("a", 1.0, UNKNOWN)
     other = dataclasses.replace(row, fitted_setting=dataclasses.replace(UNKNOWN, name="x"))
     assert row.scenario_key() != other.scenario_key()
+
+
+def test_validate_runs_the_unknowns_rows_with_the_profiles_pick_and_says_so(tmp_path):
+    import yaml
+
+    import perfsim
+
+    profile = dict(read_profile("vllm-0.14.1"))
+    profile["run_settings"] = {"budget": {"key": "max_num_batched_tokens", "value": 65536}}
+    path = tmp_path / "p.yaml"
+    path.write_text(yaml.safe_dump(profile))
+    table = _table(tmp_path)
+    report = perfsim.validate([str(table)], calibration=str(path))
+    stated = perfsim.validate([str(table)], calibration=str(path), assume={"max_num_batched_tokens": 65536})
+    at_default = perfsim.validate([str(table)], calibration="vllm-0.14.1")
+    assert report.settings == {"budget": 65536} and stated.settings == {}
+    assert report.predictions[0] == pytest.approx(stated.predictions[0], rel=1e-9)
+    assert report.predictions[0] != pytest.approx(at_default.predictions[0], rel=1e-3)
+    assert report.predictions[1] == pytest.approx(
+        at_default.predictions[1], rel=1e-9
+    )  # a row with no unknown
+    assert (
+        "run setting budget (fitted by the profile, stated default 32768): max_num_batched_tokens=65536 for 1 row"
+        in report.format()
+    )

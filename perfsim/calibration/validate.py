@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,8 @@ class ValidationReport:
     rows: list[Measurement]
     predictions: np.ndarray
     calibration: str
+    #: the profile's fitted run settings that rows of these measurements ran with
+    settings: dict[str, int] = field(default_factory=dict)
 
     @property
     def errors_pct(self) -> np.ndarray:
@@ -40,6 +42,7 @@ class ValidationReport:
         err = self.errors_pct
         return {
             "calibration": self.calibration,
+            "run_settings": dict(self.settings),
             "rows": [
                 {
                     "source": r.source,
@@ -62,7 +65,17 @@ class ValidationReport:
     def format(self) -> str:
         """Tables: rows, skipped rows, assumptions, summaries."""
         err = self.errors_pct
-        lines = [f"calibration: {self.calibration}", ""]
+        lines = [f"calibration: {self.calibration}"]
+        for name, value in self.settings.items():
+            unknown = next(
+                r.fitted_setting for r in self.rows if r.fitted_setting and r.fitted_setting.name == name
+            )
+            n = sum(1 for r in self.rows if r.fitted_setting and r.fitted_setting.name == name)
+            lines.append(
+                f"run setting {name} (fitted by the profile, stated default {unknown.default}): "
+                f"{unknown.key}={value} for {n} row{'s' if n != 1 else ''}"
+            )
+        lines.append("")
         rows = [
             (r.source, r.label, r.value, p, f"{e:+.1f}%")
             for r, p, e in zip(self.rows, self.predictions, err, strict=True)
@@ -106,4 +119,8 @@ def validate(
         predictions = evaluator.predict(values, settings=settings)
     finally:
         evaluator.close()
-    return ValidationReport(rows=list(rows), predictions=predictions, calibration=calibration)
+    used = {r.fitted_setting.name for r in rows if r.fitted_setting is not None}
+    applied = {k: v for k, v in (settings or {}).items() if k in used}
+    return ValidationReport(
+        rows=list(rows), predictions=predictions, calibration=calibration, settings=applied
+    )
