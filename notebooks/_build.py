@@ -424,10 +424,10 @@ redundancy.round(0)""",
 grows with the number of ranks and decode throughput per GPU falls as the instance widens (by half from EP8 to
 EP72 on the rack, by 85 % from one H200 node to four). DeepEP sends each token to its experts only, and per-GPU
 throughput holds its level from EP8 to EP72 on the NVL72 rack, where all ranks share NVLink. Dual-batch overlap
-hides much of the remaining exchange from EP32 on (15-19 % more on the rack, 9 % at EP16; on H200, where other nodes are
+hides much of the remaining exchange from EP32 on (14-18 % more on the rack, 8 % at EP16; on H200, where other nodes are
 reached over the NIC, it recovers most of the loss), but each micro-batch reads the expert weights again, so
 within one 8-GPU domain it costs more than it hides. With EPLB, 64 redundant experts balance the benchmark's
-expert popularity (9 % more at EP64); more replicas only take memory.""",
+expert popularity (5 % more at EP64); more replicas only take memory.""",
         ),
     ],
     "08_capacity_planning.ipynb": [
@@ -487,11 +487,11 @@ plt.show()""",
         (
             "md",
             """**Conclusion.** For chat, the smallest expert-parallel instance wins: `-tp 1 -dp 8
---enable-expert-parallel` on 8 GPUs at 128 concurrent requests gives about 710 output tokens/s per GPU within the
-SLOs (662-761 with the profile's median error), and more GPUs are better spent as replicas of it. Wider instances
+--enable-expert-parallel` on 8 GPUs at 128 concurrent requests gives about 680 output tokens/s per GPU within the
+SLOs (615-753 with the profile's median error), and more GPUs are better spent as replicas of it. Wider instances
 spread the same requests over more GPUs; only with 512 requests in flight does the 36-GPU DeepEP instance come
-close (632 per GPU), where the all-gather backend would pay for every token on every rank. For long prompts the
-TTFT objective binds: the same 8-GPU shape, here with EPLB's redundant experts, at 128 requests (214 per GPU);
+close (619 per GPU), where the all-gather backend would pay for every token on every rank. For long prompts the
+TTFT objective binds: the same 8-GPU shape, here with EPLB's redundant experts, at 128 requests (213 per GPU);
 TP2 and TP4 shapes buy lower TPOT that the 80 ms objective does not need. The plan's frontier plots show the
 trade-off behind each pick: every candidate, the Pareto front with its error bars, the recommendation starred.""",
         ),
