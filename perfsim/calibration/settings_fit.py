@@ -32,24 +32,19 @@ def fit_with_settings(
     rows = evaluator.rows
     mask = np.array([r.unknown is None for r in rows]) if rows_mask is None else np.asarray(rows_mask)
     settings: dict[str, int] = {}
-    result = None
     if unknowns_of(rows, mask):
         stated = mask & np.array([r.fitted_setting is None for r in rows])
         trainable = identifiable(names, [r for r, s in zip(rows, stated, strict=True) if s])
         if stated.any() and trainable:
             physics = fit(evaluator, names=trainable, rows_mask=stated, max_nfev=max_nfev, fixed=fixed)
             settings = choose_settings(evaluator, {**fixed, **physics.values}, mask)
-        result = fit(
-            evaluator, names=names, rows_mask=mask, max_nfev=max_nfev, fixed=fixed, settings=settings
-        )
-    else:
-        result = fit(evaluator, names=names, rows_mask=mask, max_nfev=max_nfev, fixed=fixed)
+    result = fit(evaluator, names=names, rows_mask=mask, max_nfev=max_nfev, fixed=fixed, settings=settings)
     for _ in range(MAX_ROUNDS):
-        chosen = choose_settings(evaluator, {**fixed, **result.values}, rows_mask, settings)
+        chosen = choose_settings(evaluator, {**fixed, **result.values}, mask, settings)
         if chosen == settings:
             break
         settings = chosen
         result = fit(
-            evaluator, names=names, rows_mask=rows_mask, max_nfev=max_nfev, fixed=fixed, settings=settings
+            evaluator, names=names, rows_mask=mask, max_nfev=max_nfev, fixed=fixed, settings=settings
         )
     return result, settings
