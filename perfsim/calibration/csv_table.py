@@ -47,10 +47,11 @@ def _check_sidecar(spec: dict[str, Any], source: str) -> None:
                 field=f"assumptions[{i}]",
             )
         if "fit" in rule:
-            rule["_setting"] = _setting_of(rule, source, f"assumptions[{i}].fit")
+            _setting_of(rule, source, f"assumptions[{i}].fit")  # refused here, before any row is read
 
 
-def _setting_of(rule: dict[str, Any], source: str, field: str) -> SettingUnknown:
+def _setting_of(rule: dict[str, Any], source: str = "", field: str = "fit") -> SettingUnknown:
+    """The named unknown of a rule with ``fit:`` (its ``deployment`` states the default)."""
     spec = rule["fit"]
     key = spec.get("key") if isinstance(spec, dict) else None
     default = (rule.get("deployment") or {}).get(key) if isinstance(key, str) else None
@@ -71,7 +72,7 @@ def _apply_assumptions(
     for rule in spec.get("assumptions", []) or []:
         match = rule.get("match", {})
         if all(str(row.get(k, "")) == str(v) for k, v in match.items()):
-            unknown = rule.get("_setting")
+            unknown = _setting_of(rule) if "fit" in rule else None
             for key, value in (rule.get("deployment") or {}).items():
                 if value == CONCURRENCY_PLACEHOLDER:
                     value = int(row["concurrency"])
@@ -163,7 +164,7 @@ def load_csv(path: Path, assume: dict[str, Any] | None = None) -> list[Measureme
             if row.get("concurrency", "").strip():
                 bench["max_concurrency"] = int(row["concurrency"])
             apply_overrides(dep, bench, assume or {}, notes)
-            if setting is not None and any(k.replace("-", "_") == setting.key for k in assume or {}):
+            if setting is not None and setting.key in (assume or {}):
                 setting = None  # the user stated it
             check_scenario(dep, bench, where)
             unknown = (

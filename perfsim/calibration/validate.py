@@ -10,6 +10,7 @@ import numpy as np
 from perfsim.calibration.evaluator import Evaluator, ParamValues
 from perfsim.calibration.fit import error_summary, errors_pct
 from perfsim.calibration.measurements import Measurement
+from perfsim.calibration.run_settings import unknowns_of
 from perfsim.costs.params import CostParams
 from perfsim.report import format_table
 
@@ -66,11 +67,10 @@ class ValidationReport:
         """Tables: rows, skipped rows, assumptions, summaries."""
         err = self.errors_pct
         lines = [f"calibration: {self.calibration}"]
+        rows_of = unknowns_of(self.rows)
         for name, value in self.settings.items():
-            unknown = next(
-                r.fitted_setting for r in self.rows if r.fitted_setting and r.fitted_setting.name == name
-            )
-            n = sum(1 for r in self.rows if r.fitted_setting and r.fitted_setting.name == name)
+            unknown, n = self.rows[rows_of[name][0]].fitted_setting, len(rows_of[name])
+            assert unknown is not None
             lines.append(
                 f"run setting {name} (fitted by the profile, stated default {unknown.default}): "
                 f"{unknown.key}={value} for {n} row{'s' if n != 1 else ''}"
@@ -119,7 +119,7 @@ def validate(
         predictions = evaluator.predict(values, settings=settings)
     finally:
         evaluator.close()
-    used = {r.fitted_setting.name for r in rows if r.fitted_setting is not None}
+    used = unknowns_of(rows)
     applied = {k: v for k, v in (settings or {}).items() if k in used}
     return ValidationReport(
         rows=list(rows), predictions=predictions, calibration=calibration, settings=applied
