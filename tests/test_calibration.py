@@ -289,13 +289,34 @@ def test_every_fitted_value_is_in_its_physical_range(profile):
     assert bounds_for("sparse_decode_eff", BW)[1] == pytest.approx(350 / 2250)  # FlashMLA README, B200
 
 
-def test_predictions_carry_provenance_and_error_band(profile):
+def test_predictions_carry_provenance_and_error_band(profile, tmp_path):
     gb300, h200, b200 = load_hardware("gb300"), load_hardware("h200"), load_hardware("b200")
-    assert "calibrated on this hardware" in load_params("default", gb300)[1]
+    blackwell, why = load_params("default", gb300)
+    assert "calibrated on this hardware" in why
     assert "transferred from gb200, gb300" in load_params("default", b200)[1]
+    # 0.14.1 has no Hopper rows: Hopper's kernel values come from the 0.13.0 profile's H200 runs, its engine
+    # values stay 0.14.1's, and Blackwell's fit stays on Blackwell
     hopper, why = load_params("default", h200)
+    assert "hopper kernel efficiencies from vllm-0.13.0's h200 runs" in why
+    hopper_fit = values_from_profile(read_profile("vllm-0.13.0"))
+    assert hopper.gemm_eff_bf16 == hopper_fit["gemm_eff_bf16@hopper"]
+    assert hopper.weight_dequant_per_sm_cycle == hopper_fit["weight_dequant_per_sm_cycle@hopper"]
+    assert hopper.gemm_eff_nvfp4 == hopper_fit["gemm_eff_nvfp4@hopper"] != blackwell.gemm_eff_nvfp4
+    assert hopper.kernel_gap_s == blackwell.kernel_gap_s != hopper_fit["kernel_gap_s"]
+    assert load_params("vllm-0.13.0", h200)[0].kernel_gap_s == hopper_fit["kernel_gap_s"]
+    # a profile of one's own is used as it is
+    own = tmp_path / "mine.yaml"
+    own.write_text((data_dir("calibrations") / "vllm-0.14.1.yaml").read_text())
+    mine, why = load_params(str(own), h200)
     assert "hopper kernel efficiencies spec-only" in why
-    assert hopper.gemm_eff_nvfp4 == spec_params("hopper").gemm_eff_nvfp4  # Blackwell's fit stays on Blackwell
+    assert mine.gemm_eff_bf16 == spec_params("hopper").gemm_eff_bf16
+    on_h200 = predict(
+        "gpt-oss-120b",
+        "h200",
+        bench={"num_prompts": 4, "random_input_len": 128, "random_output_len": 4, "max_concurrency": 2},
+    )
+    assert "from vllm-0.13.0's h200 runs" in on_h200.result["prediction"]["calibration"]
+    assert any("from vllm-0.13.0's h200 runs" in note for note in on_h200.notes)  # the band's note agrees
     assert load_params("none", gb300)[1].startswith("spec-only")
     pred = predict(
         bench={"num_prompts": 20, "random_input_len": 2048, "random_output_len": 8, "max_concurrency": 4}

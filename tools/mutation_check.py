@@ -115,6 +115,12 @@ MUTATIONS = [
         "stated = mask & np.array([r.fitted_setting is None for r in rows])",
         "stated = mask.copy()",
     ),
+    Mutation(
+        "the default profile predicts Hopper with spec-only kernels although the 0.13.0 profile fitted them",
+        "perfsim/calibration/profiles.py",
+        "values = {**borrowed, **values_from_profile(profile, str(path))}",
+        "values = values_from_profile(profile, str(path))",
+    ),
 ]
 
 

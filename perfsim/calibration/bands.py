@@ -6,7 +6,7 @@ import math
 from typing import Any
 
 from perfsim.calibration.measurement import parallel_kind
-from perfsim.calibration.profiles import provenance, read_profile
+from perfsim.calibration.profiles import borrowed_kernels, provenance, read_profile
 from perfsim.calibration.stats import abs_error_stats
 from perfsim.specs.hardware import HardwareSpec
 
@@ -41,7 +41,7 @@ def prediction_band(calibration: str | None, model, hw: HardwareSpec, dep, bench
         }
     domain = profile.get("domain") or {}
     notes: list[str] = []
-    where = provenance(profile, hw)
+    where = provenance(profile, hw, kernels_from=borrowed_kernels(calibration, hw)[1])
     widen = 1.0
     if hw.name not in domain.get("hardware", []):
         notes.append(f"hardware {hw.name} was not calibrated ({where}); efficiencies assumed to carry over")

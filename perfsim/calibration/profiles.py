@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from perfsim.calibration.param_space import check_name, generations_of, params_for
+from perfsim.calibration.param_space import check_name, generations_of, params_for, split_name
 from perfsim.calibration.run_settings import settings_from_entries
 from perfsim.costs.params import CostParams
 from perfsim.errors import SpecError, UnknownNameError
 from perfsim.paths import data_dir
-from perfsim.specs.hardware import HardwareSpec
+from perfsim.specs.hardware import HardwareSpec, load_hardware
 from perfsim.specs.loading import load_yaml_file, validation_error_to_spec_error
 
 DEFAULT_PROFILE = "vllm-0.14.1"
@@ -167,22 +168,70 @@ def profile_values(name: str | None) -> tuple[dict[str, float], str]:
     return values_from_profile(read_profile(str(path)), str(path)), path.stem
 
 
+def _version_key(name: str) -> tuple[int, ...]:
+    digits = re.findall(r"\d+", name)
+    return tuple(int(d) for d in digits)
+
+
+def borrowed_kernel_values(name: str, generation: str) -> tuple[dict[str, float], str | None]:
+    """A GPU generation's kernel values (``<param>@<generation>``) from the newest other bundled profile that
+    fitted them, and that profile's name; none when no other bundled profile did.
+
+    Kernel-family efficiencies belong to a GPU generation and are shared across vLLM versions (engine overheads
+    are not), so a version's profile without data on a generation predicts it with the kernels another version's
+    runs measured rather than with spec-only values.
+    """
+    for other in sorted(known_profiles(), key=_version_key, reverse=True):
+        if other == name:
+            continue
+        own = _own_values(read_profile(other) or {"params": {}}, other)
+        kernels = {k: v for k, v in own.items() if split_name(k)[1] == generation}
+        if kernels:
+            return kernels, other
+    return {}, None
+
+
+def borrowed_kernels(name: str | None, hw: HardwareSpec) -> tuple[dict[str, float], str | None]:
+    """The kernel values a bundled profile takes for ``hw``'s generation from another version's profile (none
+    when it fits that generation itself, or is a file of one's own), and where they come from, in words."""
+    path = resolve_profile_path(name)
+    if path is None or path.parent.resolve() != data_dir("calibrations").resolve():
+        return {}, None
+    if hw.generation in generations_of(values_from_profile(read_profile(str(path)), str(path))):
+        return {}, None
+    borrowed, donor = borrowed_kernel_values(path.stem, hw.generation)
+    if donor is None:
+        return {}, None
+    return borrowed, f"{donor}'s {', '.join(_hardware_of(donor, hw.generation))} runs"
+
+
 def load_params(name: str | None, hw: HardwareSpec) -> tuple[CostParams, str]:
     """Cost parameters of a profile (or the generation's spec-only values for 'none') and a provenance string.
 
-    'default' selects the bundled vLLM 0.14.1 profile when it exists, else the spec-only parameters.
+    'default' selects the bundled vLLM 0.14.1 profile when it exists, else the spec-only parameters. A bundled
+    profile that fits no kernel value of ``hw``'s generation takes them from another bundled version's profile
+    (``borrowed_kernels``); a profile file outside the bundled ones is used as it is.
     """
     path = resolve_profile_path(name)
     if path is None:
         return params_for({}, hw.generation), "spec-only (no calibration)"
     profile = read_profile(str(path))
-    values = values_from_profile(profile, str(path))
-    return params_for(values, hw.generation, source=str(path)), f"{path.stem} ({provenance(profile, hw)})"
+    borrowed, kernels_from = borrowed_kernels(name, hw)
+    values = {**borrowed, **values_from_profile(profile, str(path))}
+    where = provenance(profile, hw, kernels_from=kernels_from)
+    return params_for(values, hw.generation, source=str(path)), f"{path.stem} ({where})"
 
 
-def provenance(profile: dict[str, Any] | None, hw: HardwareSpec) -> str:
+def _hardware_of(name: str, generation: str) -> list[str]:
+    """The GPUs of ``generation`` a bundled profile's own rows were measured on."""
+    hardware = ((read_profile(name) or {}).get("domain") or {}).get("hardware", [])
+    return sorted(h for h in hardware if load_hardware(h).generation == generation)
+
+
+def provenance(profile: dict[str, Any] | None, hw: HardwareSpec, *, kernels_from: str | None = None) -> str:
     """'spec-only', 'calibrated on this hardware', 'transferred from <GPUs>' (same generation: kernel
-    efficiencies apply), or 'engine and link parameters from <GPUs>; <generation> kernels spec-only'."""
+    efficiencies apply), or 'engine and link parameters from <GPUs>; <generation> kernel efficiencies spec-only'
+    (or 'from ``kernels_from``' when they were borrowed from another version's profile)."""
     if profile is None:
         return "spec-only"
     if not values_from_profile(profile):
@@ -193,7 +242,8 @@ def provenance(profile: dict[str, Any] | None, hw: HardwareSpec) -> str:
     where = ", ".join(fitted_on) or "other hardware"
     if hw.generation in generations_of(values_from_profile(profile)):
         return f"transferred from {where}"
-    return f"engine and link parameters from {where}; {hw.generation} kernel efficiencies spec-only"
+    kernels = f"from {kernels_from}" if kernels_from else "spec-only"
+    return f"engine and link parameters from {where}; {hw.generation} kernel efficiencies {kernels}"
 
 
 def profile_hardware(profile: dict[str, Any]) -> set[str]:
