@@ -356,8 +356,8 @@ requests share each step's expert weight reads, until the KV cache fills: V3.2, 
 BF16 KV per token (8 KV heads of 128 over 80 layers): its cache fills near 256 concurrent requests of 1,280 tokens
 and decode throughput then drops as vLLM preempts. Hopper runs the 4-bit checkpoints weight-only: vLLM's Marlin
 kernels dequantize about 21 weights per SM and cycle, about half the rate at which H200's HBM delivers them, so
-gpt-oss decodes at a quarter to a half of B200's rate per GPU. Hopper's kernel efficiencies are the published
-ones (spec-only) unless a profile fitted on Hopper runs is given (see the README).""",
+gpt-oss decodes at a third to a half of B200's rate per GPU. Hopper's kernel efficiencies are those the vLLM
+0.13.0 profile fitted on H200 gpt-oss runs (each prediction's calibration line says so; see the README).""",
         ),
     ],
     "07_wide_expert_parallelism.ipynb": [
