@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from perfsim.calibration.measurements import load_measurements
-from perfsim.calibration.profiles import load_params, profile_settings, profile_values
+from perfsim.calibration.profiles import load_params, prediction_values, profile_settings
 from perfsim.calibration.validate import ValidationReport
 from perfsim.calibration.validate import validate as run_validation
 from perfsim.costs.interface import StepCost
@@ -72,5 +72,5 @@ def validate(
 ) -> ValidationReport:
     """Predict measured runs (default: the bundled measurements) and return a ``ValidationReport``."""
     rows = load_measurements(files, assume=assume)
-    values, label = profile_values(calibration)
+    values, label = prediction_values(calibration)
     return run_validation(rows, values, label, settings=profile_settings(calibration))

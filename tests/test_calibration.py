@@ -22,7 +22,13 @@ from perfsim.calibration.fit import (
 )
 from perfsim.calibration.measurement import Measurement
 from perfsim.calibration.param_space import bounds_of, check_name, params_for, split_name
-from perfsim.calibration.profiles import load_params, read_profile, values_from_profile
+from perfsim.calibration.profiles import (
+    load_params,
+    prediction_values,
+    profile_values,
+    read_profile,
+    values_from_profile,
+)
 from perfsim.calibration.ties import tie_kernel_efficiencies
 from perfsim.cli import main
 from perfsim.costs.generations import bounds_for, spec_params
@@ -310,6 +316,12 @@ def test_predictions_carry_provenance_and_error_band(profile, tmp_path):
     mine, why = load_params(str(own), h200)
     assert "hopper kernel efficiencies spec-only" in why
     assert mine.gemm_eff_bf16 == spec_params("hopper").gemm_eff_bf16
+    # validation predicts runs as predict would; a base lends calibration only its own values
+    validating, label = prediction_values("default")
+    assert validating["gemm_eff_bf16@hopper"] == hopper_fit["gemm_eff_bf16@hopper"]
+    assert "hopper kernels from vllm-0.13.0" in label
+    assert "gemm_eff_bf16@hopper" not in profile_values("default")[0]
+    assert "gemm_eff_bf16@hopper" not in prediction_values(str(own))[0]
     on_h200 = predict(
         "gpt-oss-120b",
         "h200",

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from perfsim.calibration.param_space import check_name, generations_of, params_for, split_name
 from perfsim.calibration.run_settings import settings_from_entries
+from perfsim.costs.generations import GENERATION_DEFAULTS
 from perfsim.costs.params import CostParams
 from perfsim.errors import SpecError, UnknownNameError
 from perfsim.paths import data_dir
@@ -203,6 +204,23 @@ def borrowed_kernels(name: str | None, hw: HardwareSpec) -> tuple[dict[str, floa
     if donor is None:
         return {}, None
     return borrowed, f"{donor}'s {', '.join(_hardware_of(donor, hw.generation))} runs"
+
+
+def prediction_values(name: str | None) -> tuple[dict[str, float], str]:
+    """A profile's values as predictions use them (for validating runs the way ``perfsim predict`` would predict
+    them): ``profile_values`` plus, for a bundled profile, the kernel values of every GPU generation it lacks
+    that another bundled profile fitted (``borrowed_kernel_values``). Not for calibration: a base lends only its
+    own values."""
+    values, label = profile_values(name)
+    path = resolve_profile_path(name)
+    if path is None or path.parent.resolve() != data_dir("calibrations").resolve():
+        return values, label
+    for generation in sorted(set(GENERATION_DEFAULTS) - generations_of(values)):
+        borrowed, donor = borrowed_kernel_values(path.stem, generation)
+        if donor:
+            values = {**borrowed, **values}
+            label += f" + {generation} kernels from {donor}"
+    return values, label
 
 
 def load_params(name: str | None, hw: HardwareSpec) -> tuple[CostParams, str]:

@@ -17,6 +17,7 @@ from perfsim.calibration.fit import default_fit_params
 from perfsim.calibration.measurements import default_measurement_files, load_measurements, normalize_setup
 from perfsim.calibration.param_space import check_name, default_of, split_name
 from perfsim.calibration.profiles import (
+    prediction_values,
     profile_settings,
     profile_values,
     read_profile,
@@ -227,14 +228,14 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def _validation_values(calibration: str, rows) -> tuple[Any, str]:
     """A profile's values; for 'default', each engine version's bundled profile (``vllm-<version>``)."""
-    values, label = profile_values(calibration)
+    values, label = prediction_values(calibration)
     if calibration != "default":
         return values, label
     by_version = {VLLM_VERSION: values}
     for version in sorted({r.engine_version for r in rows} - {VLLM_VERSION}):
         name = version_profile(version)
         if name:
-            by_version[version] = profile_values(name)[0]
+            by_version[version] = prediction_values(name)[0]
             label += f" + {name} for vLLM {version} rows"
     return (ValuesByVersion(by_version, VLLM_VERSION) if len(by_version) > 1 else values), label
 
