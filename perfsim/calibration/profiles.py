@@ -169,6 +169,10 @@ def profile_values(name: str | None) -> tuple[dict[str, float], str]:
     return values_from_profile(read_profile(str(path)), str(path)), path.stem
 
 
+def _is_bundled(path: Path) -> bool:
+    return path.parent.resolve() == data_dir("calibrations").resolve()
+
+
 def _version_key(name: str) -> tuple[int, ...]:
     digits = re.findall(r"\d+", name)
     return tuple(int(d) for d in digits)
@@ -196,7 +200,7 @@ def borrowed_kernels(name: str | None, hw: HardwareSpec) -> tuple[dict[str, floa
     """The kernel values a bundled profile takes for ``hw``'s generation from another version's profile (none
     when it fits that generation itself, or is a file of one's own), and where they come from, in words."""
     path = resolve_profile_path(name)
-    if path is None or path.parent.resolve() != data_dir("calibrations").resolve():
+    if path is None or not _is_bundled(path):
         return {}, None
     if hw.generation in generations_of(values_from_profile(read_profile(str(path)), str(path))):
         return {}, None
@@ -213,7 +217,7 @@ def prediction_values(name: str | None) -> tuple[dict[str, float], str]:
     own values."""
     values, label = profile_values(name)
     path = resolve_profile_path(name)
-    if path is None or path.parent.resolve() != data_dir("calibrations").resolve():
+    if path is None or not _is_bundled(path):
         return values, label
     for generation in sorted(set(GENERATION_DEFAULTS) - generations_of(values)):
         borrowed, donor = borrowed_kernel_values(path.stem, generation)
